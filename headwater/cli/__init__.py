@@ -1,0 +1,22 @@
+"""The `headwater` command line: one typer app, one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from headwater.cli import chat, keys, serve
+
+app = typer.Typer(
+    name="headwater",
+    help="Headwater: train, judge, harden, serve and account for language models.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command("up")(serve.up)
+app.command("serve")(serve.serve)
+app.command("chat")(chat.chat)
+app.add_typer(keys.app, name="keys")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,65 @@
+"""Platform settings: one typed object, read from `HEADWATER_*` environment variables, with every default here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the platform can be told; the README's configuration table is generated from these fields."""
+
+    model_config = SettingsConfigDict(env_prefix="HEADWATER_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address the HTTP gateway binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="Port of the HTTP gateway (0 picks a free one).")
+    data_dir: Path = Field(Path(".headwater"), description="Folder for the store, converted weights and keys.")
+    store_url: str | None = Field(
+        None, description="SQLAlchemy URL of the store; default is SQLite in the data folder."
+    )
+    model: str = Field(
+        "smollm2-135m", description="Model served by `headwater up`: built-in name, HF id or local path."
+    )
+    served_model_name: str | None = Field(None, description="Name clients use for the model; default: `model`.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Weight dtype of the engine (auto: float32 on CPU, bfloat16 on GPU)."
+    )
+    device: str = Field("auto", description="Torch device of the engine (auto: cuda when present, else cpu).")
+    max_batch_tokens: int = Field(512, ge=16, description="Most tokens one engine step processes.")
+    kv_blocks: int = Field(256, ge=4, description="Paged KV-cache blocks per engine.")
+    kv_block_size: int = Field(32, ge=4, description="Tokens per KV-cache block.")
+    max_queued_requests: int = Field(
+        256, ge=1, description="Requests admitted at once (running + waiting); beyond it: HTTP 429."
+    )
+    tenant_max_queued_requests: int = Field(
+        128, ge=1, description="Requests one tenant may have admitted at once; beyond it: HTTP 429."
+    )
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest request body accepted; beyond: 413.")
+    default_max_tokens: int = Field(
+        512, ge=1, description="Completion tokens when a request gives no max_tokens (capped by the context)."
+    )
+    max_n: int = Field(16, ge=1, description="Largest `n` (choices per request) accepted.")
+    engine_start_timeout_s: float = Field(180.0, gt=0, description="How long a task executor may take to start.")
+    auth: bool = Field(True, description="Require an API key on /v1 routes.")
+
+    @model_validator(mode="after")
+    def _check_tenant_bound(self) -> Settings:
+        if self.tenant_max_queued_requests > self.max_queued_requests:
+            raise ValueError(
+                f"tenant_max_queued_requests ({self.tenant_max_queued_requests}) cannot exceed "
+                f"max_queued_requests ({self.max_queued_requests}); lower the first or raise the second."
+            )
+        return self
+
+    @property
+    def resolved_store_url(self) -> str:
+        """The store URL, defaulting to an SQLite file inside the data folder."""
+        return self.store_url or f"sqlite:///{(self.data_dir / 'headwater.db').resolve()}"
+
+    @property
+    def public_model_name(self) -> str:
+        """The model name clients send in `model`."""
+        return self.served_model_name or self.model

@@ -1,0 +1,80 @@
+"""The engine boundary: the small typed messages an engine takes and gives, and the `Engine` protocol.
+
+The platform talks to engines only through this protocol; the transformers continuous-batching backend is one
+implementation, vLLM's async engine will be another. The structs are msgspec Structs so the same objects cross
+the task-executor IPC boundary as MessagePack without a second schema.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+import msgspec
+
+FinishReason = Literal["stop", "length", "abort", "error"]
+
+
+class SamplingParams(msgspec.Struct, frozen=True):
+    """How to pick tokens for one sequence. temperature 0 is greedy; seed makes sampling reproducible."""
+
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+
+
+class EngineRequest(msgspec.Struct, frozen=True):
+    """One sequence to generate: already tokenised (tokenisation happens off the engine's thread)."""
+
+    request_id: str
+    prompt_ids: list[int]
+    params: SamplingParams
+    stop_token_ids: list[int] = []
+
+
+class EngineOutput(msgspec.Struct):
+    """Tokens generated since the previous output of the same request; `finish_reason` set on the last one."""
+
+    request_id: str
+    token_ids: list[int]
+    logprobs: list[float]
+    finish_reason: FinishReason | None = None
+    error: str | None = None
+
+
+class LoadReport(msgspec.Struct):
+    """What a router needs to place the next request: queue lengths and KV-cache occupancy."""
+
+    running: int = 0
+    waiting: int = 0
+    kv_blocks_used: int = 0
+    kv_blocks_total: int = 0
+
+
+class Engine(Protocol):
+    """A continuous-batching generator: requests go in at any time, token deltas come out as they are made."""
+
+    def add_request(self, request: EngineRequest) -> None:
+        """Queue a request; its outputs appear in `get_outputs`."""
+        ...
+
+    def abort(self, request_id: str) -> None:
+        """Stop a request; a final output with finish_reason `abort` follows."""
+        ...
+
+    def get_outputs(self, timeout: float) -> list[EngineOutput]:
+        """Outputs ready now, waiting at most `timeout` seconds for the first one."""
+        ...
+
+    def load(self) -> LoadReport:
+        """Current load, for routing and metrics."""
+        ...
+
+    def is_alive(self) -> bool:
+        """False once the engine can no longer make progress (its loop died)."""
+        ...
+
+    def shutdown(self) -> None:
+        """Stop generating and release the model's memory."""
+        ...

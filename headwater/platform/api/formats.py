@@ -1,0 +1,139 @@
+"""OpenAI wire shapes for chat and text completions, whole and as stream chunks."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from headwater.platform.serving import ChoiceDelta, TokenLogprob
+
+Kind = Literal["chat", "completion"]
+
+
+@dataclass
+class Choice:
+    """A choice assembled from its deltas (for non-streaming responses)."""
+
+    index: int
+    text: str = ""
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    finish_reason: str | None = None
+
+    def add(self, delta: ChoiceDelta) -> None:
+        self.text += delta.text
+        self.logprobs.extend(delta.logprobs)
+        self.finish_reason = delta.finish_reason or self.finish_reason
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def _chat_logprobs(logprobs: list[TokenLogprob]) -> dict[str, list[dict[str, object]]]:
+    return {
+        "content": [
+            {"token": item.token, "logprob": item.logprob, "bytes": list(item.token.encode()), "top_logprobs": []}
+            for item in logprobs
+        ]
+    }
+
+
+def _text_logprobs(logprobs: list[TokenLogprob], start_offset: int) -> dict[str, object]:
+    offsets, offset = [], start_offset
+    for item in logprobs:
+        offsets.append(offset)
+        offset += len(item.token)
+    return {
+        "tokens": [item.token for item in logprobs],
+        "token_logprobs": [item.logprob for item in logprobs],
+        "top_logprobs": None,
+        "text_offset": offsets,
+    }
+
+
+def _envelope(kind: Kind, request_id: str, model: str, chunk: bool) -> dict[str, object]:
+    if kind == "chat":
+        prefix, obj = "chatcmpl-", "chat.completion.chunk" if chunk else "chat.completion"
+    else:
+        prefix, obj = "cmpl-", "text_completion"
+    return {"id": prefix + request_id, "object": obj, "created": int(time.time()), "model": model}
+
+
+def full_response(
+    kind: Kind, request_id: str, model: str, choices: list[Choice], usage_: dict[str, int], logprobs: bool
+) -> dict[str, object]:
+    """The whole response of a non-streaming request."""
+    body = _envelope(kind, request_id, model, chunk=False)
+    if kind == "chat":
+        body["choices"] = [
+            {
+                "index": choice.index,
+                "message": {"role": "assistant", "content": choice.text},
+                "logprobs": _chat_logprobs(choice.logprobs) if logprobs else None,
+                "finish_reason": choice.finish_reason,
+            }
+            for choice in choices
+        ]
+    else:
+        body["choices"] = [
+            {
+                "index": choice.index,
+                "text": choice.text,
+                "logprobs": _text_logprobs(choice.logprobs, 0) if logprobs else None,
+                "finish_reason": choice.finish_reason,
+            }
+            for choice in choices
+        ]
+    body["usage"] = usage_
+    return body
+
+
+def stream_chunk(
+    kind: Kind, request_id: str, model: str, delta: ChoiceDelta, logprobs: bool, text_offset: int = 0
+) -> dict[str, object]:
+    """One SSE chunk carrying one choice's delta."""
+    body = _envelope(kind, request_id, model, chunk=True)
+    if kind == "chat":
+        choice: dict[str, object] = {
+            "index": delta.index,
+            "delta": {"content": delta.text} if delta.text or delta.finish_reason is None else {},
+            "logprobs": _chat_logprobs(delta.logprobs) if logprobs else None,
+            "finish_reason": delta.finish_reason,
+        }
+    else:
+        choice = {
+            "index": delta.index,
+            "text": delta.text,
+            "logprobs": _text_logprobs(delta.logprobs, text_offset) if logprobs else None,
+            "finish_reason": delta.finish_reason,
+        }
+    body["choices"] = [choice]
+    return body
+
+
+def role_chunk(request_id: str, model: str, index: int) -> dict[str, object]:
+    """The first chat chunk of a choice, announcing the assistant role (as OpenAI sends it)."""
+    body = _envelope("chat", request_id, model, chunk=True)
+    body["choices"] = [
+        {"index": index, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
+    ]
+    return body
+
+
+def usage_chunk(kind: Kind, request_id: str, model: str, usage_: dict[str, int]) -> dict[str, object]:
+    body = _envelope(kind, request_id, model, chunk=True)
+    body["choices"] = []
+    body["usage"] = usage_
+    return body
+
+
+def sse(payload: dict[str, object] | str) -> bytes:
+    """One server-sent event line."""
+    data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+    return f"data: {data}\n\n".encode()

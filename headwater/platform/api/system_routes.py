@@ -1,0 +1,32 @@
+"""Operational routes: /health for load balancers and people, /metrics for Prometheus."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health(request: Request) -> JSONResponse:
+    """200 when every model has a ready task executor, 503 otherwise; the body says which."""
+    gateway = request.app.state.gateway
+    models = {
+        name: [
+            {"name": te.name, "pid": te.pid, "ready": te.ready, "restarts": te.restarts, "in_flight": te.in_flight}
+            for te in model.executors
+        ]
+        for name, model in gateway.models.items()
+    }
+    healthy = all(any(te["ready"] for te in executors) for executors in models.values())
+    body = {"status": "ok" if healthy else "degraded", "models": models}
+    return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    gateway = request.app.state.gateway
+    gateway.refresh_gauges()
+    return Response(gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,112 @@
+"""The gateway: builds the FastAPI app, starts a task executor per served model, wires store and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from headwater.config import Settings
+from headwater.engine.task_executor import ExecutorSpec
+from headwater.errors import NotFoundError
+from headwater.models.loading import context_window, load_tokenizer, resolve_model
+from headwater.platform.admission import Admission
+from headwater.platform.api.errors import install_error_handlers
+from headwater.platform.api.limits import BodySizeLimit
+from headwater.platform.api.openai_routes import router as openai_router
+from headwater.platform.api.system_routes import router as system_router
+from headwater.platform.executors.local import LocalTaskExecutor
+from headwater.platform.metrics import Metrics
+from headwater.platform.runs import RunServices
+from headwater.platform.serving import ServedModel
+from headwater.platform.store import Store
+
+
+class Gateway:
+    """State shared by the routes: settings, store, metrics, admission and the served models."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(settings.resolved_store_url)
+        self.metrics = Metrics()
+        self.admission = Admission(settings.max_queued_requests, settings.tenant_max_queued_requests)
+        self.services = RunServices(self.store, self.metrics, self.admission)
+        self.models: dict[str, ServedModel] = {}
+        self.started_at = time.time()
+
+    def model(self, name: str) -> ServedModel:
+        """The served model called `name`, or a 404 that lists the available ones."""
+        served = self.models.get(name)
+        if served is None:
+            available = ", ".join(sorted(self.models)) or "none"
+            raise NotFoundError(f"model {name!r} does not exist; available models: {available}", param="model")
+        return served
+
+    async def start_model(self, model: str, served_name: str | None = None) -> ServedModel:
+        """Prepare the weights, start one task executor for `model` and register it under `served_name`."""
+        settings = self.settings
+        source = await asyncio.to_thread(resolve_model, model, settings.data_dir)
+        tokenizer = await asyncio.to_thread(load_tokenizer, source, settings.data_dir)
+        from transformers import AutoConfig
+
+        config = await asyncio.to_thread(AutoConfig.from_pretrained, source)
+        spec = ExecutorSpec(
+            model=source,
+            requests_address="",
+            outputs_address="",
+            data_dir=str(settings.data_dir),
+            dtype=settings.dtype,
+            device=settings.device,
+            max_batch_tokens=settings.max_batch_tokens,
+            kv_blocks=settings.kv_blocks,
+            kv_block_size=settings.kv_block_size,
+        )
+        name = served_name or model
+        executor = LocalTaskExecutor(spec, settings.engine_start_timeout_s, name=f"{name}/te-0")
+        await executor.start()
+        served = ServedModel(name, tokenizer, context_window(config), [executor])
+        self.models[name] = served
+        return served
+
+    async def stop(self) -> None:
+        for served in self.models.values():
+            for executor in served.executors:
+                await executor.stop()
+        self.store.engine.dispose()
+
+    def refresh_gauges(self) -> None:
+        """Copy the executors' latest load reports into the gauges (called at scrape time)."""
+        for name, served in self.models.items():
+            reports = [te.load_report for te in served.executors]
+            self.metrics.running.labels(name).set(sum(r.running for r in reports))
+            self.metrics.waiting.labels(name).set(sum(r.waiting for r in reports))
+            total = sum(r.kv_blocks_total for r in reports)
+            self.metrics.kv_usage.labels(name).set(sum(r.kv_blocks_used for r in reports) / total if total else 0)
+            self.metrics.task_executors.labels(name).set(sum(te.ready for te in served.executors))
+            self.metrics.executor_restarts.labels(name).set(sum(te.restarts for te in served.executors))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The gateway app; its lifespan starts the configured model's task executor and stops it on exit."""
+    settings = settings or Settings()
+    gateway = Gateway(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await gateway.start_model(settings.model, settings.public_model_name)
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = FastAPI(title="Headwater", version="0.1.0", lifespan=lifespan)
+    app.state.gateway = gateway
+    install_error_handlers(app)
+    app.include_router(openai_router)
+    app.include_router(system_router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,28 @@
+"""API-key authentication: `Authorization: Bearer KEY` → the tenant that owns the key."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import Request
+
+from headwater.errors import AuthenticationError
+
+ANONYMOUS_TENANT = "default"
+
+
+async def authenticate(request: Request) -> str:
+    """FastAPI dependency: the caller's tenant, or HTTP 401 naming what is wrong with the key."""
+    gateway = request.app.state.gateway
+    if not gateway.settings.auth:
+        return ANONYMOUS_TENANT
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise AuthenticationError(
+            "missing API key: send `Authorization: Bearer KEY` (create one with `headwater keys create`)"
+        )
+    tenant = await asyncio.to_thread(gateway.store.tenant_for_key, key.strip())
+    if tenant is None:
+        raise AuthenticationError("invalid or revoked API key; `headwater keys list` shows the live ones")
+    return tenant

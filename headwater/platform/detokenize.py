@@ -1,0 +1,67 @@
+"""Token ids → text, one delta at a time, and stop strings that cut the text where they start.
+
+Decoding a growing sequence token by token is not the same as decoding it whole: byte-level BPE splits UTF-8
+characters across tokens and some tokenizers merge spaces across token boundaries. `IncrementalDetokenizer`
+re-decodes a short window (the approach vLLM uses) and holds back text that ends in an incomplete character.
+"""
+
+from __future__ import annotations
+
+from transformers import PreTrainedTokenizerBase
+
+_INCOMPLETE = "\ufffd"
+
+
+class IncrementalDetokenizer:
+    """Turns a stream of token ids into a stream of text deltas whose concatenation equals the full decode."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.tokenizer = tokenizer
+        self.token_ids: list[int] = []
+        self._prefix_offset = 0
+        self._read_offset = 0
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def add(self, token_ids: list[int]) -> str:
+        """Append tokens; return the text they complete (possibly empty)."""
+        self.token_ids.extend(token_ids)
+        prefix_text = self._decode(self.token_ids[self._prefix_offset : self._read_offset])
+        new_text = self._decode(self.token_ids[self._prefix_offset :])
+        if len(new_text) <= len(prefix_text) or new_text.endswith(_INCOMPLETE):
+            return ""
+        self._prefix_offset = self._read_offset
+        self._read_offset = len(self.token_ids)
+        return new_text[len(prefix_text) :]
+
+
+class StopMatcher:
+    """Finds the first stop string in streamed text; holds back text that could be the start of one."""
+
+    def __init__(self, stops: list[str]) -> None:
+        self.stops = [stop for stop in stops if stop]
+        self._held = ""
+        self._hold = max((len(stop) for stop in self.stops), default=1) - 1
+        self.stopped = False
+
+    def feed(self, text: str) -> str:
+        """Text safe to emit now; sets `stopped` (and drops the rest) once a stop string appears."""
+        if self.stopped:
+            return ""
+        self._held += text
+        cut = min((i for i in (self._held.find(stop) for stop in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self.stopped = True
+            emitted, self._held = self._held[:cut], ""
+            return emitted
+        if self._hold == 0:
+            emitted, self._held = self._held, ""
+            return emitted
+        emitted, self._held = self._held[: -self._hold], self._held[-self._hold :]
+        return emitted
+
+    def flush(self) -> str:
+        """At the end of generation: whatever was held back, which is not a stop string."""
+        emitted, self._held = ("" if self.stopped else self._held), ""
+        return emitted

@@ -1,0 +1,222 @@
+"""Local task executors: a TE is a child process hosting one engine, supervised by the gateway.
+
+`LocalTaskExecutor` spawns the process, talks to it over ZeroMQ (see `headwater.engine.ipc`), routes each
+request's token deltas to its own asyncio queue, and watches the process. When the TE dies or stops sending its
+heartbeat, every request in flight on it fails at once with `EngineUnavailableError` (HTTP 503, never a hang)
+and a fresh TE is started; new requests wait for it to be ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgspec
+import zmq
+import zmq.asyncio
+
+from headwater.engine import ipc
+from headwater.engine.protocol import EngineOutput, EngineRequest, LoadReport
+from headwater.engine.task_executor import ExecutorSpec
+from headwater.errors import EngineUnavailableError, ModelLoadError
+
+logger = logging.getLogger(__name__)
+HEARTBEAT_TIMEOUT_S = 30.0
+WATCH_PERIOD_S = 0.1
+
+
+class _ExecutorDied(Exception):
+    """Internal marker put on a request's queue when its TE is lost."""
+
+
+class LocalTaskExecutor:
+    """One supervised TE process for one model; restarts it when it dies."""
+
+    def __init__(self, spec: ExecutorSpec, start_timeout_s: float = 180.0, name: str = "te-0") -> None:
+        self.spec = spec
+        self.start_timeout_s = start_timeout_s
+        self.name = name
+        self.restarts = 0
+        self.load_report = LoadReport()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._queues: dict[str, asyncio.Queue[EngineOutput | _ExecutorDied]] = {}
+        self._ready = asyncio.Event()
+        self._context = zmq.asyncio.Context()
+        self._sockets: tuple[zmq.asyncio.Socket, zmq.asyncio.Socket] | None = None
+        self._ipc_dir = Path(tempfile.mkdtemp(prefix="headwater-te-"))
+        self._incarnation = 0
+        self._last_heartbeat = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        self._startup_error: str | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the current TE, if one is running."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._queues)
+
+    async def start(self) -> None:
+        """Spawn the TE and wait until its engine is ready; raise ModelLoadError if it cannot start."""
+        self._spawn()
+        self._tasks.append(asyncio.create_task(self._watch(), name=f"{self.name}-watch"))
+        await self.wait_ready(self.start_timeout_s)
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Wait for the first start; fail fast with the TE's own reason when it cannot load the model."""
+        deadline = time.monotonic() + timeout_s
+        while not self._ready.is_set():
+            if self._startup_error is not None:
+                raise ModelLoadError(f"cannot serve {self.spec.model!r}: {self._startup_error}")
+            if time.monotonic() > deadline:
+                raise ModelLoadError(f"task executor for {self.spec.model!r} did not start in {timeout_s:.0f} s")
+            await asyncio.sleep(0.05)
+
+    def _spawn(self) -> None:
+        self._incarnation += 1
+        self._startup_error = None
+        prefix = f"ipc://{self._ipc_dir}/{self._incarnation}"
+        requests = self._context.socket(zmq.PUSH)
+        requests.setsockopt(zmq.LINGER, 0)
+        requests.bind(f"{prefix}-requests")
+        outputs = self._context.socket(zmq.PULL)
+        outputs.setsockopt(zmq.LINGER, 0)
+        outputs.bind(f"{prefix}-outputs")
+        self._sockets = (requests, outputs)
+        spec = msgspec.structs.replace(
+            self.spec, requests_address=f"{prefix}-requests", outputs_address=f"{prefix}-outputs"
+        )
+        command = [sys.executable, "-m", "headwater.engine.task_executor", msgspec.json.encode(spec).decode()]
+        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        self._last_heartbeat = time.monotonic()
+        self._tasks.append(asyncio.create_task(self._read(outputs), name=f"{self.name}-read"))
+
+    async def _read(self, socket: zmq.asyncio.Socket) -> None:
+        with contextlib.suppress(zmq.ZMQError, asyncio.CancelledError):
+            while True:
+                message = ipc.decode_from_executor(await socket.recv())
+                self._last_heartbeat = time.monotonic()
+                if isinstance(message, ipc.Outputs):
+                    self._dispatch(message.outputs)
+                elif isinstance(message, ipc.Load):
+                    self.load_report = message.report
+                elif isinstance(message, ipc.Ready):
+                    logger.info("%s ready (pid %s, %.1f s)", self.name, message.pid, message.load_seconds)
+                    self._ready.set()
+                else:
+                    self._startup_error = message.error
+                    logger.error("%s failed: %s", self.name, message.error)
+
+    def _dispatch(self, outputs: list[EngineOutput]) -> None:
+        for output in outputs:
+            queue = self._queues.get(output.request_id)
+            if queue is not None:
+                queue.put_nowait(output)
+
+    async def _watch(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(WATCH_PERIOD_S)
+            process = self._process
+            if process is None:
+                continue
+            exited = process.poll() is not None
+            silent = self._ready.is_set() and time.monotonic() - self._last_heartbeat > HEARTBEAT_TIMEOUT_S
+            if exited or silent:
+                await self._replace(process, "exited" if exited else "stopped responding")
+
+    async def _replace(self, process: subprocess.Popen[bytes], how: str) -> None:
+        """Fail everything in flight on a lost TE, then start a new one (with a pause if it died at start-up)."""
+        died_at_start = not self._ready.is_set()
+        self._ready.clear()
+        logger.error(
+            "%s (pid %s) %s; failing %d request(s) and restarting", self.name, process.pid, how, len(self._queues)
+        )
+        if process.poll() is None:
+            process.kill()
+        await asyncio.to_thread(process.wait)
+        for queue in self._queues.values():
+            queue.put_nowait(_ExecutorDied(f"task executor {self.name} for model {self.spec.model!r} {how}"))
+        self._close_sockets()
+        if self._closing:
+            return
+        self.restarts += 1
+        if died_at_start:
+            await asyncio.sleep(min(30.0, 2.0**self.restarts))
+        self._spawn()
+
+    def _close_sockets(self) -> None:
+        if self._sockets is not None:
+            for socket in self._sockets:
+                socket.close(linger=0)
+            self._sockets = None
+
+    async def generate(self, request: EngineRequest) -> AsyncIterator[EngineOutput]:
+        """Stream the request's token deltas; abort it on the TE if the consumer stops early."""
+        if not self._ready.is_set():
+            try:
+                await asyncio.wait_for(self._ready.wait(), self.start_timeout_s)
+            except TimeoutError:
+                raise EngineUnavailableError(
+                    f"model {self.spec.model!r} is restarting and not ready yet; retry shortly"
+                ) from None
+        queue: asyncio.Queue[EngineOutput | _ExecutorDied] = asyncio.Queue()
+        self._queues[request.request_id] = queue
+        finished = False
+        try:
+            await self._send(ipc.AddRequest(request))
+            while not finished:
+                item = await queue.get()
+                if isinstance(item, _ExecutorDied):
+                    raise EngineUnavailableError(f"{item}; the request did not complete, retry it")
+                finished = item.finish_reason is not None
+                yield item
+        finally:
+            self._queues.pop(request.request_id, None)
+            if not finished and self._ready.is_set():
+                with contextlib.suppress(zmq.ZMQError):
+                    await self._send(ipc.AbortRequest(request.request_id))
+
+    async def _send(self, message: ipc.AddRequest | ipc.AbortRequest | ipc.Shutdown) -> None:
+        if self._sockets is None:
+            raise EngineUnavailableError(f"task executor {self.name} is restarting; retry shortly")
+        await self._sockets[0].send(ipc.encode(message))
+
+    async def stop(self) -> None:
+        """Ask the TE to exit, kill it if it does not, and release the sockets."""
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        process = self._process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(zmq.ZMQError, EngineUnavailableError):
+                await self._send(ipc.Shutdown())
+            try:
+                await asyncio.wait_for(asyncio.to_thread(process.wait), 10)
+            except TimeoutError:
+                process.kill()
+        for queue in self._queues.values():
+            queue.put_nowait(_ExecutorDied("the server is shutting down"))
+        self._close_sockets()
+        self._context.term()
+        shutil.rmtree(self._ipc_dir, ignore_errors=True)
+
+    def kill(self) -> None:
+        """Kill the TE process (tests and chaos drills); the watcher restarts it."""
+        if self._process is not None and self._process.poll() is None:
+            os.kill(self._process.pid, 9)

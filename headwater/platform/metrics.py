@@ -1,0 +1,63 @@
+"""Prometheus metrics of the gateway, with vLLM-like names under the `headwater:` prefix."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+_TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    """One registry per gateway, so tests and several apps in one process never share counters."""
+
+    def __init__(self) -> None:
+        registry = self.registry = CollectorRegistry()
+        model = ["model"]
+        self.ttft = Histogram(
+            "headwater:time_to_first_token_seconds",
+            "Time to first token.",
+            model,
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.tpot = Histogram(
+            "headwater:time_per_output_token_seconds",
+            "Mean time per output token after the first, per request.",
+            model,
+            buckets=_TOKEN_BUCKETS,
+            registry=registry,
+        )
+        self.e2e = Histogram(
+            "headwater:e2e_request_latency_seconds",
+            "End-to-end request latency.",
+            model,
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.running = Gauge("headwater:num_requests_running", "Sequences being generated.", model, registry=registry)
+        self.waiting = Gauge(
+            "headwater:num_requests_waiting", "Sequences waiting for the engine.", model, registry=registry
+        )
+        self.kv_usage = Gauge(
+            "headwater:kv_cache_usage_perc", "Fraction of KV-cache blocks in use.", model, registry=registry
+        )
+        self.task_executors = Gauge("headwater:task_executors", "Ready task executors.", model, registry=registry)
+        self.executor_restarts = Gauge(
+            "headwater:task_executor_restarts", "Task executors restarted after a failure.", model, registry=registry
+        )
+        self.prompt_tokens = Counter("headwater:prompt_tokens", "Prompt tokens processed.", model, registry=registry)
+        self.generation_tokens = Counter("headwater:generation_tokens", "Tokens generated.", model, registry=registry)
+        self.requests = Counter(
+            "headwater:request_success",
+            "Finished requests by finish reason.",
+            ["model", "finished_reason"],
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "headwater:requests_rejected", "Requests refused before reaching an engine.", ["reason"], registry=registry
+        )
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)

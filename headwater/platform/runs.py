@@ -1,0 +1,96 @@
+"""A request's run on the platform: admission, its job row, timing, metrics and the stream of choice deltas.
+
+`Run.begin` does everything that can refuse a request (admission → HTTP 429) before any response byte is sent,
+then records the job; `Run.deltas` streams the generation and, however it ends (done, engine lost, client gone),
+writes the job's final state, token counts and latencies exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from headwater.errors import HeadwaterError
+from headwater.platform.admission import Admission
+from headwater.platform.metrics import Metrics
+from headwater.platform.serving import ChoiceDelta, GenerationPlan, ServedModel
+from headwater.platform.store import JobResult, Store
+
+
+@dataclass
+class RunServices:
+    """What a run needs from the gateway."""
+
+    store: Store
+    metrics: Metrics
+    admission: Admission
+
+
+@dataclass
+class Run:
+    """One admitted request being generated."""
+
+    services: RunServices
+    tenant: str
+    model: ServedModel
+    plan: GenerationPlan
+    job_id: str
+    started: float = field(default_factory=time.perf_counter)
+    completion_tokens: int = 0
+    ttft_s: float | None = None
+    _closed: bool = False
+
+    @classmethod
+    async def begin(
+        cls, services: RunServices, tenant: str, kind: str, model: ServedModel, plan: GenerationPlan
+    ) -> Run:
+        services.admission.acquire(tenant)
+        try:
+            job_id = await asyncio.to_thread(services.store.start_job, tenant, kind, model.name)
+        except BaseException:
+            services.admission.release(tenant)
+            raise
+        return cls(services, tenant, model, plan, job_id)
+
+    async def deltas(self) -> AsyncIterator[ChoiceDelta]:
+        state, error = "failed", None
+        try:
+            async for delta in self.model.stream(self.plan):
+                if self.ttft_s is None and delta.token_count:
+                    self.ttft_s = time.perf_counter() - self.started
+                self.completion_tokens += delta.token_count
+                yield delta
+            state = "succeeded"
+        except (asyncio.CancelledError, GeneratorExit):
+            state, error = "cancelled", "the client went away before the response was complete"
+            raise
+        except (HeadwaterError, RuntimeError) as failure:
+            error = str(failure)
+            raise
+        finally:
+            await self.close(state, error)
+
+    async def close(self, state: str = "cancelled", error: str | None = None) -> None:
+        """Release the admission slot and write the job's outcome; later calls do nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self.services.admission.release(self.tenant)
+        e2e = time.perf_counter() - self.started
+        self._observe(state, e2e)
+        result = JobResult(state, self.plan.prompt_tokens, self.completion_tokens, self.ttft_s, e2e, error)
+        await asyncio.shield(asyncio.to_thread(self.services.store.finish_job, self.job_id, result))
+
+    def _observe(self, state: str, e2e: float) -> None:
+        metrics, name = self.services.metrics, self.model.name
+        metrics.prompt_tokens.labels(name).inc(self.plan.prompt_tokens)
+        metrics.generation_tokens.labels(name).inc(self.completion_tokens)
+        metrics.requests.labels(name, state).inc()
+        metrics.e2e.labels(name).observe(e2e)
+        if self.ttft_s is not None:
+            metrics.ttft.labels(name).observe(self.ttft_s)
+            per_choice = self.completion_tokens / max(1, self.plan.n * len(self.plan.prompts))
+            if per_choice > 1:
+                metrics.tpot.labels(name).observe((e2e - self.ttft_s) / (per_choice - 1))

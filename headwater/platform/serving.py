@@ -1,0 +1,183 @@
+"""A served model on the gateway side: its tokenizer, its context window and its task-executor group.
+
+The gateway does the text work here, off the engines: chat templating and tokenisation (in worker threads),
+budget checks against the context window (so a bad request never reaches an engine), incremental
+detokenisation, stop strings, and merging the `n` choices of a request into one stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from transformers import PreTrainedTokenizerBase
+
+from headwater.engine.protocol import EngineRequest, SamplingParams
+from headwater.errors import HeadwaterError, InvalidRequestError
+from headwater.platform.detokenize import IncrementalDetokenizer, StopMatcher
+from headwater.platform.executors.local import LocalTaskExecutor
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token and its log-probability under the model."""
+
+    token: str
+    logprob: float
+
+
+@dataclass(frozen=True)
+class ChoiceDelta:
+    """New text of one choice; `finish_reason` is set on the last delta of that choice."""
+
+    index: int
+    text: str
+    token_count: int
+    logprobs: list[TokenLogprob]
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    """A validated request ready to run: tokenised prompts, their completion budgets and sampling settings."""
+
+    request_id: str
+    prompts: list[list[int]]
+    max_tokens: list[int]
+    n: int
+    sampling: SamplingParams
+    stops: list[str]
+    logprobs: bool
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(len(prompt) for prompt in self.prompts)
+
+
+class ServedModel:
+    """One model name served by a group of task executors."""
+
+    def __init__(
+        self,
+        name: str,
+        tokenizer: PreTrainedTokenizerBase,
+        context_window: int,
+        executors: Sequence[LocalTaskExecutor],
+    ) -> None:
+        self.name = name
+        self.tokenizer = tokenizer
+        self.context_window = context_window
+        self.executors = list(executors)
+
+    def pick_executor(self) -> LocalTaskExecutor:
+        """The ready TE with the fewest requests in flight (any TE if none is ready: the request waits)."""
+        ready = [executor for executor in self.executors if executor.ready] or self.executors
+        return min(ready, key=lambda executor: executor.in_flight)
+
+    async def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
+        if self.tokenizer.chat_template is None:
+            raise InvalidRequestError(
+                f"model {self.name!r} has no chat template; use /v1/completions", param="messages"
+            )
+        return await asyncio.to_thread(self._apply_chat_template, messages)
+
+    def _apply_chat_template(self, messages: list[dict[str, str]]) -> list[int]:
+        try:
+            encoded = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        except Exception as error:  # templates raise their own errors (e.g. roles must alternate)
+            raise InvalidRequestError(f"the chat template rejected the messages: {error}", param="messages") from error
+        ids = encoded["input_ids"] if isinstance(encoded, dict) or hasattr(encoded, "keys") else encoded
+        return list(ids)
+
+    async def encode_text(self, text: str) -> list[int]:
+        return await asyncio.to_thread(lambda: list(self.tokenizer.encode(text, add_special_tokens=True)))
+
+    def completion_budget(self, prompt_len: int, requested: int | None, default: int, field: str) -> int:
+        """Completion tokens for a prompt: as requested if it fits the context window, else a 400 error."""
+        if prompt_len == 0:
+            raise InvalidRequestError("the prompt is empty", param="prompt")
+        room = self.context_window - prompt_len
+        if room <= 0:
+            raise InvalidRequestError(
+                f"the prompt has {prompt_len} tokens; model {self.name!r} has a context window of "
+                f"{self.context_window} tokens: shorten the prompt",
+                param="messages",
+            )
+        if requested is None:
+            return min(default, room)
+        if requested > room:
+            raise InvalidRequestError(
+                f"{field}={requested} does not fit: the prompt has {prompt_len} tokens and the context window is "
+                f"{self.context_window}; ask for at most {room}",
+                param=field,
+            )
+        return requested
+
+    async def stream(self, plan: GenerationPlan) -> AsyncIterator[ChoiceDelta]:
+        """Every choice of the plan, interleaved as tokens arrive."""
+        choices = [
+            (prompt_index * plan.n + sample, prompt, budget)
+            for prompt_index, (prompt, budget) in enumerate(zip(plan.prompts, plan.max_tokens, strict=True))
+            for sample in range(plan.n)
+        ]
+        if len(choices) == 1:
+            async for delta in self._stream_choice(plan, *choices[0]):
+                yield delta
+            return
+        queue: asyncio.Queue[ChoiceDelta | BaseException] = asyncio.Queue()
+
+        async def pump(index: int, prompt: list[int], budget: int) -> None:
+            try:
+                async for delta in self._stream_choice(plan, index, prompt, budget):
+                    queue.put_nowait(delta)
+            except (HeadwaterError, RuntimeError) as error:
+                queue.put_nowait(error)
+
+        tasks = [asyncio.create_task(pump(*choice)) for choice in choices]
+        remaining = len(tasks)
+        try:
+            while remaining:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                remaining -= item.finish_reason is not None
+                yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _stream_choice(
+        self, plan: GenerationPlan, index: int, prompt: list[int], budget: int
+    ) -> AsyncIterator[ChoiceDelta]:
+        seed = plan.sampling.seed
+        params = SamplingParams(
+            max_tokens=budget,
+            temperature=plan.sampling.temperature,
+            top_p=plan.sampling.top_p,
+            top_k=plan.sampling.top_k,
+            seed=None if seed is None else seed + index,  # n seeded choices differ, reproducibly
+        )
+        request = EngineRequest(f"{plan.request_id}-{index}", prompt, params)
+        detokenizer = IncrementalDetokenizer(self.tokenizer)
+        stops = StopMatcher(plan.stops)
+        async for output in self.pick_executor().generate(request):
+            if output.finish_reason == "error":
+                raise RuntimeError(f"the engine failed on this request: {output.error}")
+            text = stops.feed(detokenizer.add(output.token_ids))
+            logprobs = self._token_logprobs(output.token_ids, output.logprobs) if plan.logprobs else []
+            if stops.stopped:
+                yield ChoiceDelta(index, text, len(output.token_ids), logprobs, "stop")
+                return
+            finish = output.finish_reason
+            if finish is not None:
+                text += stops.flush()
+                finish = "length" if finish == "length" else "stop"
+            yield ChoiceDelta(index, text, len(output.token_ids), logprobs, finish)
+
+    def _token_logprobs(self, token_ids: list[int], logprobs: list[float]) -> list[TokenLogprob]:
+        return [
+            TokenLogprob(self.tokenizer.decode([token_id]), logprob)
+            for token_id, logprob in zip(token_ids, logprobs, strict=False)
+        ]

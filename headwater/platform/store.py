@@ -1,0 +1,223 @@
+"""The durable store: tenants, their API keys (hashed) and jobs, in SQLite by default or PostgreSQL by URL.
+
+API keys are 256-bit random tokens, so a plain SHA-256 of the key is enough to make a leaked table useless
+(slow password hashes are for low-entropy secrets). Every write is one short transaction: a failed request
+never leaves half a row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, create_engine, event, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from headwater.errors import InvalidRequestError, NotFoundError
+
+KEY_PREFIX = "hw-"
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def hash_key(key: str) -> str:
+    """The stored form of an API key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class TenantRow(_Base):
+    __tablename__ = "tenants"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class ApiKeyRow(_Base):
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    hint: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class JobRow(_Base):
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(300))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    ttft_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    e2e_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    """An API key as listed: never the key itself, only its id, a hint and its state."""
+
+    id: str
+    tenant: str
+    name: str
+    hint: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, row: ApiKeyRow) -> ApiKeyInfo:
+        return cls(row.id, row.tenant_id, row.name, row.hint, row.created_at, row.revoked_at)
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A job as recorded."""
+
+    id: str
+    tenant: str
+    kind: str
+    model: str
+    state: str
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_s: float | None
+    e2e_s: float | None
+    error: str | None
+
+    @classmethod
+    def of(cls, row: JobRow) -> JobInfo:
+        return cls(
+            row.id,
+            row.tenant_id,
+            row.kind,
+            row.model,
+            row.state,
+            row.prompt_tokens,
+            row.completion_tokens,
+            row.ttft_s,
+            row.e2e_s,
+            row.error,
+        )
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How a job ended, as written when it finishes."""
+
+    state: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_s: float | None = None
+    e2e_s: float | None = None
+    error: str | None = None
+
+
+def _enable_sqlite_wal(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API connection
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+class Store:
+    """Synchronous SQLAlchemy store; the gateway calls it from worker threads."""
+
+    def __init__(self, url: str) -> None:
+        is_sqlite = url.startswith("sqlite")
+        self.engine = create_engine(url, connect_args={"check_same_thread": False} if is_sqlite else {})
+        if is_sqlite:
+            event.listen(self.engine, "connect", _enable_sqlite_wal)
+        _Base.metadata.create_all(self.engine)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _tenant(self, session: Session, tenant: str) -> TenantRow:
+        row = session.get(TenantRow, tenant)
+        if row is None:
+            row = TenantRow(id=tenant)
+            session.add(row)
+        return row
+
+    def create_api_key(self, tenant: str, name: str = "") -> tuple[ApiKeyInfo, str]:
+        """A new key for `tenant` (created if new); returns its info and the key, shown this once."""
+        if not tenant or len(tenant) > 64:
+            raise InvalidRequestError("tenant must be 1 to 64 characters", param="tenant")
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        with self._session.begin() as session:
+            self._tenant(session, tenant)
+            row = ApiKeyRow(
+                id=f"key_{uuid.uuid4().hex[:12]}",
+                tenant_id=tenant,
+                name=name,
+                key_hash=hash_key(key),
+                hint=f"{key[:6]}…{key[-4:]}",
+                created_at=_now(),
+            )
+            session.add(row)
+        return ApiKeyInfo.of(row), key
+
+    def list_api_keys(self, include_revoked: bool = False) -> list[ApiKeyInfo]:
+        with self._session() as session:
+            query = select(ApiKeyRow).order_by(ApiKeyRow.created_at)
+            if not include_revoked:
+                query = query.where(ApiKeyRow.revoked_at.is_(None))
+            return [ApiKeyInfo.of(row) for row in session.scalars(query)]
+
+    def revoke_api_key(self, key_id: str) -> ApiKeyInfo:
+        with self._session.begin() as session:
+            row = session.get(ApiKeyRow, key_id)
+            if row is None:
+                raise NotFoundError(f"no API key with id {key_id!r}; `headwater keys list` shows the ids")
+            if row.revoked_at is None:
+                row.revoked_at = _now()
+            return ApiKeyInfo.of(row)
+
+    def tenant_for_key(self, key: str) -> str | None:
+        """The tenant a live key belongs to, or None for unknown and revoked keys."""
+        with self._session() as session:
+            row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_key(key)))
+            return row.tenant_id if row is not None and row.revoked_at is None else None
+
+    def start_job(self, tenant: str, kind: str, model: str) -> str:
+        """Record a job that starts running now; returns its id."""
+        job_id = f"job_{uuid.uuid4().hex}"
+        with self._session.begin() as session:
+            self._tenant(session, tenant)
+            session.add(JobRow(id=job_id, tenant_id=tenant, kind=kind, model=model, state="running"))
+        return job_id
+
+    def finish_job(self, job_id: str, result: JobResult) -> None:
+        if result.state not in JOB_STATES[2:]:
+            raise ValueError(f"a job finishes as succeeded, failed or cancelled, not {result.state!r}")
+        with self._session.begin() as session:
+            row = session.get(JobRow, job_id)
+            if row is None:
+                raise NotFoundError(f"no job {job_id!r}")
+            row.state = result.state
+            row.finished_at = _now()
+            row.prompt_tokens = result.prompt_tokens
+            row.completion_tokens = result.completion_tokens
+            row.ttft_s = result.ttft_s
+            row.e2e_s = result.e2e_s
+            row.error = result.error[:2000] if result.error else None
+
+    def list_jobs(self, tenant: str | None = None, limit: int = 100) -> list[JobInfo]:
+        with self._session() as session:
+            query = select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)
+            if tenant is not None:
+                query = query.where(JobRow.tenant_id == tenant)
+            return [JobInfo.of(row) for row in session.scalars(query)]

@@ -1,0 +1,68 @@
+"""The store: keys hashed and revocable, jobs written whole."""
+
+from __future__ import annotations
+
+import pytest
+
+from headwater.errors import InvalidRequestError, NotFoundError
+from headwater.platform.store import JobResult, Store, hash_key
+
+
+@pytest.fixture
+def store(tmp_path):
+    created = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    yield created
+    created.engine.dispose()
+
+
+def test_key_resolves_to_its_tenant_until_revoked(store):
+    info, key = store.create_api_key("acme", "ci")
+    assert key.startswith("hw-") and len(key) > 40
+    assert store.tenant_for_key(key) == "acme"
+    assert store.tenant_for_key(key + "x") is None
+    store.revoke_api_key(info.id)
+    assert store.tenant_for_key(key) is None
+    assert [k.id for k in store.list_api_keys()] == []
+    assert [k.id for k in store.list_api_keys(include_revoked=True)] == [info.id]
+
+
+def test_keys_are_stored_hashed_only(store, tmp_path):
+    _info, key = store.create_api_key("acme")
+    store.engine.dispose()
+    raw = (tmp_path / "store.db").read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("store.db-*"))
+    assert key.encode() not in raw
+    assert hash_key(key).encode() in raw
+
+
+def test_revoking_an_unknown_key_names_the_fix(store):
+    with pytest.raises(NotFoundError, match="keys list"):
+        store.revoke_api_key("key_missing")
+
+
+def test_tenant_name_is_validated(store):
+    with pytest.raises(InvalidRequestError) as error:
+        store.create_api_key("")
+    assert error.value.param == "tenant"
+
+
+def test_job_life_cycle(store):
+    job_id = store.start_job("acme", "chat", "tiny-chat")
+    [running] = store.list_jobs("acme")
+    assert running.state == "running"
+    store.finish_job(job_id, JobResult("succeeded", 12, 30, 0.05, 0.9))
+    [done] = store.list_jobs("acme")
+    assert (done.state, done.prompt_tokens, done.completion_tokens, done.ttft_s, done.e2e_s) == (
+        "succeeded",
+        12,
+        30,
+        0.05,
+        0.9,
+    )
+    assert store.list_jobs("other") == []
+
+
+def test_a_job_cannot_finish_as_running(store):
+    job_id = store.start_job("acme", "chat", "m")
+    with pytest.raises(ValueError, match="succeeded, failed or cancelled"):
+        store.finish_job(job_id, JobResult("running"))
+    assert store.list_jobs()[0].state == "running"
