@@ -51,20 +51,29 @@ def _check_port_free(host: str, port: int) -> None:
             raise typer.Exit(2) from None
 
 
+def _banner(settings: Settings, key: str | None) -> None:
+    url = f"http://{settings.host}:{settings.port}"
+    err.print(f"[bold green]Headwater is serving[/] [cyan]{settings.public_model_name}[/] at {url}/v1")
+    if key is None:
+        return
+    err.print(f"  API key  {key}")
+    err.print(
+        f"  try      curl {url}/v1/chat/completions -H 'Authorization: Bearer {key}' "
+        f'-H \'Content-Type: application/json\' -d \'{{"model": "{settings.public_model_name}", '
+        f'"messages": [{{"role": "user", "content": "What is the capital of France?"}}]}}\''
+    )
+    err.print(f"  or       headwater chat --api-key {key}")
+
+
 def _run(settings: Settings, banner_key: str | None) -> None:
     from headwater.platform.app import create_app
 
     _check_port_free(settings.host, settings.port)
-    url = f"http://{settings.host}:{settings.port}"
-    err.print(f"[bold]Headwater[/] loading [cyan]{settings.model}[/] (first start converts weights once) …")
-    if banner_key is not None:
-        err.print(f"  URL      {url}/v1\n  API key  {banner_key}")
-        err.print(
-            f"  try      curl {url}/v1/chat/completions -H 'Authorization: Bearer {banner_key}' "
-            f'-H \'Content-Type: application/json\' -d \'{{"model": "{settings.public_model_name}", '
-            f'"messages": [{{"role": "user", "content": "What is the capital of France?"}}]}}\''
-        )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    err.print(
+        f"[bold]Headwater[/] starting [cyan]{settings.model}[/] (a built-in's first start prepares its weights once) …"
+    )
+    app = create_app(settings, on_ready=lambda: _banner(settings, banner_key))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 
 def up(
@@ -82,32 +91,34 @@ def serve(
     model: Annotated[
         str,
         typer.Argument(
-            help="Hugging Face id, local folder (save_pretrained), or a built-in: "
-            "smollm2-135m, tiny-chat, tiny-teacher."
+            help="Hugging Face id, local folder (save_pretrained), or built-in: smollm2-135m, tiny-chat, tiny-teacher."
         ),
     ],
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
-    max_batch_tokens: Annotated[int, typer.Option(help="Most tokens per engine step.")] = 512,
-    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
-    served_model_name: Annotated[str | None, typer.Option(help="Name clients send as `model`.")] = None,
-    data_dir: Annotated[Path, typer.Option(help="Store, converted weights and keys.")] = Path(".headwater"),
+    host: Annotated[str | None, typer.Option(help="Address to bind; default 127.0.0.1.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind; default 8000.")] = None,
+    max_batch_tokens: Annotated[int | None, typer.Option(help="Most tokens per engine step; default 512.")] = None,
+    dtype: Annotated[str | None, typer.Option(help="auto, float32, bfloat16 or float16; default auto.")] = None,
+    served_model_name: Annotated[str | None, typer.Option(help="Name clients send as `model`; default MODEL.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Store, converted weights and keys; default .headwater.")
+    ] = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="Accept requests without an API key.")] = False,
 ) -> None:
     """Serve MODEL over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models).
 
-    Requests need `Authorization: Bearer KEY`; create keys with `headwater keys create`."""
+    Requests need `Authorization: Bearer KEY`; create keys with `headwater keys create`. Every option also reads
+    its HEADWATER_* variable (see the README's configuration table)."""
+    given = {
+        "model": model,
+        "host": host,
+        "port": port,
+        "max_batch_tokens": max_batch_tokens,
+        "dtype": dtype,
+        "served_model_name": served_model_name,
+        "data_dir": data_dir,
+    }
     try:
-        settings = Settings(
-            model=model,
-            host=host,
-            port=port,
-            max_batch_tokens=max_batch_tokens,
-            dtype=dtype,
-            served_model_name=served_model_name,
-            data_dir=data_dir,
-            auth=not no_auth,
-        )
+        settings = Settings(**{k: v for k, v in given.items() if v is not None}, **({"auth": False} if no_auth else {}))
     except ValueError as error:
         err.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None

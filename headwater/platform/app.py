@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -90,14 +90,17 @@ class Gateway:
             self.metrics.executor_restarts.labels(name).set(sum(te.restarts for te in served.executors))
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The gateway app; its lifespan starts the configured model's task executor and stops it on exit."""
+def create_app(settings: Settings | None = None, on_ready: Callable[[], None] | None = None) -> FastAPI:
+    """The gateway app; its lifespan starts the configured model's task executor (then calls `on_ready`) and
+    stops it on exit."""
     settings = settings or Settings()
     gateway = Gateway(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await gateway.start_model(settings.model, settings.public_model_name)
+        if on_ready is not None:
+            on_ready()
         try:
             yield
         finally:

@@ -1,0 +1,29 @@
+"""Every example script runs against the real server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def test_openai_client_example(server):
+    env = {**os.environ, "HEADWATER_BASE_URL": server.base_url, "HEADWATER_API_KEY": server.api_key}
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "openai_client.py")], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"model: {server.model}\n")
+    for section in ("\nchat:", "| usage: {'completion_tokens'", "\nstream: ", "\ncompletions: ["):
+        assert section in result.stdout
+
+
+def test_readme_documents_every_setting():
+    from headwater.config import Settings
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    missing = [name for name in Settings.model_fields if f"HEADWATER_{name.upper()}" not in readme]
+    assert missing == []
