@@ -31,6 +31,15 @@ def _first_model(client: OpenAIGenerator) -> str:
 
 
 def _answer(client: OpenAIGenerator, messages: list[dict[str, str]], params: GenerationParams) -> str:
+    """Stream the reply: rendered as Markdown live on a terminal, as plain text when piped."""
+    if not out.is_terminal:
+        reply = ""
+        for delta in client.stream_chat(messages, params):
+            reply += delta
+            out.file.write(delta)
+            out.file.flush()
+        out.file.write("\n")
+        return reply
     reply = ""
     with Live(Markdown(""), console=out, refresh_per_second=12, vertical_overflow="visible") as live:
         for delta in client.stream_chat(messages, params):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -56,13 +57,20 @@ def _banner(settings: Settings, key: str | None) -> None:
     err.print(f"[bold green]Headwater is serving[/] [cyan]{settings.public_model_name}[/] at {url}/v1")
     if key is None:
         return
-    err.print(f"  API key  {key}")
+    body = json.dumps(
+        {
+            "model": settings.public_model_name,
+            "messages": [{"role": "user", "content": "What is the capital of France?"}],
+        }
+    )
+    err.print(f"  API key  {key}", soft_wrap=True)
     err.print(
         f"  try      curl {url}/v1/chat/completions -H 'Authorization: Bearer {key}' "
-        f'-H \'Content-Type: application/json\' -d \'{{"model": "{settings.public_model_name}", '
-        f'"messages": [{{"role": "user", "content": "What is the capital of France?"}}]}}\''
+        f"-H 'Content-Type: application/json' -d '{body}'",
+        soft_wrap=True,
+        markup=False,
     )
-    err.print(f"  or       headwater chat --api-key {key}")
+    err.print(f"  or       .venv/bin/headwater chat --api-key {key}", soft_wrap=True)
 
 
 def _run(settings: Settings, banner_key: str | None) -> None:

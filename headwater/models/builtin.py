@@ -164,5 +164,9 @@ def _convert_smollm2(out: Path) -> None:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    # The GGUF loses the model card's recommended sampling; servers apply it when a request leaves it out.
+    model.generation_config.do_sample = True
+    model.generation_config.temperature = 0.2
+    model.generation_config.top_p = 0.9
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

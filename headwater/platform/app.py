@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from headwater.config import Settings
+from headwater.engine.protocol import SamplingParams
 from headwater.engine.task_executor import ExecutorSpec
 from headwater.errors import NotFoundError
 from headwater.models.loading import context_window, load_tokenizer, resolve_model
@@ -23,6 +24,22 @@ from headwater.platform.metrics import Metrics
 from headwater.platform.runs import RunServices
 from headwater.platform.serving import ServedModel
 from headwater.platform.store import Store
+
+
+def default_sampling(source: str) -> SamplingParams:
+    """The model's recommended sampling (its generation_config), used where a request leaves a field out."""
+    from transformers import GenerationConfig
+
+    try:
+        config = GenerationConfig.from_pretrained(source)
+    except OSError:
+        return SamplingParams(max_tokens=1)
+    return SamplingParams(
+        max_tokens=1,
+        temperature=config.temperature if config.do_sample and config.temperature is not None else 1.0,
+        top_p=config.top_p if config.do_sample and config.top_p is not None else 1.0,
+        top_k=config.top_k if config.do_sample and config.top_k is not None else 0,
+    )
 
 
 class Gateway:
@@ -54,6 +71,7 @@ class Gateway:
         from transformers import AutoConfig
 
         config = await asyncio.to_thread(AutoConfig.from_pretrained, source)
+        defaults = await asyncio.to_thread(default_sampling, source)
         spec = ExecutorSpec(
             model=source,
             requests_address="",
@@ -68,7 +86,7 @@ class Gateway:
         name = served_name or model
         executor = LocalTaskExecutor(spec, settings.engine_start_timeout_s, name=f"{name}/te-0")
         await executor.start()
-        served = ServedModel(name, tokenizer, context_window(config), [executor])
+        served = ServedModel(name, tokenizer, context_window(config), [executor], defaults)
         self.models[name] = served
         return served
 

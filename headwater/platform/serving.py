@@ -64,11 +64,13 @@ class ServedModel:
         tokenizer: PreTrainedTokenizerBase,
         context_window: int,
         executors: Sequence[LocalTaskExecutor],
+        default_sampling: SamplingParams | None = None,
     ) -> None:
         self.name = name
         self.tokenizer = tokenizer
         self.context_window = context_window
         self.executors = list(executors)
+        self.default_sampling = default_sampling or SamplingParams(max_tokens=1)
 
     def pick_executor(self) -> LocalTaskExecutor:
         """The ready TE with the fewest requests in flight (any TE if none is ready: the request waits)."""

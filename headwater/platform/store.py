@@ -12,8 +12,10 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, create_engine, event, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from headwater.errors import InvalidRequestError, NotFoundError
@@ -139,6 +141,9 @@ class Store:
 
     def __init__(self, url: str) -> None:
         is_sqlite = url.startswith("sqlite")
+        database = make_url(url).database
+        if is_sqlite and database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(url, connect_args={"check_same_thread": False} if is_sqlite else {})
         if is_sqlite:
             event.listen(self.engine, "connect", _enable_sqlite_wal)

@@ -49,9 +49,15 @@ def _check_supported(body: _Sampling, max_n: int) -> None:
             raise InvalidRequestError(f"{field} is not supported by this engine yet; leave it at 0", param=field)
 
 
-def _sampling(body: _Sampling) -> SamplingParams:
+def _sampling(body: _Sampling, model: ServedModel) -> SamplingParams:
+    """The request's sampling settings, each falling back to the model's default, then to OpenAI's."""
+    defaults = model.default_sampling
     return SamplingParams(
-        max_tokens=1, temperature=body.temperature, top_p=body.top_p, top_k=body.top_k, seed=body.seed
+        max_tokens=1,
+        temperature=body.temperature if body.temperature is not None else defaults.temperature,
+        top_p=body.top_p if body.top_p is not None else defaults.top_p,
+        top_k=body.top_k if body.top_k is not None else defaults.top_k,
+        seed=body.seed,
     )
 
 
@@ -72,7 +78,7 @@ async def chat_completions(
         len(prompt), body.requested_max_tokens(), gateway.settings.default_max_tokens, field
     )
     plan = GenerationPlan(
-        uuid.uuid4().hex, [prompt], [budget], body.n, _sampling(body), body.stop_list(), body.logprobs
+        uuid.uuid4().hex, [prompt], [budget], body.n, _sampling(body, model), body.stop_list(), body.logprobs
     )
     return await _respond(request, tenant, "chat", model, plan, body.stream, body.include_usage())
 
@@ -111,7 +117,7 @@ async def completions(
         for prompt in prompts
     ]
     plan = GenerationPlan(
-        uuid.uuid4().hex, prompts, budgets, body.n, _sampling(body), body.stop_list(), body.logprobs is not None
+        uuid.uuid4().hex, prompts, budgets, body.n, _sampling(body, model), body.stop_list(), body.logprobs is not None
     )
     return await _respond(request, tenant, "completion", model, plan, body.stream, body.include_usage())
 

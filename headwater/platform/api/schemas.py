@@ -42,9 +42,10 @@ class _Sampling(_Body):
 
     model: str = Field(min_length=1)
     max_tokens: int | None = Field(None, ge=1)
-    temperature: float = Field(1.0, ge=0.0, le=2.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    top_k: int = Field(0, ge=0)
+    # None means "the model's own default" (its generation_config), as vLLM does; OpenAI's default is 1.
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    top_k: int | None = Field(None, ge=0)
     n: int = Field(1, ge=1)
     stream: bool = False
     stream_options: StreamOptions | None = None

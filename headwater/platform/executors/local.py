@@ -103,7 +103,9 @@ class LocalTaskExecutor:
             self.spec, requests_address=f"{prefix}-requests", outputs_address=f"{prefix}-outputs"
         )
         command = [sys.executable, "-m", "headwater.engine.task_executor", msgspec.json.encode(spec).decode()]
-        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        # Its own session: a Ctrl-C meant for the gateway must not kill the TE mid-request; the gateway stops it
+        # (and the TE exits by itself if the gateway disappears).
+        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
         self._last_heartbeat = time.monotonic()
         self._tasks.append(asyncio.create_task(self._read(outputs), name=f"{self.name}-read"))
 
