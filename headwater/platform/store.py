@@ -129,10 +129,11 @@ class JobResult:
     error: str | None = None
 
 
-def _enable_sqlite_wal(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API connection
+def _configure_sqlite(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API connection
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
@@ -146,7 +147,7 @@ class Store:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(url, connect_args={"check_same_thread": False} if is_sqlite else {})
         if is_sqlite:
-            event.listen(self.engine, "connect", _enable_sqlite_wal)
+            event.listen(self.engine, "connect", _configure_sqlite)
         _Base.metadata.create_all(self.engine)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -155,6 +156,7 @@ class Store:
         if row is None:
             row = TenantRow(id=tenant)
             session.add(row)
+            session.flush()  # the tenant row must exist before rows that reference it
         return row
 
     def create_api_key(self, tenant: str, name: str = "") -> tuple[ApiKeyInfo, str]:
