@@ -17,7 +17,7 @@ FinishReason = Literal["stop", "length", "abort", "error"]
 class SamplingParams(msgspec.Struct, frozen=True):
     """How to pick tokens for one sequence. temperature 0 is greedy; seed makes sampling reproducible."""
 
-    max_tokens: int
+    max_tokens: int = 16
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0

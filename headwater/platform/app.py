@@ -33,9 +33,8 @@ def default_sampling(source: str) -> SamplingParams:
     try:
         config = GenerationConfig.from_pretrained(source)
     except OSError:
-        return SamplingParams(max_tokens=1)
+        return SamplingParams()
     return SamplingParams(
-        max_tokens=1,
         temperature=config.temperature if config.do_sample and config.temperature is not None else 1.0,
         top_p=config.top_p if config.do_sample and config.top_p is not None else 1.0,
         top_k=config.top_k if config.do_sample and config.top_k is not None else 0,

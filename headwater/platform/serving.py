@@ -11,10 +11,11 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+import msgspec
 from transformers import PreTrainedTokenizerBase
 
 from headwater.engine.protocol import EngineRequest, SamplingParams
-from headwater.errors import HeadwaterError, InvalidRequestError
+from headwater.errors import InvalidRequestError
 from headwater.platform.detokenize import IncrementalDetokenizer, StopMatcher
 from headwater.platform.executors.local import LocalTaskExecutor
 
@@ -40,7 +41,8 @@ class ChoiceDelta:
 
 @dataclass(frozen=True)
 class GenerationPlan:
-    """A validated request ready to run: tokenised prompts, their completion budgets and sampling settings."""
+    """A validated request ready to run: tokenised prompts, their completion budgets (`max_tokens`, one per
+    prompt, override the sampling's own) and sampling settings."""
 
     request_id: str
     prompts: list[list[int]]
@@ -70,7 +72,7 @@ class ServedModel:
         self.tokenizer = tokenizer
         self.context_window = context_window
         self.executors = list(executors)
-        self.default_sampling = default_sampling or SamplingParams(max_tokens=1)
+        self.default_sampling = default_sampling or SamplingParams()
 
     def pick_executor(self) -> LocalTaskExecutor:
         """The ready TE with the fewest requests in flight (any TE if none is ready: the request waits)."""
@@ -133,7 +135,7 @@ class ServedModel:
             try:
                 async for delta in self._stream_choice(plan, index, prompt, budget):
                     queue.put_nowait(delta)
-            except (HeadwaterError, RuntimeError) as error:
+            except Exception as error:  # forwarded to the consumer, which raises it: a choice never hangs silently
                 queue.put_nowait(error)
 
         tasks = [asyncio.create_task(pump(*choice)) for choice in choices]
@@ -154,11 +156,9 @@ class ServedModel:
         self, plan: GenerationPlan, index: int, prompt: list[int], budget: int
     ) -> AsyncIterator[ChoiceDelta]:
         seed = plan.sampling.seed
-        params = SamplingParams(
+        params = msgspec.structs.replace(
+            plan.sampling,
             max_tokens=budget,
-            temperature=plan.sampling.temperature,
-            top_p=plan.sampling.top_p,
-            top_k=plan.sampling.top_k,
             seed=None if seed is None else seed + index,  # n seeded choices differ, reproducibly
         )
         request = EngineRequest(f"{plan.request_id}-{index}", prompt, params)

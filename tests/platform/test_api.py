@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import time
 
 import httpx
 import pytest
@@ -255,3 +256,35 @@ def test_health_and_metrics(openai_client, server):
         if line.startswith(f'headwater:e2e_request_latency_seconds_count{{model="{server.model}"}}')
     )
     assert float(count.split()[-1]) >= 1
+
+
+def _metric(server, name: str) -> float:
+    text = httpx.get(server.base_url.removesuffix("/v1") + "/metrics").text
+    line = next(line for line in text.splitlines() if line.startswith(f'{name}{{model="{server.model}"}}'))
+    return float(line.split()[-1])
+
+
+def test_client_going_away_aborts_the_generation(server):
+    body = {"model": server.model, "messages": MESSAGES, "max_tokens": 900, "stream": True}
+    before = {job.id for job in _jobs(server)}
+    with httpx.stream(
+        "POST",
+        server.base_url + "/chat/completions",
+        json=body,
+        timeout=60,
+        headers={"Authorization": f"Bearer {server.api_key}"},
+    ) as response:
+        lines = response.iter_lines()
+        for _ in range(6):
+            next(lines)
+    deadline = time.monotonic() + 20
+    job = None
+    while time.monotonic() < deadline:
+        new = [job for job in _jobs(server) if job.id not in before]
+        job = new[0] if new else None
+        if job is not None and job.state != "running" and _metric(server, "headwater:num_requests_running") == 0:
+            break
+        time.sleep(0.2)
+    assert job is not None and job.state == "cancelled"
+    assert 0 < job.completion_tokens < 900
+    assert _metric(server, "headwater:num_requests_running") == 0

@@ -6,6 +6,7 @@ sees the request), then runs it whole or as server-sent events.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 
@@ -16,12 +17,13 @@ from headwater.engine.protocol import SamplingParams
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.platform.api import formats
 from headwater.platform.api.errors import error_body
-from headwater.platform.api.schemas import ChatCompletionRequest, CompletionRequest, _Sampling
+from headwater.platform.api.schemas import ChatCompletionRequest, CompletionRequest, SamplingFields
 from headwater.platform.auth import authenticate
 from headwater.platform.runs import Run
 from headwater.platform.serving import GenerationPlan, ServedModel
 
 router = APIRouter(prefix="/v1")
+logger = logging.getLogger(__name__)
 
 
 @router.get("/models")
@@ -41,7 +43,7 @@ async def list_models(request: Request, _tenant: str = Depends(authenticate)) ->
     return {"object": "list", "data": data}
 
 
-def _check_supported(body: _Sampling, max_n: int) -> None:
+def _check_supported(body: SamplingFields, max_n: int) -> None:
     if body.n > max_n:
         raise InvalidRequestError(f"n={body.n} is above this server's limit of {max_n}", param="n")
     for field in ("presence_penalty", "frequency_penalty"):
@@ -49,11 +51,10 @@ def _check_supported(body: _Sampling, max_n: int) -> None:
             raise InvalidRequestError(f"{field} is not supported by this engine yet; leave it at 0", param=field)
 
 
-def _sampling(body: _Sampling, model: ServedModel) -> SamplingParams:
+def _sampling(body: SamplingFields, model: ServedModel) -> SamplingParams:
     """The request's sampling settings, each falling back to the model's default, then to OpenAI's."""
     defaults = model.default_sampling
     return SamplingParams(
-        max_tokens=1,
         temperature=body.temperature if body.temperature is not None else defaults.temperature,
         top_p=body.top_p if body.top_p is not None else defaults.top_p,
         top_k=body.top_k if body.top_k is not None else defaults.top_k,
@@ -157,7 +158,9 @@ async def _sse(run: Run, kind: formats.Kind, include_usage: bool) -> AsyncIterat
                 formats.stream_chunk(kind, plan.request_id, name, delta, plan.logprobs, offsets[delta.index])
             )
             offsets[delta.index] += len(delta.text)
-    except (HeadwaterError, RuntimeError) as error:
+    except Exception as error:  # the stream has started: the error can only travel as an SSE event
+        if not isinstance(error, HeadwaterError):
+            logger.exception("stream %s failed", plan.request_id)
         status = getattr(error, "status_code", 500)
         kind_name = getattr(error, "error_type", "internal_error")
         yield formats.sse({"error": {**error_body(str(error), kind_name)["error"], "code": status}})
