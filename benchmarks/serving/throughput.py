@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import torch
@@ -124,7 +125,7 @@ def start_server(model: str, data_dir: str) -> tuple[subprocess.Popen[bytes], st
     process = subprocess.Popen(
         [sys.executable, "-m", "headwater", "serve", model, "--port", str(port), "--no-auth", "--data-dir", data_dir],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(Path(data_dir) / "benchmark-server.log").open("wb"),
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
