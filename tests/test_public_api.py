@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-PACKAGES = ["headwater", "headwater.models", "headwater.engine", "headwater.platform"]
+PACKAGES = ["headwater", "headwater.models", "headwater.engine", "headwater.platform", "headwater.footprint"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from headwater.cli import chat, keys, serve
+from headwater.cli import chat, footprint, keys, serve
 
 app = typer.Typer(
     name="headwater",
@@ -16,6 +16,7 @@ app.command("up")(serve.up)
 app.command("serve")(serve.serve)
 app.command("chat")(chat.chat)
 app.add_typer(keys.app, name="keys")
+app.add_typer(footprint.app, name="footprint")
 
 
 def main() -> None:

@@ -1,0 +1,67 @@
+"""`headwater footprint estimate`: rich table or one JSON object with the five criteria keys."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from headwater.cli import app
+
+runner = CliRunner()
+KEYS = {"energy_kwh", "gwp_kgco2e", "water_m3eq", "pe_mj", "adpe_kgsbeq"}
+
+
+def test_cluster_estimate_as_json():
+    result = runner.invoke(app, ["footprint", "estimate", "--use-case", "chat", "--size", "405B", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert KEYS <= set(data) and data["estimator"] == "capgemini"
+    assert data["energy_kwh"] == pytest.approx(1.73e-2, rel=0.05)
+
+
+def test_custom_workload_and_factor_file(tmp_path):
+    (tmp_path / "f.yaml").write_text("pue: 1.0\n")
+    base = json.loads(
+        runner.invoke(
+            app, ["footprint", "estimate", "--model-params", "70e9", "--output-tokens", "208", "--json"]
+        ).stdout
+    )
+    lean = json.loads(
+        runner.invoke(
+            app,
+            [
+                "footprint",
+                "estimate",
+                "--model-params",
+                "70e9",
+                "--output-tokens",
+                "208",
+                "--factors",
+                str(tmp_path / "f.yaml"),
+                "--json",
+            ],
+        ).stdout
+    )
+    assert lean["energy_kwh"] < base["energy_kwh"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model-params", "-5"], "model_params"),
+        (["--use-case", "chat", "--size", "7B"], "allowed: 8B, 70B, 405B"),
+        (["--use-case", "poetry", "--size", "8B"], "allowed: chat, rag, agents"),
+        (["--model-params", "8e9", "--region", "mars"], "allowed: portfolio"),
+    ],
+)
+def test_bad_input_exits_2_with_the_reason(args, message):
+    result = runner.invoke(app, ["footprint", "estimate", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_table_output():
+    result = runner.invoke(app, ["footprint", "estimate", "--use-case", "rag", "--size", "8B"])
+    assert result.exit_code == 0 and "gwp_kgco2e" in result.output and "capgemini" in result.output
