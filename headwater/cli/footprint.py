@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from headwater.errors import HeadwaterError
+from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.footprint import (
     CRITERIA,
     CapgeminiEstimator,
@@ -20,6 +20,7 @@ from headwater.footprint import (
     load_factors,
     read_yaml,
 )
+from headwater.footprint.ecologits import EcologitsEstimator
 
 app = typer.Typer(help="Environmental footprint of AI workloads (Capgemini LCA method).", no_args_is_help=True)
 out = Console()
@@ -38,35 +39,49 @@ def _print(impacts: Impacts, title: str, as_json: bool) -> None:
     out.print(table)
 
 
+ESTIMATORS = ("capgemini", "ecologits")
+
+
 @app.command()
 def estimate(
-    use_case: Annotated[str | None, typer.Option(help="A paper cluster: chat, rag or agents (with --size).")] = None,
-    size: Annotated[str | None, typer.Option(help="Model size of the cluster: 8B, 70B or 405B.")] = None,
-    model_params: Annotated[float | None, typer.Option(help="Parameters of the model, e.g. 70e9.")] = None,
-    input_tokens: Annotated[float, typer.Option(help="Prompt tokens per request.")] = 126.89,
-    output_tokens: Annotated[float, typer.Option(help="Generated tokens per request.")] = 208.45,
+    use_case: Annotated[
+        str | None, typer.Option(help="A paper cluster: chat, rag or agents (with --size); tabular, vision or nlp.")
+    ] = None,
+    size: Annotated[str | None, typer.Option(help="Model size of a GenAI cluster: 8B, 70B or 405B.")] = None,
+    model_params: Annotated[float | None, typer.Option(help="Parameters of your model, e.g. 70e9.")] = None,
+    input_tokens: Annotated[float, typer.Option(help="Prompt tokens per LLM call.")] = 126.89,
+    output_tokens: Annotated[float, typer.Option(help="Generated tokens per LLM call.")] = 208.45,
     llm_calls: Annotated[float, typer.Option(help="LLM calls per request (agents make several).")] = 1.0,
+    nlp_calls: Annotated[float, typer.Option(help="Traditional NLP inferences per request (tool calls).")] = 0.0,
     region: Annotated[str, typer.Option(help="Grid: portfolio (45% US, 28% EU, 27% APAC), usa, eu27, china.")] = (
         "portfolio"
     ),
+    estimator: Annotated[str, typer.Option(help="capgemini (the paper) or ecologits (their method).")] = "capgemini",
     factors: Annotated[Path | None, typer.Option(help="YAML file of factor overrides (e.g. pue: 1.1).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
-    """Impacts of one inference: a paper cluster (--use-case chat --size 70B) or your own workload
-    (--model-params 70e9 --output-tokens 208)."""
+    """Impacts of one inference: a paper cluster (--use-case chat --size 70B, --use-case vision) or your own
+    LLM workload (--model-params 70e9 --output-tokens 208)."""
     try:
+        if estimator not in ESTIMATORS:
+            raise InvalidRequestError(f"unknown estimator {estimator!r}; allowed: {', '.join(ESTIMATORS)}")
         table = load_factors(overrides=read_yaml(factors) if factors else None)
-        if use_case is not None or size is not None:
-            if use_case is None or size is None or model_params is not None:
-                raise typer.BadParameter("give --use-case with --size, or --model-params, not both")
-            workload = cluster_workload(use_case.lower(), size.upper(), region)
-            title = f"one {use_case} inference, {size}"
-        elif model_params is not None:
-            workload = InferenceWorkload(model_params, input_tokens, output_tokens, llm_calls, region)
+        if use_case is not None and model_params is None:
+            workload = cluster_workload(use_case.lower(), size.upper() if size else None, region)
+            title = f"one {use_case} inference" + (f", {size}" if size else "")
+        elif model_params is not None and use_case is None and size is None:
+            workload = InferenceWorkload(
+                model_params, input_tokens, output_tokens, llm_calls=llm_calls, nlp_calls=nlp_calls, region=region
+            )
             title = f"one inference, {model_params:.3g} parameters"
         else:
-            raise typer.BadParameter("give --use-case and --size, or --model-params")
-        impacts = CapgeminiEstimator(table).estimate(workload)
+            raise InvalidRequestError("give --use-case (with --size for chat, rag, agents) or --model-params")
+        if estimator == "ecologits":
+            if not isinstance(workload, InferenceWorkload):
+                raise InvalidRequestError("the ecologits estimator covers LLM inferences only", param="use_case")
+            impacts = EcologitsEstimator(table).estimate(workload)
+        else:
+            impacts = CapgeminiEstimator(table).estimate(workload)
     except HeadwaterError as error:
         err.print(f"[red]error:[/] {error.message}")
         raise typer.Exit(2) from None

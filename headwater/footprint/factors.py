@@ -26,6 +26,7 @@ class Latency:
 
     size: str
     parameters: float
+    prompt_tokens: float
     ttft_s: float
     tokens_per_s: float
 
@@ -124,7 +125,13 @@ def load_factors(folder: Path | None = None, overrides: Mapping[str, object] | N
     bricks = {row["name"]: float(row["value"]) for row in _rows("bricks.csv", folder)}
     grids = {row["region"]: {c: float(row[c]) for c in GRID_CRITERIA} for row in _rows("grids.csv", folder)}
     latencies = tuple(
-        Latency(row["size"], float(row["parameters"]), float(row["ttft_s"]), float(row["tokens_per_s"]))
+        Latency(
+            row["size"],
+            float(row["parameters"]),
+            float(row["prompt_tokens"]),
+            float(row["ttft_s"]),
+            float(row["tokens_per_s"]),
+        )
         for row in _rows("latencies.csv", folder)
     )
     factors = Factors(bricks, grids, latencies)

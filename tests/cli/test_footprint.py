@@ -53,6 +53,8 @@ def test_custom_workload_and_factor_file(tmp_path):
         (["--model-params", "-5"], "model_params"),
         (["--use-case", "chat", "--size", "7B"], "allowed: 8B, 70B, 405B"),
         (["--use-case", "poetry", "--size", "8B"], "allowed: chat, rag, agents"),
+        (["--use-case", "chat", "--model-params", "8e9"], "--use-case"),
+        (["--model-params", "8e9", "--estimator", "guess"], "allowed: capgemini, ecologits"),
         (["--model-params", "8e9", "--region", "mars"], "allowed: portfolio"),
     ],
 )
@@ -60,6 +62,17 @@ def test_bad_input_exits_2_with_the_reason(args, message):
     result = runner.invoke(app, ["footprint", "estimate", *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_traditional_and_ecologits():
+    vision = json.loads(runner.invoke(app, ["footprint", "estimate", "--use-case", "vision", "--json"]).stdout)
+    assert vision["energy_kwh"] == pytest.approx(3.17e-4, rel=0.05)
+    eco = json.loads(
+        runner.invoke(
+            app, ["footprint", "estimate", "--model-params", "70e9", "--estimator", "ecologits", "--json"]
+        ).stdout
+    )
+    assert eco["estimator"] == "ecologits" and eco["energy_kwh"] > 0
 
 
 def test_table_output():
