@@ -21,6 +21,10 @@ from headwater.footprint import (
     read_yaml,
 )
 from headwater.footprint.ecologits import EcologitsEstimator
+from headwater.footprint.factors import Factors
+from headwater.footprint.portfolio import Portfolio, assess, total
+from headwater.footprint.scenarios import PAPER_SCENARIOS, Scenario
+from headwater.footprint.scenarios import project as projection_of
 
 app = typer.Typer(help="Environmental footprint of AI workloads (Capgemini LCA method).", no_args_is_help=True)
 out = Console()
@@ -86,3 +90,92 @@ def estimate(
         err.print(f"[red]error:[/] {error.message}")
         raise typer.Exit(2) from None
     _print(impacts, title, as_json)
+
+
+def _load_file(path: Path | None) -> tuple[Portfolio, Factors, dict[str, Scenario]]:
+    """A portfolio file: portfolio keys, plus optional `factors:` overrides and `scenarios:` (name → levers)."""
+    data = read_yaml(path) if path is not None else {}
+    factor_overrides = data.pop("factors", None) or {}
+    scenario_data = data.pop("scenarios", None)
+    if not isinstance(factor_overrides, dict):
+        raise InvalidRequestError("factors must be a mapping of factor names to values", param="factors")
+    scenarios = dict(PAPER_SCENARIOS)
+    if scenario_data is not None:
+        if not isinstance(scenario_data, dict) or not all(isinstance(v, dict) for v in scenario_data.values()):
+            raise InvalidRequestError("scenarios must map a name to its levers", param="scenarios")
+        scenarios = {name: Scenario.from_mapping(name, levers) for name, levers in scenario_data.items()}
+    return Portfolio.from_mapping(data), load_factors(overrides=factor_overrides), scenarios
+
+
+PortfolioFile = Annotated[
+    Path | None,
+    typer.Argument(
+        help="YAML portfolio (keys of headwater.footprint.Portfolio, optional factors: and scenarios:); "
+        "default: the paper's portfolio."
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+@app.command()
+def portfolio(file: PortfolioFile = None, as_json: Json = False) -> None:
+    """Yearly impacts of an AI portfolio, per cluster and in total (default: the paper's 100 use cases)."""
+    try:
+        owned, table, _scenarios = _load_file(file)
+        clusters = assess(owned, CapgeminiEstimator(table))
+    except HeadwaterError as error:
+        err.print(f"[red]error:[/] {error.message}")
+        raise typer.Exit(2) from None
+    totals = total(clusters)
+    genai = sum(c.impacts["energy_kwh"].value for c in clusters if c.size is not None)
+    share = genai / totals["energy_kwh"].value if totals["energy_kwh"].value else 0.0
+    if as_json:
+        rows = [
+            {
+                "use_case": c.use_case,
+                "size": c.size,
+                "use_cases": c.use_cases,
+                "yearly_requests": c.yearly_requests,
+                **{k: c.impacts[k].value for k in CRITERIA},
+            }
+            for c in clusters
+        ]
+        print(json.dumps({**totals.to_dict(), "genai_energy_share": share, "clusters": rows}))
+        return
+    table_view = Table(
+        "use case",
+        "size",
+        "use cases",
+        "requests/yr",
+        *(f"{k} ({UNITS[k]})" for k in CRITERIA),
+        title="Yearly impacts of the portfolio",
+    )
+    for c in clusters:
+        table_view.add_row(
+            c.use_case,
+            c.size or "—",
+            f"{c.use_cases:.2f}",
+            f"{c.yearly_requests:.3g}",
+            *(f"{c.impacts[k].value:.3g}" for k in CRITERIA),
+        )
+    table_view.add_row("[bold]total[/]", "", "", "", *(f"[bold]{totals[k].value:.3g}[/]" for k in CRITERIA))
+    out.print(table_view)
+    out.print(f"GenAI share of energy: {share:.2%}")
+
+
+@app.command()
+def project(file: PortfolioFile = None, as_json: Json = False) -> None:
+    """2030 indexes (2024 = 100) of the portfolio under each scenario (default: the paper's five)."""
+    try:
+        owned, table, scenarios = _load_file(file)
+        projections = [projection_of(owned, table, scenario) for scenario in scenarios.values()]
+    except HeadwaterError as error:
+        err.print(f"[red]error:[/] {error.message}")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps({"scenarios": {p.scenario: p.index for p in projections}}))
+        return
+    view = Table("scenario", *CRITERIA, title="2030 indexes (2024 = 100)")
+    for p in projections:
+        view.add_row(p.scenario, *(f"{p.index[k]:.0f}" for k in CRITERIA))
+    out.print(view)

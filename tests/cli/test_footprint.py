@@ -78,3 +78,39 @@ def test_traditional_and_ecologits():
 def test_table_output():
     result = runner.invoke(app, ["footprint", "estimate", "--use-case", "rag", "--size", "8B"])
     assert result.exit_code == 0 and "gwp_kgco2e" in result.output and "capgemini" in result.output
+
+
+def test_portfolio_and_project_commands(tmp_path):
+    totals = json.loads(runner.invoke(app, ["footprint", "portfolio", "--json"]).stdout)
+    assert KEYS <= set(totals) and totals["energy_kwh"] == pytest.approx(3.9e6, rel=0.1)
+    assert len(totals["clusters"]) == 12
+    paper = json.loads(runner.invoke(app, ["footprint", "project", "--json"]).stdout)["scenarios"]
+    assert set(paper) == {
+        "steady_ascent",
+        "high_adoption",
+        "limited_growth",
+        "technological_breakthrough",
+        "intermediate",
+    }
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "genai_share: 0.5\nfactors:\n  pue: 1.1\nscenarios:\n  double:\n    usage_growth: {chat: 2, rag: 2,"
+        " agents: 2, tabular: 2, vision: 2, nlp: 2}\n"
+    )
+    mine = json.loads(runner.invoke(app, ["footprint", "project", str(path), "--json"]).stdout)["scenarios"]
+    assert mine["double"]["energy_kwh"] == pytest.approx(200)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("genai_shar: 0.5\n", "allowed: use_cases"),
+        ("factors:\n  pu: 1\n", "unknown factor 'pu'"),
+        ("scenarios:\n  x:\n    speed: 2\n", "allowed: usage_growth"),
+    ],
+)
+def test_bad_portfolio_files(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    result = runner.invoke(app, ["footprint", "portfolio" if "scenarios" not in text else "project", str(path)])
+    assert result.exit_code == 2 and message in result.output.replace("\n", " ")
