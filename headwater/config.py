@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     max_n: int = Field(16, ge=1, description="Largest `n` (choices per request) accepted.")
     engine_start_timeout_s: float = Field(180.0, gt=0, description="How long a task executor may take to start.")
     auth: bool = Field(True, description="Require an API key on /v1 routes.")
+    footprint_estimator: Literal["capgemini", "ecologits"] = Field(
+        "capgemini", description="Per-request footprint: capgemini (bricks on the serving hardware) or ecologits."
+    )
+    footprint_region: str = Field(
+        "portfolio", description="Grid of the footprint: portfolio (45% US, 28% EU, 27% APAC), usa, eu27, china."
+    )
+    device_power_w: float | None = Field(
+        None, gt=0, description="Power of an engine's devices in W; default: the bricks (3.15 W/vCPU, 50.1 W/vGPU)."
+    )
 
     @model_validator(mode="after")
     def _check_tenant_bound(self) -> Settings:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
-from headwater.engine.protocol import EngineOutput, EngineRequest, LoadReport
+from headwater.engine.protocol import EngineInfo, EngineOutput, EngineRequest, LoadReport
 
 
 class AddRequest(msgspec.Struct, tag="add"):
@@ -32,6 +32,7 @@ class Ready(msgspec.Struct, tag="ready"):
 
     pid: int
     load_seconds: float
+    info: EngineInfo = EngineInfo()
 
 
 class Outputs(msgspec.Struct, tag="outputs"):

@@ -52,6 +52,15 @@ class LoadReport(msgspec.Struct):
     kv_blocks_total: int = 0
 
 
+class EngineInfo(msgspec.Struct, frozen=True):
+    """What an engine hosts and runs on: for routing, footprint accounting and /health."""
+
+    parameters: int = 0
+    device_kind: Literal["cpu", "gpu"] = "cpu"
+    device_units: float = 1.0
+    """vCPUs on a CPU; 10 GB slices of GPU memory (the footprint bricks' vGPU) on a GPU."""
+
+
 class Engine(Protocol):
     """A continuous-batching generator: requests go in at any time, token deltas come out as they are made."""
 

@@ -17,7 +17,7 @@ import msgspec
 import zmq
 
 from headwater.engine import ipc
-from headwater.engine.protocol import Engine
+from headwater.engine.protocol import Engine, EngineInfo
 
 LOAD_PERIOD_S = 0.25
 logger = logging.getLogger("headwater.task_executor")
@@ -37,7 +37,19 @@ class ExecutorSpec(msgspec.Struct, frozen=True):
     kv_block_size: int = 32
 
 
-def build_engine(spec: ExecutorSpec) -> Engine:
+def engine_info(model: object) -> EngineInfo:
+    """Parameters and devices of a loaded model (GPU memory counted in the footprint's 10 GB vGPU slices)."""
+    import torch
+
+    parameters = sum(p.numel() for p in model.parameters())  # type: ignore[attr-defined]
+    device = next(model.parameters()).device  # type: ignore[attr-defined]
+    if device.type == "cuda":
+        memory_gb = torch.cuda.get_device_properties(device).total_memory / 1e9
+        return EngineInfo(parameters, "gpu", max(1.0, memory_gb / 10.0))
+    return EngineInfo(parameters, "cpu", float(torch.get_num_threads()))
+
+
+def build_engine(spec: ExecutorSpec) -> tuple[Engine, EngineInfo]:
     """Load the model and start a transformers continuous-batching engine for it."""
     from headwater.engine.transformers_engine import EngineConfig, TransformersEngine
     from headwater.models.loading import load_model, load_tokenizer
@@ -48,7 +60,7 @@ def build_engine(spec: ExecutorSpec) -> Engine:
     config = EngineConfig(spec.max_batch_tokens, spec.kv_blocks, spec.kv_block_size)
     engine = TransformersEngine(model, sorted(eos), config)
     engine.start()
-    return engine
+    return engine, engine_info(model)
 
 
 def _as_list(value: int | list[int] | None) -> list[int]:
@@ -100,11 +112,11 @@ def serve(spec: ExecutorSpec) -> int:
     outputs.connect(spec.outputs_address)
     started = time.monotonic()
     try:
-        engine = build_engine(spec)
+        engine, info = build_engine(spec)
     except Exception as error:  # any load failure is reported to the gateway, which shows it to the user
         outputs.send(ipc.encode(ipc.Failed(f"{type(error).__name__}: {error}")))
         return 1
-    outputs.send(ipc.encode(ipc.Ready(pid=os.getpid(), load_seconds=time.monotonic() - started)))
+    outputs.send(ipc.encode(ipc.Ready(pid=os.getpid(), load_seconds=time.monotonic() - started, info=info)))
     stop = threading.Event()
     sender = threading.Thread(target=_send_outputs, args=(engine, outputs, stop), daemon=True)
     sender.start()

@@ -16,10 +16,12 @@ from headwater.errors import NotFoundError
 from headwater.models.loading import context_window, load_tokenizer, resolve_model
 from headwater.platform.admission import Admission
 from headwater.platform.api.errors import install_error_handlers
+from headwater.platform.api.footprint_routes import router as footprint_router
 from headwater.platform.api.limits import BodySizeLimit
 from headwater.platform.api.openai_routes import router as openai_router
 from headwater.platform.api.system_routes import router as system_router
 from headwater.platform.executors.local import LocalTaskExecutor
+from headwater.platform.footprint import FootprintAccountant
 from headwater.platform.metrics import Metrics
 from headwater.platform.runs import RunServices
 from headwater.platform.serving import ServedModel
@@ -50,7 +52,7 @@ class Gateway:
         self.store = Store(settings.resolved_store_url)
         self.metrics = Metrics()
         self.admission = Admission(settings.max_queued_requests, settings.tenant_max_queued_requests)
-        self.services = RunServices(self.store, self.metrics, self.admission)
+        self.services = RunServices(self.store, self.metrics, self.admission, FootprintAccountant(settings))
         self.models: dict[str, ServedModel] = {}
         self.started_at = time.time()
 
@@ -127,6 +129,7 @@ def create_app(settings: Settings | None = None, on_ready: Callable[[], None] | 
     app.state.gateway = gateway
     install_error_handlers(app)
     app.include_router(openai_router)
+    app.include_router(footprint_router)
     app.include_router(system_router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

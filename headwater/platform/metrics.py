@@ -54,6 +54,12 @@ class Metrics:
             ["model", "finished_reason"],
             registry=registry,
         )
+        self.energy = Counter(
+            "headwater:energy_kwh", "Energy of served requests (footprint estimate).", model, registry=registry
+        )
+        self.gwp = Counter(
+            "headwater:gwp_kgco2e", "GHG emissions of served requests (footprint estimate).", model, registry=registry
+        )
         self.rejected = Counter(
             "headwater:requests_rejected", "Requests refused before reaching an engine.", ["reason"], registry=registry
         )

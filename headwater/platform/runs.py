@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from headwater.errors import HeadwaterError
+from headwater.footprint.impacts import Impacts
 from headwater.platform.admission import Admission
+from headwater.platform.footprint import FootprintAccountant
 from headwater.platform.metrics import Metrics
 from headwater.platform.serving import ChoiceDelta, GenerationPlan, ServedModel
 from headwater.platform.store import JobResult, Store
@@ -26,6 +28,7 @@ class RunServices:
     store: Store
     metrics: Metrics
     admission: Admission
+    footprint: FootprintAccountant
 
 
 @dataclass
@@ -40,6 +43,7 @@ class Run:
     started: float = field(default_factory=time.perf_counter)
     completion_tokens: int = 0
     ttft_s: float | None = None
+    concurrency_at_start: int = 1
     _closed: bool = False
 
     @classmethod
@@ -52,7 +56,7 @@ class Run:
         except BaseException:
             services.admission.release(tenant)
             raise
-        return cls(services, tenant, model, plan, job_id)
+        return cls(services, tenant, model, plan, job_id, concurrency_at_start=model.in_flight + 1)
 
     async def deltas(self) -> AsyncIterator[ChoiceDelta]:
         state, error = "failed", None
@@ -79,12 +83,19 @@ class Run:
         self._closed = True
         self.services.admission.release(self.tenant)
         e2e = time.perf_counter() - self.started
-        self._observe(state, e2e)
-        result = JobResult(state, self.plan.prompt_tokens, self.completion_tokens, self.ttft_s, e2e, error)
+        concurrency = max(1.0, (self.concurrency_at_start + self.model.in_flight) / 2)
+        impacts = self.services.footprint.impacts(
+            self.model.executors[0].info, self.plan.prompt_tokens, self.completion_tokens, e2e, concurrency
+        )
+        self._observe(state, e2e, impacts)
+        footprint = {key: value for key, value in impacts.to_dict().items() if key != "ranges"}
+        result = JobResult(state, self.plan.prompt_tokens, self.completion_tokens, self.ttft_s, e2e, error, footprint)
         await asyncio.shield(asyncio.to_thread(self.services.store.finish_job, self.job_id, result))
 
-    def _observe(self, state: str, e2e: float) -> None:
+    def _observe(self, state: str, e2e: float, impacts: Impacts) -> None:
         metrics, name = self.services.metrics, self.model.name
+        metrics.energy.labels(name).inc(impacts["energy_kwh"].value)
+        metrics.gwp.labels(name).inc(impacts["gwp_kgco2e"].value)
         metrics.prompt_tokens.labels(name).inc(self.plan.prompt_tokens)
         metrics.generation_tokens.labels(name).inc(self.completion_tokens)
         metrics.requests.labels(name, state).inc()

@@ -74,6 +74,11 @@ class ServedModel:
         self.executors = list(executors)
         self.default_sampling = default_sampling or SamplingParams()
 
+    @property
+    def in_flight(self) -> int:
+        """Sequences being generated for this model across its executors."""
+        return sum(executor.in_flight for executor in self.executors)
+
     def pick_executor(self) -> LocalTaskExecutor:
         """The ready TE with the fewest requests in flight (any TE if none is ready: the request waits)."""
         ready = [executor for executor in self.executors if executor.ready] or self.executors

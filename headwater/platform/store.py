@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, create_engine, event, select
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -68,6 +68,36 @@ class JobRow(_Base):
     ttft_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     e2e_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+
+
+class JobFootprintRow(_Base):
+    """A job's impacts, one row per finished job; `day` (UTC, YYYY-MM-DD) keeps aggregation portable."""
+
+    __tablename__ = "job_footprints"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    model: Mapped[str] = mapped_column(String(300))
+    day: Mapped[str] = mapped_column(String(10), index=True)
+    estimator: Mapped[str] = mapped_column(String(32))
+    energy_kwh: Mapped[float] = mapped_column(Float)
+    gwp_kgco2e: Mapped[float] = mapped_column(Float)
+    water_m3eq: Mapped[float] = mapped_column(Float)
+    pe_mj: Mapped[float] = mapped_column(Float)
+    adpe_kgsbeq: Mapped[float] = mapped_column(Float)
+
+
+FOOTPRINT_CRITERIA = ("energy_kwh", "gwp_kgco2e", "water_m3eq", "pe_mj", "adpe_kgsbeq")
+
+
+@dataclass(frozen=True)
+class FootprintSummary:
+    """Impacts of a tenant's requests to one model on one day."""
+
+    tenant: str
+    model: str
+    day: str
+    requests: int
+    criteria: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -127,6 +157,8 @@ class JobResult:
     ttft_s: float | None = None
     e2e_s: float | None = None
     error: str | None = None
+    footprint: dict[str, float] | None = None
+    """Criteria values (FOOTPRINT_CRITERIA keys) and the estimator's name under "estimator"."""
 
 
 def _configure_sqlite(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API connection
@@ -221,6 +253,45 @@ class Store:
             row.ttft_s = result.ttft_s
             row.e2e_s = result.e2e_s
             row.error = result.error[:2000] if result.error else None
+            if result.footprint is not None:
+                session.add(
+                    JobFootprintRow(
+                        job_id=job_id,
+                        tenant_id=row.tenant_id,
+                        model=row.model,
+                        day=f"{row.created_at:%Y-%m-%d}",
+                        estimator=str(result.footprint.get("estimator", "")),
+                        **{c: float(result.footprint[c]) for c in FOOTPRINT_CRITERIA},
+                    )
+                )
+
+    def footprint_summary(
+        self, tenant: str | None = None, since: str | None = None, until: str | None = None, model: str | None = None
+    ) -> list[FootprintSummary]:
+        """Impacts summed per tenant, model and day (days as YYYY-MM-DD, both ends included)."""
+        sums = [func.sum(getattr(JobFootprintRow, c)) for c in FOOTPRINT_CRITERIA]
+        query = select(
+            JobFootprintRow.tenant_id,
+            JobFootprintRow.model,
+            JobFootprintRow.day,
+            func.count(JobFootprintRow.job_id),
+            *sums,
+        )
+        for column, value in ((JobFootprintRow.tenant_id, tenant), (JobFootprintRow.model, model)):
+            if value is not None:
+                query = query.where(column == value)
+        if since is not None:
+            query = query.where(JobFootprintRow.day >= since)
+        if until is not None:
+            query = query.where(JobFootprintRow.day <= until)
+        query = query.group_by(JobFootprintRow.tenant_id, JobFootprintRow.model, JobFootprintRow.day).order_by(
+            JobFootprintRow.day, JobFootprintRow.tenant_id, JobFootprintRow.model
+        )
+        with self._session() as session:
+            return [
+                FootprintSummary(t, m, d, n, dict(zip(FOOTPRINT_CRITERIA, values, strict=True)))
+                for t, m, d, n, *values in session.execute(query)
+            ]
 
     def list_jobs(self, tenant: str | None = None, limit: int = 100) -> list[JobInfo]:
         with self._session() as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from headwater.engine import ipc
-from headwater.engine.protocol import EngineOutput, EngineRequest, LoadReport, SamplingParams
+from headwater.engine.protocol import EngineInfo, EngineOutput, EngineRequest, LoadReport, SamplingParams
 
 
 @pytest.mark.parametrize(
@@ -23,7 +23,7 @@ def test_gateway_to_executor_round_trip(message):
 @pytest.mark.parametrize(
     "message",
     [
-        ipc.Ready(pid=12, load_seconds=1.5),
+        ipc.Ready(pid=12, load_seconds=1.5, info=EngineInfo(135_000_000, "gpu", 8.0)),
         ipc.Outputs([EngineOutput("r1", [4, 5], [-0.5, -1.0]), EngineOutput("r2", [], [], "abort")]),
         ipc.Load(LoadReport(2, 1, 10, 64)),
         ipc.Failed("boom"),

@@ -288,3 +288,27 @@ def test_client_going_away_aborts_the_generation(server):
     assert job is not None and job.state == "cancelled"
     assert 0 < job.completion_tokens < 900
     assert _metric(server, "headwater:num_requests_running") == 0
+
+
+def test_footprint_is_recorded_per_request_and_aggregated_per_tenant(openai_client, server):
+    def get(path: str, key: str) -> httpx.Response:
+        return httpx.get(server.base_url + path, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+    before = get("/footprint", server.api_key).json()["totals"]
+    openai_client.chat.completions.create(model=server.model, messages=MESSAGES, max_tokens=5)
+    after = get("/footprint", server.api_key).json()
+    assert after["totals"]["requests"] == before["requests"] + 1
+    assert after["totals"]["energy_kwh"] > before["energy_kwh"]
+    assert after["totals"]["gwp_kgco2e"] > before["gwp_kgco2e"]
+    row = after["data"][-1]
+    assert row["tenant"] == "tests" and row["model"] == server.model and len(row["day"]) == 10
+    store = Store(f"sqlite:///{server.data_dir / 'headwater.db'}")
+    _info, other_key = store.create_api_key("someone-else")
+    store.engine.dispose()
+    assert get("/footprint", other_key).json()["data"] == []
+    assert get(f"/footprint?model=nope&since={row['day']}", server.api_key).json()["data"] == []
+    bad = get("/footprint?since=yesterday", server.api_key)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "since"
+    metrics = httpx.get(server.base_url.removesuffix("/v1") + "/metrics").text
+    assert f'headwater:energy_kwh_total{{model="{server.model}"}}' in metrics
+    assert f'headwater:gwp_kgco2e_total{{model="{server.model}"}}' in metrics

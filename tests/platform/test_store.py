@@ -66,3 +66,23 @@ def test_a_job_cannot_finish_as_running(store):
     with pytest.raises(ValueError, match="succeeded, failed or cancelled"):
         store.finish_job(job_id, JobResult("running"))
     assert store.list_jobs()[0].state == "running"
+
+
+def test_footprint_rows_are_summed_per_tenant_model_and_day(store):
+    impacts = {
+        "estimator": "capgemini",
+        "energy_kwh": 1.0,
+        "gwp_kgco2e": 0.5,
+        "water_m3eq": 0.1,
+        "pe_mj": 10.0,
+        "adpe_kgsbeq": 1e-9,
+    }
+    for tenant, model in (("acme", "m1"), ("acme", "m1"), ("acme", "m2"), ("other", "m1")):
+        store.finish_job(store.start_job(tenant, "chat", model), JobResult("succeeded", footprint=impacts))
+    store.finish_job(store.start_job("acme", "chat", "m1"), JobResult("failed"))
+    rows = store.footprint_summary("acme")
+    assert [(r.model, r.requests, r.criteria["energy_kwh"]) for r in rows] == [("m1", 2, 2.0), ("m2", 1, 1.0)]
+    day = rows[0].day
+    assert store.footprint_summary("acme", since=day, until=day, model="m2")[0].criteria["gwp_kgco2e"] == 0.5
+    assert store.footprint_summary("acme", since="2999-01-01") == []
+    assert len(store.footprint_summary()) == 3

@@ -25,7 +25,7 @@ import zmq
 import zmq.asyncio
 
 from headwater.engine import ipc
-from headwater.engine.protocol import EngineOutput, EngineRequest, LoadReport
+from headwater.engine.protocol import EngineInfo, EngineOutput, EngineRequest, LoadReport
 from headwater.engine.task_executor import ExecutorSpec
 from headwater.errors import EngineUnavailableError, ModelLoadError
 
@@ -47,6 +47,7 @@ class LocalTaskExecutor:
         self.name = name
         self.restarts = 0
         self.load_report = LoadReport()
+        self.info = EngineInfo()
         self._process: subprocess.Popen[bytes] | None = None
         self._queues: dict[str, asyncio.Queue[EngineOutput | _ExecutorDied]] = {}
         self._ready = asyncio.Event()
@@ -119,6 +120,7 @@ class LocalTaskExecutor:
                 elif isinstance(message, ipc.Load):
                     self.load_report = message.report
                 elif isinstance(message, ipc.Ready):
+                    self.info = message.info
                     logger.info("%s ready (pid %s, %.1f s)", self.name, message.pid, message.load_seconds)
                     self._ready.set()
                 else:
