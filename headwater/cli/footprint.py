@@ -57,9 +57,9 @@ def estimate(
     output_tokens: Annotated[float, typer.Option(help="Generated tokens per LLM call.")] = 208.45,
     llm_calls: Annotated[float, typer.Option(help="LLM calls per request (agents make several).")] = 1.0,
     nlp_calls: Annotated[float, typer.Option(help="Traditional NLP inferences per request (tool calls).")] = 0.0,
-    region: Annotated[str, typer.Option(help="Grid: portfolio (45% US, 28% EU, 27% APAC), usa, eu27, china.")] = (
-        "portfolio"
-    ),
+    region: Annotated[
+        str, typer.Option(help="Grid: portfolio (45% US, 28% EU, 27% APAC), usa, eu27, china, or a country (FRA).")
+    ] = ("portfolio"),
     estimator: Annotated[str, typer.Option(help="capgemini (the paper) or ecologits (their method).")] = "capgemini",
     factors: Annotated[Path | None, typer.Option(help="YAML file of factor overrides (e.g. pue: 1.1).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,

@@ -12,6 +12,7 @@ from headwater.footprint.clusters import (
 from headwater.footprint.ecologits import EcologitsEstimator
 from headwater.footprint.factors import Factors, Latency, load_factors, read_yaml
 from headwater.footprint.impacts import CRITERIA, Impacts, Range
+from headwater.footprint.measured import EstimatedEnergyWarning, Measurement, measure
 
 __all__ = [
     "CRITERIA",
@@ -19,10 +20,12 @@ __all__ = [
     "MODEL_SIZES",
     "CapgeminiEstimator",
     "EcologitsEstimator",
+    "EstimatedEnergyWarning",
     "Factors",
     "Impacts",
     "InferenceWorkload",
     "Latency",
+    "Measurement",
     "Range",
     "TRADITIONAL_USE_CASES",
     "TokenProfile",
@@ -31,5 +34,6 @@ __all__ = [
     "cluster_workload",
     "latency_for",
     "load_factors",
+    "measure",
     "read_yaml",
 ]

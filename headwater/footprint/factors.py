@@ -18,6 +18,11 @@ PORTFOLIO_REGION = "portfolio"
 DEFAULT_REGION_MIX = {"usa": 0.45, "eu27": 0.28, "china": 0.27}
 """The paper's portfolio geography: 45 % US, 28 % EU, 27 % APAC (China's factors)."""
 GRID_CRITERIA = ("gwp_kgco2e_per_kwh", "water_m3eq_per_kwh", "pe_mj_per_kwh", "adpe_kgsbeq_per_kwh")
+EU27 = frozenset(
+    "AUT BEL BGR HRV CYP CZE DNK EST FIN FRA DEU GRC HUN IRL ITA LVA LTU LUX MLT NLD POL PRT ROU SVK SVN "
+    "ESP SWE".split()
+)
+PAPER_REGION_OF_COUNTRY = {"USA": "usa", "CHN": "china", **dict.fromkeys(EU27, "eu27")}
 
 
 @dataclass(frozen=True)
@@ -39,17 +44,27 @@ class Factors:
     grids: dict[str, dict[str, float]]
     latencies: tuple[Latency, ...]
     region_mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_REGION_MIX))
+    countries: dict[str, float] = field(default_factory=dict)
+    """Grid GHG intensity (kg CO2e/kWh) per ISO 3166 alpha-3 country code."""
 
     def brick(self, name: str) -> float:
         return self.bricks[name]
 
     def grid(self, region: str) -> dict[str, float]:
-        """Per-kWh factors of a region; `portfolio` is the region mix's weighted average."""
+        """Per-kWh factors of a region; `portfolio` is the region mix's weighted average. A country code (FRA)
+        takes its own GHG intensity; its other criteria are those of its paper region (EU-27, USA, China), or of
+        the portfolio mix elsewhere, since no per-country table of them ships with a clean licence."""
+        if region.upper() in self.countries and region not in self.grids:
+            base = self.grid(PAPER_REGION_OF_COUNTRY.get(region.upper(), PORTFOLIO_REGION))
+            return {**base, "gwp_kgco2e_per_kwh": self.countries[region.upper()]}
         if region == PORTFOLIO_REGION:
             return {c: sum(share * self.grids[r][c] for r, share in self.region_mix.items()) for c in GRID_CRITERIA}
         if region not in self.grids:
             allowed = ", ".join([PORTFOLIO_REGION, *sorted(self.grids)])
-            raise InvalidRequestError(f"unknown region {region!r}; allowed: {allowed}", param="region")
+            raise InvalidRequestError(
+                f"unknown region {region!r}; allowed: {allowed}, or an ISO 3166 alpha-3 country code (FRA, IND, …)",
+                param="region",
+            )
         return self.grids[region]
 
     def with_overrides(self, overrides: Mapping[str, object]) -> Factors:
@@ -134,7 +149,8 @@ def load_factors(folder: Path | None = None, overrides: Mapping[str, object] | N
         )
         for row in _rows("latencies.csv", folder)
     )
-    factors = Factors(bricks, grids, latencies)
+    countries = {row["iso3"]: float(row["gwp_kgco2e_per_kwh"]) for row in _rows("countries.csv", folder)}
+    factors = Factors(bricks, grids, latencies, countries=countries)
     return factors.with_overrides(overrides) if overrides else factors
 
 

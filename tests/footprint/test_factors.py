@@ -11,7 +11,9 @@ from headwater.errors import InvalidRequestError
 from headwater.footprint import load_factors, read_yaml
 
 
-@pytest.mark.parametrize("name", ["bricks.csv", "grids.csv", "latencies.csv"])
+@pytest.mark.parametrize(
+    "name", ["bricks.csv", "grids.csv", "latencies.csv", "traditional.csv", "ecologits.csv", "countries.csv"]
+)
 def test_every_row_has_source_year_and_licence(name):
     with resources.files("headwater.footprint").joinpath("data").joinpath(name).open() as handle:
         rows = list(csv.DictReader(handle))
@@ -58,3 +60,14 @@ def test_yaml_overrides(tmp_path):
     path.write_text("- not a mapping\n")
     with pytest.raises(InvalidRequestError, match="mapping"):
         read_yaml(path)
+
+
+def test_country_grids_take_their_own_ghg_and_their_regions_other_factors():
+    factors = load_factors()
+    france = factors.grid("FRA")
+    assert france["gwp_kgco2e_per_kwh"] == pytest.approx(0.056, abs=0.005)
+    assert france["water_m3eq_per_kwh"] == factors.grid("eu27")["water_m3eq_per_kwh"]
+    assert factors.grid("ind")["pe_mj_per_kwh"] == factors.grid("portfolio")["pe_mj_per_kwh"]
+    assert factors.grid("IND")["gwp_kgco2e_per_kwh"] > factors.grid("FRA")["gwp_kgco2e_per_kwh"] * 5
+    with pytest.raises(InvalidRequestError, match="alpha-3"):
+        factors.grid("XXX")
