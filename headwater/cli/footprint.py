@@ -179,3 +179,29 @@ def project(file: PortfolioFile = None, as_json: Json = False) -> None:
     for p in projections:
         view.add_row(p.scenario, *(f"{p.index[k]:.0f}" for k in CRITERIA))
     out.print(view)
+
+
+@app.command()
+def report(
+    file: PortfolioFile = None,
+    out_path: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("footprint-report.html"),
+    as_json: Json = False,
+) -> None:
+    """An HTML report with charts: yearly totals, the split by use case and the 2030 scenarios."""
+    from headwater.footprint.report import render
+
+    try:
+        owned, table, scenarios = _load_file(file)
+        clusters = assess(owned, CapgeminiEstimator(table))
+        projections = [projection_of(owned, table, scenario) for scenario in scenarios.values()]
+    except HeadwaterError as error:
+        err.print(f"[red]error:[/] {error.message}")
+        raise typer.Exit(2) from None
+    page = render(total(clusters), clusters, projections)
+    staging = out_path.with_name(f".{out_path.name}.tmp")
+    staging.write_text(page, encoding="utf-8")
+    staging.replace(out_path)
+    if as_json:
+        print(json.dumps({"out": str(out_path), "bytes": len(page.encode()), **total(clusters).to_dict()}))
+        return
+    err.print(f"wrote {out_path} ({len(page) // 1024} KiB)")

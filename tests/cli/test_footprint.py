@@ -114,3 +114,14 @@ def test_bad_portfolio_files(tmp_path, text, message):
     path.write_text(text)
     result = runner.invoke(app, ["footprint", "portfolio" if "scenarios" not in text else "project", str(path)])
     assert result.exit_code == 2 and message in result.output.replace("\n", " ")
+
+
+def test_report_writes_a_self_contained_page(tmp_path):
+    out = tmp_path / "report.html"
+    result = runner.invoke(app, ["footprint", "report", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert page.count("data:image/png;base64,") == 2
+    assert "technological_breakthrough" in page and "gwp_kgco2e" in page
+    assert json.loads(result.stdout)["out"] == str(out)
+    assert not list(tmp_path.glob(".*.tmp"))
