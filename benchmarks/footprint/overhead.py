@@ -19,7 +19,7 @@ from headwater.config import Settings
 from headwater.engine.protocol import EngineInfo, EngineRequest, SamplingParams
 from headwater.engine.transformers_engine import TransformersEngine
 from headwater.footprint import InferenceWorkload, load_factors
-from headwater.footprint.ecologits import EcologitsEstimator
+from headwater.footprint.ecologits import EcologitsEstimator, package_energy_kwh
 from headwater.models.loading import load_model, load_tokenizer
 from headwater.platform.footprint import FootprintAccountant
 from headwater.platform.store import JobResult, Store
@@ -67,25 +67,12 @@ def accounting_seconds(repeats: int) -> tuple[float, float]:
 
 def ecologits_ratio() -> float | None:
     """Our ecologits estimator's energy / the ecologits package's, for a 70B model and 208 output tokens."""
-    try:
-        from ecologits.impacts.llm import compute_llm_impacts_dag
-    except ImportError:
+    factors = load_factors()
+    workload = InferenceWorkload(70e9, 127, 208, region="usa")
+    reference = package_energy_kwh(workload, factors)
+    if reference is None:
         return None
-    grid = load_factors().grid("usa")
-    ours = EcologitsEstimator(load_factors()).estimate(InferenceWorkload(70e9, 127, 208, region="usa"))
-    theirs = compute_llm_impacts_dag(
-        model_active_parameter_count=70,
-        model_total_parameter_count=70,
-        output_token_count=208,
-        request_latency=1e9,
-        if_electricity_mix_adpe=grid["adpe_kgsbeq_per_kwh"],
-        if_electricity_mix_pe=grid["pe_mj_per_kwh"],
-        if_electricity_mix_gwp=grid["gwp_kgco2e_per_kwh"],
-        if_electricity_mix_wue=0,
-        datacenter_pue=1.15,
-        datacenter_wue=0.18,
-    )
-    return ours["energy_kwh"].value / theirs["request_energy"]
+    return EcologitsEstimator(factors).estimate(workload)["energy_kwh"].value / reference
 
 
 def main() -> None:

@@ -72,3 +72,27 @@ class EcologitsEstimator:
             for criterion in ("gwp_kgco2e", "pe_mj", "adpe_kgsbeq")
         }
         return impacts_from_energy(self.name, energy, it_kwh, embodied, f, workload.region)
+
+
+def package_energy_kwh(workload: InferenceWorkload, factors: Factors) -> float | None:
+    """The `ecologits` package's own energy for the same request (None when it is not installed): the reference
+    our implementation is checked against."""
+    try:
+        from ecologits.impacts.llm import compute_llm_impacts_dag
+    except ImportError:
+        return None
+    grid = factors.grid(workload.region)
+    billions = workload.model_params / 1e9
+    result = compute_llm_impacts_dag(
+        model_active_parameter_count=billions,
+        model_total_parameter_count=billions,
+        output_token_count=workload.output_tokens * workload.llm_calls,
+        request_latency=1e9,
+        if_electricity_mix_adpe=grid["adpe_kgsbeq_per_kwh"],
+        if_electricity_mix_pe=grid["pe_mj_per_kwh"],
+        if_electricity_mix_gwp=grid["gwp_kgco2e_per_kwh"],
+        if_electricity_mix_wue=0,
+        datacenter_pue=factors.brick("pue"),
+        datacenter_wue=factors.brick("wue_l_per_kwh"),
+    )
+    return float(result["request_energy"])

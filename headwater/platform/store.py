@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from headwater.errors import InvalidRequestError, NotFoundError
+from headwater.footprint.impacts import CRITERIA as FOOTPRINT_CRITERIA
 
 KEY_PREFIX = "hw-"
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -84,9 +85,6 @@ class JobFootprintRow(_Base):
     water_m3eq: Mapped[float] = mapped_column(Float)
     pe_mj: Mapped[float] = mapped_column(Float)
     adpe_kgsbeq: Mapped[float] = mapped_column(Float)
-
-
-FOOTPRINT_CRITERIA = ("energy_kwh", "gwp_kgco2e", "water_m3eq", "pe_mj", "adpe_kgsbeq")
 
 
 @dataclass(frozen=True)

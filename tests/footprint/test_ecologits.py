@@ -7,7 +7,7 @@ import math
 import pytest
 
 from headwater.footprint import InferenceWorkload, load_factors
-from headwater.footprint.ecologits import EcologitsEstimator, ecologits_constants
+from headwater.footprint.ecologits import EcologitsEstimator, ecologits_constants, package_energy_kwh
 
 
 @pytest.fixture(scope="module")
@@ -39,20 +39,8 @@ def test_mixture_of_experts_uses_active_parameters(estimator):
 
 
 def test_agrees_with_the_ecologits_package(estimator):
-    llm = pytest.importorskip("ecologits.impacts.llm", reason="the ecologits package is not installed")
-    grid = load_factors().grid("usa")
+    pytest.importorskip("ecologits.impacts.llm", reason="the ecologits package is not installed")
     for params in (8e9, 70e9, 405e9):
-        ours = estimator.estimate(InferenceWorkload(params, 100, 208.45, region="usa"))
-        theirs = llm.compute_llm_impacts_dag(
-            model_active_parameter_count=params / 1e9,
-            model_total_parameter_count=params / 1e9,
-            output_token_count=208.45,
-            request_latency=1e9,
-            if_electricity_mix_adpe=grid["adpe_kgsbeq_per_kwh"],
-            if_electricity_mix_pe=grid["pe_mj_per_kwh"],
-            if_electricity_mix_gwp=grid["gwp_kgco2e_per_kwh"],
-            if_electricity_mix_wue=0,
-            datacenter_pue=1.15,
-            datacenter_wue=0.18,
-        )
-        assert ours["energy_kwh"].value == pytest.approx(theirs["request_energy"], rel=1e-9)
+        workload = InferenceWorkload(params, 100, 208.45, region="usa")
+        reference = package_energy_kwh(workload, estimator.factors)
+        assert estimator.estimate(workload)["energy_kwh"].value == pytest.approx(reference, rel=1e-9)
