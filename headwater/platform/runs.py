@@ -70,8 +70,8 @@ class Run:
         except (asyncio.CancelledError, GeneratorExit):
             state, error = "cancelled", "the client went away before the response was complete"
             raise
-        except (HeadwaterError, RuntimeError) as failure:
-            error = str(failure)
+        except Exception as failure:  # recorded on the job, then raised to the caller
+            error = f"{type(failure).__name__}: {failure}" if not isinstance(failure, HeadwaterError) else str(failure)
             raise
         finally:
             await self.close(state, error)
