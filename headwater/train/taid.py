@@ -1,0 +1,118 @@
+"""TAID: Temporally Adaptive Interpolated Distillation (Shing et al., Sakana AI, arXiv 2501.16937, ICLR 2025).
+
+The student q chases p_t = softmax((1−t)·stopgrad(z_s) + t·z_T): an interpolation in logit space (q^(1−t)·p^t
+renormalised), recomputed every step from the current student, that moves from the student itself (t = 0) to
+the teacher (t = 1). The loss is KL(p_t ‖ q), whose gradient w.r.t. z_s is q − p_t; at t = 1 it is forward KL in
+value and gradient. As in the official code, the cross-entropy −Σ p_t·log q (same gradient) drives the
+schedule: t rises at least linearly and faster while the loss keeps falling (`TAIDSchedule`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from headwater.errors import InvalidRequestError
+from headwater.train.losses import DEFAULT_CHUNK, check_shapes, chunked_per_token, masked_mean
+
+
+@dataclass(frozen=True)
+class TAIDTerms:
+    """The TAID objective (KL) and the cross-entropy the schedule follows, as scalars."""
+
+    kl: torch.Tensor
+    cross_entropy: torch.Tensor
+
+
+def taid_terms(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    t: float,
+    mask: torch.Tensor | None = None,
+    *,
+    temperature: float = 1.0,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> TAIDTerms:
+    """KL(p_t ‖ q) and −Σ p_t log q, token means over mask == 1."""
+    check_shapes(student_logits, teacher_logits, mask)
+    if not 0.0 <= t <= 1.0:
+        raise InvalidRequestError(f"t must be in [0, 1], got {t}", param="t")
+    teacher_logits = teacher_logits.detach()
+
+    def fn(s: torch.Tensor, z_t: torch.Tensor) -> torch.Tensor:
+        s = s.float() / temperature
+        log_p_t = F.log_softmax((1.0 - t) * s.detach() + t * (z_t.float() / temperature), -1)
+        log_q = F.log_softmax(s, -1)
+        p_t = log_p_t.exp()
+        cross_entropy = -(p_t * log_q).sum(-1)
+        return torch.stack([(p_t * log_p_t).sum(-1) + cross_entropy, cross_entropy], dim=-1)
+
+    both = chunked_per_token(fn, student_logits, teacher_logits, chunk_size)
+    return TAIDTerms(masked_mean(both[..., 0], mask, student_logits), masked_mean(both[..., 1], mask, student_logits))
+
+
+def taid_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, t: float, mask: torch.Tensor | None = None, **kwargs
+) -> torch.Tensor:
+    """The mean over unmasked positions of KL(p_t ‖ q), a scalar (mask: 1 = counted)."""
+    return taid_terms(student_logits, teacher_logits, t, mask, **kwargs).kl
+
+
+class TAIDSchedule:
+    """The adaptive interpolation parameter t (the paper's Eq. and the official code's update).
+
+    rel = (prev − loss)/(prev + 1e-15); m = β·m + (1−β)·rel; t = min(t_end, max(t_linear, t + α·sigmoid(m)·(1−t))).
+    Monotone and within [t_start, t_end]; a rising loss slows t but never reverses it. `adaptive=False` keeps
+    the linear ramp.
+    """
+
+    def __init__(
+        self,
+        total_steps: int,
+        t_start: float = 0.4,
+        t_end: float = 1.0,
+        alpha: float = 5e-4,
+        beta: float = 0.99,
+        adaptive: bool = True,
+    ) -> None:
+        if total_steps < 1:
+            raise InvalidRequestError(f"total_steps must be at least 1, got {total_steps}", param="total_steps")
+        if not 0.0 <= t_start <= t_end <= 1.0:
+            raise InvalidRequestError(f"need 0 <= t_start <= t_end <= 1, got {t_start}, {t_end}", param="t_start")
+        self.total_steps, self.t_start, self.t_end = total_steps, t_start, t_end
+        self.alpha, self.beta, self.adaptive = alpha, beta, adaptive
+        self.t, self.momentum, self.previous, self.step = t_start, 0.0, None, 0
+
+    def linear(self, step: int) -> float:
+        return self.t_start + (self.t_end - self.t_start) * min(step, self.total_steps) / self.total_steps
+
+    def update(self, loss: float, step: int) -> float:
+        """Move t after optimiser step `step` (0-based) whose mean loss was `loss`; returns the new t."""
+        self.step = step
+        if not math.isfinite(loss):
+            return self.t
+        if self.previous is None:
+            self.previous = loss
+            return self.t
+        relative = (self.previous - loss) / (self.previous + 1e-15)
+        self.momentum = self.beta * self.momentum + (1 - self.beta) * relative
+        linear = self.linear(step)
+        if self.adaptive:
+            delta = self.alpha / (1 + math.exp(-self.momentum)) * (1 - self.t)
+            self.t = min(self.t_end, max(linear, self.t + delta))
+        else:
+            self.t = min(self.t_end, max(self.t, linear))
+        self.previous = loss
+        return self.t
+
+    def state_dict(self) -> dict[str, float | int | None]:
+        return {"t": self.t, "momentum": self.momentum, "previous": self.previous, "step": self.step}
+
+    def load_state_dict(self, state: dict[str, float | int | None]) -> None:
+        self.t = float(state["t"])  # type: ignore[arg-type]
+        self.momentum = float(state["momentum"])  # type: ignore[arg-type]
+        self.previous = None if state["previous"] is None else float(state["previous"])  # type: ignore[arg-type]
+        self.step = int(state["step"])  # type: ignore[arg-type]
