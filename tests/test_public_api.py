@@ -7,7 +7,14 @@ import types
 
 import pytest
 
-PACKAGES = ["headwater", "headwater.models", "headwater.engine", "headwater.platform", "headwater.footprint"]
+PACKAGES = [
+    "headwater",
+    "headwater.models",
+    "headwater.engine",
+    "headwater.platform",
+    "headwater.footprint",
+    "headwater.train",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

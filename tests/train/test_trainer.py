@@ -1,0 +1,158 @@
+"""DistillationTrainer on tiny models: KL to the teacher falls, t resumes, accumulation is exact, bad pairs fail."""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
+
+from headwater.errors import InvalidRequestError
+from headwater.models.builtin import builtin_path
+from headwater.train.data import Conversation, collate, encode, read_conversations
+from headwater.train.taid import TAIDSchedule
+from headwater.train.trainer import SCHEDULE_FILE, DistillationTrainer, check_compatible, held_out_kl
+
+WORDS = "the river runs to the sea and the sea turns to rain over the hills".split()
+
+
+def _conversations(count: int, seed: int) -> list[Conversation]:
+    rng = random.Random(seed)
+    return [
+        Conversation(
+            [{"role": "user", "content": " ".join(rng.choices(WORDS, k=5))}], " ".join(rng.choices(WORDS, k=8))
+        )
+        for _ in range(count)
+    ]
+
+
+@pytest.fixture(scope="module")
+def pair(data_dir):
+    tokenizer = AutoTokenizer.from_pretrained(builtin_path("tiny-chat", data_dir))
+    teacher = AutoModelForCausalLM.from_pretrained(builtin_path("tiny-teacher", data_dir))
+    return tokenizer, teacher
+
+
+def _student(data_dir):
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_pretrained(builtin_path("tiny-chat", data_dir))
+
+
+def _trainer(tmp_path, data_dir, pair, steps, batch=4, accumulation=1, method="taid", examples=None, **kw):
+    tokenizer, teacher = pair
+    examples = examples or [encode(c, tokenizer, 64) for c in _conversations(32, seed=1)]
+    kw = {"save_strategy": "no", **kw}
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=batch,
+        max_steps=steps,
+        gradient_accumulation_steps=accumulation,
+        learning_rate=2e-3,
+        report_to="none",
+        use_cpu=True,
+        logging_steps=1,
+        disable_tqdm=True,
+        seed=0,
+        lr_scheduler_type="constant",
+        **kw,
+    )
+    student = _student(data_dir)
+    width = check_compatible(student, teacher, tokenizer, tokenizer)
+    return DistillationTrainer(
+        model=student,
+        args=args,
+        train_dataset=examples,
+        teacher=teacher,
+        method=method,
+        schedule=TAIDSchedule(steps) if method == "taid" else None,
+        vocab_size=width,
+        data_collator=functools.partial(collate, pad_id=tokenizer.pad_token_id),
+    )
+
+
+def test_held_out_kl_to_the_teacher_falls(tmp_path, data_dir, pair):
+    tokenizer, teacher = pair
+    held_out = [collate([encode(c, tokenizer, 64) for c in _conversations(8, seed=99)], tokenizer.pad_token_id)]
+    trainer = _trainer(tmp_path, data_dir, pair, steps=40)
+    before = held_out_kl(trainer.model, teacher, held_out, len(tokenizer))
+    trainer.train()
+    after = held_out_kl(trainer.model, teacher, held_out, len(tokenizer))
+    assert after < before * 0.9
+    assert trainer.schedule.t == pytest.approx(trainer.schedule.linear(39))
+    logged = [entry for entry in trainer.state.log_history if "taid_t" in entry]
+    assert logged and {"taid_kl", "taid_ce", "taid_momentum"} <= set(logged[-1])
+    assert all(p.grad is None for p in teacher.parameters())
+
+
+@pytest.mark.parametrize("method", ["kl", "jsd"])
+def test_baselines_train_too(tmp_path, data_dir, pair, method):
+    trainer = _trainer(tmp_path, data_dir, pair, steps=3, method=method)
+    trainer.train()
+    assert trainer.schedule is None and trainer.state.global_step == 3
+
+
+def test_resume_restores_t(tmp_path, data_dir, pair):
+    first = _trainer(tmp_path, data_dir, pair, steps=6, save_strategy="steps", save_steps=3)
+    first.train()
+    saved = json.loads((tmp_path / "checkpoint-3" / SCHEDULE_FILE).read_text())
+    resumed = _trainer(tmp_path, data_dir, pair, steps=6, save_strategy="no")
+    original = resumed.end_optimizer_step
+    seen = []
+
+    def spy(step: int) -> None:
+        seen.append(resumed.schedule.t)
+        original(step)
+
+    resumed.end_optimizer_step = spy  # type: ignore[method-assign]
+    resumed.train(resume_from_checkpoint=str(tmp_path / "checkpoint-3"))
+    assert seen[0] == pytest.approx(saved["t"])
+    assert resumed.schedule.t == pytest.approx(first.schedule.t)
+
+
+def test_gradient_accumulation_matches_one_big_batch(tmp_path, data_dir, pair):
+    tokenizer = pair[0]
+    # Equal token counts per micro-batch (the spec's condition): four different texts of one tokenised length.
+    examples = [{"input_ids": ids, "labels": ids} for ids in ([5 + i] * 12 for i in range(4))]
+    kw = {"examples": examples, "optim": "sgd"}
+    big = _trainer(tmp_path / "big", data_dir, pair, steps=1, batch=4, **kw)
+    small = _trainer(tmp_path / "small", data_dir, pair, steps=1, batch=2, accumulation=2, **kw)
+    assert tokenizer.pad_token_id not in range(5, 9)
+    big.train()
+    small.train()
+    for a, b in zip(big.model.parameters(), small.model.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_incompatible_pairs_are_refused(data_dir, pair):
+    tokenizer, teacher = pair
+    other = AutoTokenizer.from_pretrained(builtin_path("tiny-chat", data_dir))
+    other.add_tokens(["<extra-token>"])
+    with pytest.raises(InvalidRequestError, match="tokenizer differs"):
+        check_compatible(_student(data_dir), teacher, tokenizer, other)
+    with pytest.raises(InvalidRequestError, match="output rows"):
+        check_compatible(_student(data_dir), teacher, other)
+
+
+def test_data_errors_name_the_line(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"prompt": "a", "response": "b"}\n{"prompt": 3, "response": "b"}\n')
+    with pytest.raises(InvalidRequestError, match="line 2: prompt"):
+        read_conversations(path)
+    path.write_text("\n\n")
+    with pytest.raises(InvalidRequestError, match="no example"):
+        read_conversations(path)
+    path.write_text('{"messages": [{"role": "user", "content": "q"}, {"role": "user", "content": "x"}]}\n')
+    with pytest.raises(InvalidRequestError, match="assistant"):
+        read_conversations(path)
+
+
+def test_labels_cover_the_response_only(pair):
+    tokenizer, _teacher = pair
+    example = encode(Conversation([{"role": "user", "content": "hi"}], "hello"), tokenizer, 64)
+    response = tokenizer("hello", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    counted = [label for label in example["labels"] if label != -100]
+    assert counted == response
+    assert example["input_ids"][-len(response) :] == response
