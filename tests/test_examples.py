@@ -27,3 +27,17 @@ def test_readme_documents_every_setting():
     readme = (EXAMPLES.parent / "README.md").read_text()
     missing = [name for name in Settings.model_fields if f"HEADWATER_{name.upper()}" not in readme]
     assert missing == []
+
+
+def test_distill_example(data_dir):
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "distill_tiny.py"), str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("held-out KL"))
+    before, after = (float(x) for x in line.split(":")[1].split(";")[0].split("->"))
+    assert after < before

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from headwater.cli import chat, footprint, keys, serve
+from headwater.cli import chat, distill, footprint, keys, serve
 
 app = typer.Typer(
     name="headwater",
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.command("up")(serve.up)
 app.command("serve")(serve.serve)
 app.command("chat")(chat.chat)
+app.command("distill")(distill.distill)
 app.add_typer(keys.app, name="keys")
 app.add_typer(footprint.app, name="footprint")
 
