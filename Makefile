@@ -35,6 +35,8 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/serving/throughput.py
+	$(PY) benchmarks/train/distill.py
+	$(PY) benchmarks/footprint/overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

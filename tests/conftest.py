@@ -7,6 +7,7 @@ import os
 # Tests never reach a model hub: set before transformers / huggingface_hub read their settings.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 import socket
 import subprocess
