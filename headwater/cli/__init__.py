@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from headwater.cli import chat, distill, footprint, keys, serve
+from headwater.cli import cft, chat, distill, footprint, keys, serve
 
 app = typer.Typer(
     name="headwater",
@@ -18,6 +18,8 @@ app.command("chat")(chat.chat)
 app.command("distill")(distill.distill)
 app.add_typer(keys.app, name="keys")
 app.add_typer(footprint.app, name="footprint")
+app.add_typer(cft.app, name="cft")
+app.add_typer(cft.sft_app, name="sft")
 
 
 def main() -> None:

@@ -1,0 +1,239 @@
+"""`headwater cft sample|build-data|train` and `headwater sft train`: critique fine-tuning and its baseline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from transformers import TrainerCallback
+
+from headwater.errors import HeadwaterError, InvalidRequestError
+from headwater.models.generator import Generator
+from headwater.models.hf_generator import HFGenerator
+from headwater.models.openai_generator import OpenAIGenerator, default_api_key
+from headwater.train.cft import cft_row, sft_row
+from headwater.train.critique_data import build_critique_data, sample_responses
+from headwater.train.sft import FineTuneConfig, fine_tune
+
+app = typer.Typer(help="Critique fine-tuning (CFT): sample responses, build critiques, train.", no_args_is_help=True)
+sft_app = typer.Typer(help="The SFT baseline on (question, answer) pairs.", no_args_is_help=True)
+err = Console(stderr=True)
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+DataDir = Annotated[Path, typer.Option(help="Where built-in models live.")]
+
+
+def generator_for(model: str, base_url: str | None, api_key: str | None, data_dir: Path, concurrency: int) -> Generator:
+    """An OpenAI-compatible endpoint when a base URL is given, else the model in-process."""
+    if base_url:
+        return OpenAIGenerator(model, base_url, api_key or default_api_key(), concurrency=concurrency)
+    return HFGenerator.from_pretrained(model, data_dir=data_dir, batch_size=concurrency)
+
+
+def _jsonl(path: Path, fields: tuple[str, ...]) -> list[dict]:
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidRequestError(f"cannot read {path}: {error}", param="data") from error
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise InvalidRequestError(f"line {number}: not JSON ({error.msg})", param=f"line {number}") from error
+        for name in fields:
+            if not isinstance(row, dict) or not isinstance(row.get(name), str):
+                raise InvalidRequestError(f"line {number}: field {name!r} must be a string", param=f"line {number}")
+        rows.append(row)
+    if not rows:
+        raise InvalidRequestError(f"{path} holds no example", param="data")
+    return rows
+
+
+def _fail(error: HeadwaterError) -> typer.Exit:
+    err.print(f"[red]error:[/] {error.message}")
+    return typer.Exit(2)
+
+
+@app.command()
+def sample(
+    questions: Annotated[Path, typer.Argument(help="JSONL: question, optional reference (final answer).")],
+    model: Annotated[str, typer.Option(help="Model that answers: HF id, folder, built-in or served name.")],
+    output: Annotated[Path, typer.Option(help="JSONL of question, response, reference, response_correct.")],
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of a served model.")] = None,
+    api_key: Annotated[str | None, typer.Option(help="API key (default HEADWATER_API_KEY / OPENAI_API_KEY).")] = None,
+    samples: Annotated[int, typer.Option(help="Responses drawn per question.")] = 4,
+    keep: Annotated[int, typer.Option(help="Responses kept per question.")] = 2,
+    correct_share: Annotated[float, typer.Option(help="Share of kept responses that are correct.")] = 0.5,
+    concurrency: Annotated[int, typer.Option(help="Requests or batch size at once.")] = 8,
+    data_dir: DataDir = Path(".headwater"),
+    as_json: Json = False,
+) -> None:
+    """Draw candidate responses for a question file, keeping a mix of correct and incorrect ones."""
+    try:
+        rows = sample_responses(
+            _jsonl(questions, ("question",)),
+            generator_for(model, base_url, api_key, data_dir, concurrency),
+            samples,
+            keep,
+            correct_share,
+        )
+    except HeadwaterError as error:
+        raise _fail(error) from None
+    output.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    correct = sum(1 for row in rows if row.get("response_correct"))
+    summary = {"output": str(output), "responses": len(rows), "correct": correct}
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        err.print(f"wrote {len(rows)} responses ({correct} correct) to {output}")
+
+
+@app.command("build-data")
+def build_data(
+    file: Annotated[Path, typer.Argument(help="JSONL: question, response, optional reference, response_correct.")],
+    teacher: Annotated[str, typer.Option(help="Teacher model: HF id, folder, built-in or served name.")],
+    output: Annotated[Path, typer.Option(help="Output JSONL; re-running with it resumes.")],
+    teacher_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the teacher.")] = None,
+    api_key: Annotated[str | None, typer.Option(help="API key (default HEADWATER_API_KEY / OPENAI_API_KEY).")] = None,
+    check_reference: Annotated[
+        bool, typer.Option(help="Drop critiques whose verdict disagrees with response_correct.")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(help="Items sent to the teacher at once.")] = 8,
+    attempts: Annotated[int, typer.Option(help="Tries per item when the verdict does not parse.")] = 3,
+    data_dir: DataDir = Path(".headwater"),
+    as_json: Json = False,
+) -> None:
+    """Ask a teacher for a step-by-step critique of each response ending in a verdict (resumable)."""
+    try:
+        generator = generator_for(teacher, teacher_base_url, api_key, data_dir, concurrency)
+        total = sum(1 for line in file.read_text(encoding="utf-8").splitlines() if line.strip())
+        with Progress(
+            TextColumn("critiques"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeRemainingColumn(),
+            console=err,
+        ) as progress:
+            task = progress.add_task("build", total=total)
+            report = build_critique_data(
+                file,
+                output,
+                generator,
+                check_reference=check_reference,
+                batch_size=concurrency,
+                attempts=attempts,
+                on_progress=lambda n: progress.advance(task, n),
+            )
+    except (HeadwaterError, OSError) as error:
+        raise _fail(error if isinstance(error, HeadwaterError) else InvalidRequestError(str(error))) from None
+    summary = {
+        "output": str(output),
+        "written": report.written,
+        "already_done": report.already_done,
+        "duplicates": report.duplicates,
+        "unparseable": report.unparseable,
+        "dropped_by_reference": report.dropped_by_reference,
+        "teacher_failures": report.teacher_failures,
+        "rejected": len(report.rejected),
+    }
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        err.print(", ".join(f"{k} {v}" for k, v in summary.items()))
+    for line, reason in report.rejected[:10]:
+        err.print(f"[yellow]line {line}:[/] {reason} (in {output.name}.rejects.jsonl)")
+
+
+class _Bar(TrainerCallback):
+    def __init__(self, progress: Progress, task: int) -> None:
+        self.progress, self.task = progress, task
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201 - transformers' signature
+        self.progress.update(self.task, total=state.max_steps)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
+        self.progress.update(self.task, completed=state.global_step, loss=(logs or {}).get("loss", float("nan")))
+
+
+def _train(
+    rows: list[dict], model: str, output: Path, config: FineTuneConfig, data_dir: Path, label: str, as_json: bool
+) -> None:
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        TextColumn("step {task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TimeRemainingColumn(),
+        console=err,
+    ) as progress:
+        task = progress.add_task(label, total=None, loss=float("nan"))
+        loss, final = fine_tune(model, rows, output, config, data_dir, callbacks=[_Bar(progress, task)])
+    summary = {"method": label, "examples": len(rows), "train_loss": loss, "model": str(final)}
+    (output / f"{label}_summary.json").write_text(json.dumps(summary, indent=2))
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        err.print(f"{label}: saved {final} (loss {loss:.4f})")
+
+
+def _config(max_steps: int, epochs: float, lr: float, batch_size: int, max_length: int, lora: bool) -> FineTuneConfig:
+    return FineTuneConfig(
+        max_steps=max_steps, epochs=epochs, learning_rate=lr, batch_size=batch_size, max_length=max_length, lora=lora
+    )
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="JSONL from build-data (question, response, critique).")],
+    model: Annotated[str, typer.Option(help="Model to fine-tune: HF id, folder or built-in.")],
+    output: Annotated[Path, typer.Option(help="Output folder.")],
+    max_steps: Annotated[int, typer.Option(help="Optimiser steps (0: from --epochs).")] = 0,
+    epochs: Annotated[float, typer.Option(help="Passes over the data.")] = 1.0,
+    lr: Annotated[float, typer.Option(help="Learning rate (paper: 5e-6).")] = 5e-6,
+    batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 8,
+    max_length: Annotated[int, typer.Option(help="Tokens per example.")] = 2048,
+    lora: Annotated[bool, typer.Option(help="Train LoRA adapters instead of every weight.")] = False,
+    data_dir: DataDir = Path(".headwater"),
+    as_json: Json = False,
+) -> None:
+    """Critique fine-tuning: learn the critique given the question and the response (loss on the critique)."""
+    try:
+        rows = [
+            cft_row(r["question"], r["response"], r["critique"])
+            for r in _jsonl(data, ("question", "response", "critique"))
+        ]
+        _train(
+            rows, model, output, _config(max_steps, epochs, lr, batch_size, max_length, lora), data_dir, "cft", as_json
+        )
+    except HeadwaterError as error:
+        raise _fail(error) from None
+
+
+@sft_app.command("train")
+def sft_train(
+    data: Annotated[Path, typer.Option(help="JSONL: question, answer.")],
+    model: Annotated[str, typer.Option(help="Model to fine-tune: HF id, folder or built-in.")],
+    output: Annotated[Path, typer.Option(help="Output folder.")],
+    max_steps: Annotated[int, typer.Option(help="Optimiser steps (0: from --epochs).")] = 0,
+    epochs: Annotated[float, typer.Option(help="Passes over the data.")] = 1.0,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 5e-6,
+    batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 8,
+    max_length: Annotated[int, typer.Option(help="Tokens per example.")] = 2048,
+    lora: Annotated[bool, typer.Option(help="Train LoRA adapters instead of every weight.")] = False,
+    data_dir: DataDir = Path(".headwater"),
+    as_json: Json = False,
+) -> None:
+    """The SFT baseline: learn the answer given the question, same settings as `cft train`."""
+    try:
+        rows = [sft_row(r["question"], r["answer"]) for r in _jsonl(data, ("question", "answer"))]
+        _train(
+            rows, model, output, _config(max_steps, epochs, lr, batch_size, max_length, lora), data_dir, "sft", as_json
+        )
+    except HeadwaterError as error:
+        raise _fail(error) from None

@@ -1,0 +1,85 @@
+"""Critique fine-tuning (Wang, Yue, Chen, TIGER-AI-Lab, arXiv 2501.17703): learn log P(critique | question,
+noisy response), loss on the critique only; and the SFT baseline on (question, answer).
+
+Templates follow the paper's Alpaca-style data as one ChatML user turn (instruction, newline, input) and one
+assistant turn; the teacher's critique ends with `Conclusion: right/wrong [END]` and `parse_verdict` reads it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+Verdict = Literal["right", "wrong"]
+
+CRITIQUE_INSTRUCTION = "Please critique whether the following solution to the question is correct."
+TEACHER_SYSTEM = (
+    "You are a science expert. A student was given a question and wrote a solution. Check the solution step by "
+    "step, say briefly whether it is correct, and end with exactly `Conclusion: right [END]` or "
+    "`Conclusion: wrong [END]`."
+)
+_CONCLUSION = re.compile(r"conclusion", re.IGNORECASE)
+
+
+def critique_input(question: str, response: str) -> str:
+    """The paper's input field."""
+    return f"Question:\n{question}\n\nSolution:\n{response}"
+
+
+def critique_prompt(question: str, response: str) -> list[dict[str, str]]:
+    """The student's training prompt: one user turn, instruction then input."""
+    return [{"role": "user", "content": f"{CRITIQUE_INSTRUCTION}\n{critique_input(question, response)}"}]
+
+
+def teacher_prompt(question: str, response: str) -> list[dict[str, str]]:
+    """What the teacher Generator is asked."""
+    return [
+        {"role": "system", "content": TEACHER_SYSTEM},
+        {"role": "user", "content": critique_input(question, response)},
+    ]
+
+
+def parse_verdict(critique: str) -> Verdict | None:
+    """The verdict after the last "Conclusion" (also "Critique Conclusion: Correct/Incorrect"); negative words are
+    checked first, since "incorrect" contains "correct". None when there is no conclusion or no verdict word."""
+    matches = list(_CONCLUSION.finditer(critique))
+    if not matches:
+        return None
+    tail = critique[matches[-1].end() :].lower()[:80]
+    for word, verdict in (("incorrect", "wrong"), ("wrong", "wrong"), ("correct", "right"), ("right", "right")):
+        if re.search(rf"\b{word}\b", tail):
+            return verdict  # type: ignore[return-value]
+    return None
+
+
+def cft_row(question: str, response: str, critique: str) -> dict[str, list[dict[str, str]]]:
+    """A TRL conversational prompt/completion row: the completion (critique + end of turn) is all that is learned."""
+    return {"prompt": critique_prompt(question, response), "completion": [{"role": "assistant", "content": critique}]}
+
+
+def sft_row(question: str, answer: str) -> dict[str, list[dict[str, str]]]:
+    """The SFT baseline's row: same format, the target is the answer instead of a critique."""
+    return {"prompt": [{"role": "user", "content": question}], "completion": [{"role": "assistant", "content": answer}]}
+
+
+_BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def final_answer(text: str) -> str | None:
+    """The final answer of a solution: the last \\boxed{…}, else the last number."""
+    boxed = _BOXED.findall(text)
+    if boxed:
+        return boxed[-1].strip()
+    numbers = _NUMBER.findall(text)
+    return numbers[-1] if numbers else None
+
+
+def same_answer(a: str | None, b: str | None) -> bool:
+    """Answers equal as numbers when both parse, else as trimmed strings."""
+    if a is None or b is None:
+        return False
+    try:
+        return abs(float(a) - float(b)) < 1e-9
+    except ValueError:
+        return a.strip() == b.strip()
