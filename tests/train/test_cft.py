@@ -164,7 +164,7 @@ def test_duplicates_bad_lines_and_reference_check(tmp_path):
         {"question": "x?"},
         "not json",
         {"question": "y?", "response": 3},
-        {"question": "4+4?", "response": "9", "response_correct": True},
+        {"question": "4+4?", "response": "9", "response_correct": False},
     ]
     out = tmp_path / "o.jsonl"
     report = build_critique_data(_input(tmp_path, rows), out, FlakyTeacher(malformed_first=0), check_reference=True)
