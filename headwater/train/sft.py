@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from transformers import TrainerCallback
 
 from headwater.errors import InvalidRequestError
@@ -25,6 +26,7 @@ class FineTuneConfig:
     grad_accum: int = 1
     max_length: int = 2048
     warmup_ratio: float = 0.1
+    """Share of the steps spent warming up (transformers takes a float below 1 as a ratio)."""
     lora: bool = False
     lora_rank: int = 16
     seed: int = 0
@@ -44,6 +46,7 @@ def fine_tune(
 
     if not rows:
         raise InvalidRequestError("no training example", param="data")
+    gpu = torch.cuda.is_available()
     tokenizer = load_tokenizer(model_name, data_dir=data_dir)
     tokenizer.padding_side = "right"
     model = load_model(model_name, data_dir=data_dir)
@@ -60,7 +63,7 @@ def fine_tune(
         num_train_epochs=config.epochs,
         learning_rate=config.learning_rate,
         lr_scheduler_type="cosine",
-        warmup_ratio=config.warmup_ratio,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a share of the steps
         per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum,
         max_length=config.max_length,
@@ -71,6 +74,8 @@ def fine_tune(
         disable_tqdm=True,
         seed=config.seed,
         log_level="error",
+        use_cpu=not gpu,
+        bf16=gpu and torch.cuda.is_bf16_supported(),
     )
     trainer = SFTTrainer(
         model=model,
