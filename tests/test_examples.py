@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -41,3 +42,24 @@ def test_distill_example(data_dir):
     line = next(line for line in result.stdout.splitlines() if line.startswith("held-out KL"))
     before, after = (float(x) for x in line.split(":")[1].split(";")[0].split("->"))
     assert after < before
+
+
+def test_cft_arithmetic_example(data_dir):
+    command = [
+        sys.executable,
+        str(EXAMPLES / "cft_arithmetic.py"),
+        "--data-dir",
+        str(data_dir),
+        "--steps",
+        "3",
+        "--problems",
+        "24",
+        "--tests",
+        "6",
+        "--json",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["critiques"] == 24
+    assert all(0.0 <= report[f"{name}_accuracy"] <= 1.0 for name in ("base", "sft", "cft"))
