@@ -67,3 +67,33 @@ def test_bad_training_data_names_the_line(tmp_path, data_dir):
         ],
     )
     assert result.exit_code == 2 and "line 2: field 'answer'" in result.output
+
+
+def test_sample_command(tmp_path, monkeypatch):
+    from tests.train.test_cft import CountingAnswerer
+
+    monkeypatch.setattr(cft_cli, "generator_for", lambda *args: CountingAnswerer())
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "1?", "reference": "1"}\n{"question": "2?", "reference": 2}\n')
+    out = tmp_path / "candidates.jsonl"
+    result = runner.invoke(
+        app,
+        [
+            "cft",
+            "sample",
+            str(questions),
+            "--model",
+            "any",
+            "--output",
+            str(out),
+            "--samples",
+            "6",
+            "--keep",
+            "2",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 4 and sum(r["response_correct"] for r in rows) == 2
+    assert json.loads(result.stdout) == {"output": str(out), "responses": 4, "correct": 2}
