@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from headwater.cli import cft, chat, distill, footprint, keys, serve
+from headwater.cli import cft, chat, distill, footprint, judge, keys, serve
 
 app = typer.Typer(
     name="headwater",
@@ -20,6 +20,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(footprint.app, name="footprint")
 app.add_typer(cft.app, name="cft")
 app.add_typer(cft.sft_app, name="sft")
+app.add_typer(judge.app, name="judge")
 
 
 def main() -> None:

@@ -1,0 +1,158 @@
+"""`headwater judge score|compare|classify`: judge one item or a JSONL file with any model.
+
+An unparseable verdict is reported as `{"verdict": null, "parse_error": "<reason>"}` with exit code 0; bad input
+exits 2 with the line and field.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from headwater.errors import HeadwaterError
+from headwater.judge import TEMPLATE_VERSION, Judge, Judgement
+from headwater.judge.inputs import read_tasks, task_from_record
+from headwater.models.generator import Generator
+from headwater.models.hf_generator import HFGenerator
+from headwater.models.openai_generator import OpenAIGenerator, default_api_key
+
+app = typer.Typer(
+    help="Selene-style judging: absolute scores, pairwise comparisons, classification.", no_args_is_help=True
+)
+out = Console()
+err = Console(stderr=True)
+File = Annotated[Path | None, typer.Argument(help="JSONL, one task per line (see docs); or give the item as options.")]
+Model = Annotated[str, typer.Option(help="Judge model: HF id, folder, built-in, or a served name with --base-url.")]
+BaseUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the judge.")]
+ApiKey = Annotated[str | None, typer.Option(help="API key (default HEADWATER_API_KEY / OPENAI_API_KEY).")]
+Json = Annotated[bool, typer.Option("--json", help="One JSON object per task on stdout.")]
+Retries = Annotated[int, typer.Option(help="Re-asks when the verdict does not parse.")]
+Samples = Annotated[int, typer.Option(help="Self-consistency: samples per task (majority vote).")]
+DataDir = Annotated[Path, typer.Option(help="Where built-in models live.")]
+
+
+def judge_generator(model: str, base_url: str | None, api_key: str | None, data_dir: Path) -> Generator:
+    if base_url:
+        return OpenAIGenerator(model, base_url, api_key or default_api_key())
+    return HFGenerator.from_pretrained(model, data_dir=data_dir)
+
+
+def _run(
+    kind: str,
+    file: Path | None,
+    item: dict,
+    model: str,
+    base_url: str | None,
+    api_key: str | None,
+    data_dir: Path,
+    as_json: bool,
+    **judge_options: object,
+) -> None:
+    try:
+        tasks = read_tasks(kind, file) if file is not None else [task_from_record(kind, item)]
+        judge = Judge(judge_generator(model, base_url, api_key, data_dir), **judge_options)  # type: ignore[arg-type]
+        results = judge.judge(tasks)
+    except HeadwaterError as error:
+        err.print(f"[red]error:[/] {error.message}")
+        raise typer.Exit(2) from None
+    _print(tasks, results, as_json, judge.retry_count)
+
+
+def _print(tasks: list, results: list[Judgement], as_json: bool, retries: int) -> None:
+    if as_json:
+        for task, result in zip(tasks, results, strict=True):
+            print(
+                json.dumps(
+                    {
+                        "id": task.id,
+                        "verdict": result.verdict,
+                        "reasoning": result.reasoning,
+                        "parse_error": result.failure,
+                    }
+                )
+            )
+        return
+    table = Table("id", "verdict", "reasoning", title=f"judgements ({TEMPLATE_VERSION}, {retries} retries)")
+    for index, (task, result) in enumerate(zip(tasks, results, strict=True)):
+        verdict = str(result.verdict) if result.failure is None else f"[red]unparsed: {result.failure}[/]"
+        table.add_row(task.id or str(index), verdict, result.reasoning[:200])
+    out.print(table)
+
+
+@app.command()
+def score(
+    file: File = None,
+    instruction: Annotated[str | None, typer.Option(help="The instruction (single item).")] = None,
+    response: Annotated[str | None, typer.Option(help="The response to score.")] = None,
+    rubric: Annotated[str | None, typer.Option(help="The rubric's objective.")] = None,
+    reference: Annotated[str | None, typer.Option(help="A reference answer.")] = None,
+    model: Model = "smollm2-135m",
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    retries: Retries = 1,
+    samples: Samples = 1,
+    data_dir: DataDir = Path(".headwater"),
+    as_json: Json = False,
+) -> None:
+    """Score responses 1-5 against a rubric (objective string, or {criteria, scores} in JSONL)."""
+    item = {"instruction": instruction, "response": response, "rubric": rubric, "reference": reference}
+    _run("score", file, item, model, base_url, api_key, data_dir, as_json, retries=retries, samples=samples)
+
+
+@app.command()
+def compare(
+    file: File = None,
+    instruction: Annotated[str | None, typer.Option(help="The instruction (single item).")] = None,
+    response_a: Annotated[str | None, typer.Option(help="Response A.")] = None,
+    response_b: Annotated[str | None, typer.Option(help="Response B.")] = None,
+    criteria: Annotated[str | None, typer.Option(help="What makes a response better.")] = None,
+    order: Annotated[str, typer.Option(help="fixed, random (seeded swap) or both (judge both orders).")] = "random",
+    seed: Annotated[int, typer.Option(help="Seed of the random order.")] = 0,
+    model: Model = "smollm2-135m",
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    retries: Retries = 1,
+    samples: Samples = 1,
+    data_dir: DataDir = Path(".headwater"),
+    as_json: Json = False,
+) -> None:
+    """Pick the better of two responses (A or B; no tie)."""
+    item = {"instruction": instruction, "response_a": response_a, "response_b": response_b, "criteria": criteria}
+    _run(
+        "compare",
+        file,
+        item,
+        model,
+        base_url,
+        api_key,
+        data_dir,
+        as_json,
+        retries=retries,
+        samples=samples,
+        order=order,
+        seed=seed,
+    )
+
+
+@app.command()
+def classify(
+    file: File = None,
+    instruction: Annotated[str | None, typer.Option(help="The instruction (single item).")] = None,
+    response: Annotated[str | None, typer.Option(help="The response to classify.")] = None,
+    criteria: Annotated[str | None, typer.Option(help="The question the label answers.")] = None,
+    model: Model = "smollm2-135m",
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    retries: Retries = 1,
+    samples: Samples = 1,
+    data_dir: DataDir = Path(".headwater"),
+    as_json: Json = False,
+) -> None:
+    """Label a response against a criterion (Yes/No by default; `labels` per JSONL line)."""
+    item = {"instruction": instruction, "response": response, "criteria": criteria}
+    _run("classify", file, item, model, base_url, api_key, data_dir, as_json, retries=retries, samples=samples)

@@ -1,0 +1,101 @@
+"""Judge tasks from JSONL lines (the CLI's input format), each error naming the line and the field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from headwater.errors import InvalidRequestError
+from headwater.judge.tasks import DEFAULT_PAIRWISE_CRITERIA, AbsoluteTask, ClassificationTask, PairwiseTask, Task
+
+GENERIC_SCORES = {
+    1: "The response does not meet the objective at all.",
+    2: "The response meets a small part of the objective.",
+    3: "The response meets about half of the objective.",
+    4: "The response meets most of the objective, with minor gaps.",
+    5: "The response fully meets the objective.",
+}
+"""Score descriptions used when a rubric is only an objective string."""
+
+
+def _text(record: dict, name: str, where: str, required: bool = True) -> str | None:
+    value = record.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequestError(f"{where}: field {name!r} must be a non-empty string", param=f"{where}.{name}")
+    return value
+
+
+def _rubric(record: dict, where: str) -> tuple[str, dict[int, str]]:
+    rubric = record.get("rubric")
+    if isinstance(rubric, str) and rubric.strip():
+        return rubric, GENERIC_SCORES
+    if isinstance(rubric, dict) and isinstance(rubric.get("criteria"), str) and isinstance(rubric.get("scores"), dict):
+        try:
+            scores = {int(k): str(v) for k, v in rubric["scores"].items()}
+        except ValueError:
+            raise InvalidRequestError(f"{where}: rubric.scores keys must be 1..5", param=f"{where}.rubric") from None
+        return rubric["criteria"], scores
+    raise InvalidRequestError(
+        f"{where}: rubric must be an objective string or {{criteria, scores}}", param=f"{where}.rubric"
+    )
+
+
+def task_from_record(kind: str, record: object, where: str = "item") -> Task:
+    """An absolute ("score"), pairwise ("compare") or classification ("classify") task from one JSON object."""
+    if not isinstance(record, dict):
+        raise InvalidRequestError(f"{where}: expected a JSON object", param=where)
+    identifier = None if record.get("id") is None else str(record["id"])
+    try:
+        instruction = _text(record, "instruction", where)
+        if kind == "score":
+            extra = _text(record, "input", where, required=False)
+            objective, scores = _rubric(record, where)
+            return AbsoluteTask(
+                f"{instruction}\n\n{extra}" if extra else instruction,
+                _text(record, "response", where),
+                objective,
+                scores,
+                _text(record, "reference", where, required=False),
+                identifier,
+            )
+        if kind == "compare":
+            criteria = _text(record, "criteria", where, required=False) or DEFAULT_PAIRWISE_CRITERIA
+            response_a, response_b = _text(record, "response_a", where), _text(record, "response_b", where)
+            return PairwiseTask(instruction, response_a, response_b, criteria, identifier)
+        labels = record.get("labels", ["Yes", "No"])
+        if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+            raise InvalidRequestError(f"{where}: labels must be a list of strings", param=f"{where}.labels")
+        return ClassificationTask(
+            instruction,
+            _text(record, "response", where),
+            _text(record, "criteria", where),
+            tuple(labels),
+            _text(record, "reference", where, required=False),
+            identifier,
+        )
+    except InvalidRequestError as error:
+        if error.message.startswith(where):
+            raise
+        raise InvalidRequestError(f"{where}: {error.message}", param=f"{where}.{error.param}") from None
+
+
+def read_tasks(kind: str, path: Path) -> list[Task]:
+    """Every task of a JSONL file; the first bad line stops it with its line number and field."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidRequestError(f"cannot read {path}: {error}", param="file") from error
+    tasks = []
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise InvalidRequestError(f"line {number}: not JSON ({error.msg})", param=f"line {number}") from error
+        tasks.append(task_from_record(kind, record, f"line {number}"))
+    if not tasks:
+        raise InvalidRequestError(f"{path} holds no task", param="file")
+    return tasks

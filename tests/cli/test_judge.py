@@ -1,0 +1,116 @@
+"""`headwater judge`: JSON shapes in input order, unparseable verdicts exit 0, bad input exits 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from headwater.cli import app
+from headwater.cli import judge as judge_cli
+from tests.judge.test_judge import Scripted
+
+runner = CliRunner()
+
+
+def _lines(result):
+    return [json.loads(line) for line in result.stdout.strip().splitlines()]
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    def install(answer):
+        monkeypatch.setattr(judge_cli, "judge_generator", lambda *args: Scripted(answer))
+
+    return install
+
+
+def test_score_file_json_in_input_order(tmp_path, scripted):
+    scripted(lambda text, call: "**Reasoning:** fine\n\n**Result:** 4" if "first" in text else "nothing")
+    path = tmp_path / "items.jsonl"
+    rows = [
+        {"id": "a", "instruction": "first", "response": "r", "rubric": "helpful"},
+        {
+            "id": "b",
+            "instruction": "second",
+            "response": "r",
+            "rubric": {"criteria": "c", "scores": {str(s): f"s{s}" for s in range(1, 6)}},
+        },
+    ]
+    path.write_text("\n".join(json.dumps(row) for row in rows))
+    result = runner.invoke(app, ["judge", "score", str(path), "--json", "--retries", "0"])
+    assert result.exit_code == 0, result.output
+    assert _lines(result) == [
+        {"id": "a", "verdict": 4, "reasoning": "fine", "parse_error": None},
+        {"id": "b", "verdict": None, "reasoning": "", "parse_error": "no_marker"},
+    ]
+
+
+def test_compare_and_classify_single_items(scripted):
+    scripted(lambda text, call: "**Result:** B" if "Response A" in text else "**Result:** Yes")
+    compare = runner.invoke(
+        app,
+        [
+            "judge",
+            "compare",
+            "--instruction",
+            "q",
+            "--response-a",
+            "x",
+            "--response-b",
+            "y",
+            "--order",
+            "fixed",
+            "--json",
+        ],
+    )
+    assert compare.exit_code == 0 and _lines(compare)[0]["verdict"] == "B"
+    classify = runner.invoke(
+        app, ["judge", "classify", "--instruction", "q", "--response", "x", "--criteria", "polite?", "--json"]
+    )
+    assert classify.exit_code == 0 and _lines(classify)[0]["verdict"] == "Yes"
+
+
+@pytest.mark.parametrize(
+    ("command", "line", "message"),
+    [
+        (
+            "score",
+            {"instruction": "q", "response": "r", "rubric": {"criteria": "c", "scores": {"1": "x"}}},
+            "description for every score",
+        ),
+        ("compare", {"instruction": "q", "response_a": "same", "response_b": "same"}, "identical"),
+        ("classify", {"instruction": "", "response": "r", "criteria": "c"}, "line 1: field 'instruction'"),
+    ],
+)
+def test_bad_input_exits_2(tmp_path, scripted, command, line, message):
+    scripted(lambda text, call: "Result: 1")
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(line))
+    result = runner.invoke(app, ["judge", command, str(path)])
+    assert result.exit_code == 2 and message in result.output.replace("\n", " ")
+
+
+def test_a_real_tiny_model_never_crashes(data_dir):
+    result = runner.invoke(
+        app,
+        [
+            "judge",
+            "score",
+            "--instruction",
+            "Say hi",
+            "--response",
+            "hello",
+            "--rubric",
+            "friendly",
+            "--model",
+            "tiny-chat",
+            "--data-dir",
+            str(data_dir),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    [line] = _lines(result)
+    assert set(line) == {"id", "verdict", "reasoning", "parse_error"}
