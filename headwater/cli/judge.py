@@ -156,3 +156,50 @@ def classify(
     """Label a response against a criterion (Yes/No by default; `labels` per JSONL line)."""
     item = {"instruction": instruction, "response": response, "criteria": criteria}
     _run("classify", file, item, model, base_url, api_key, data_dir, as_json, retries=retries, samples=samples)
+
+
+@app.command()
+def bench(
+    file: Annotated[Path, typer.Argument(help="Benchmark JSONL (see docs/judge.md for each kind's fields).")],
+    kind: Annotated[str, typer.Option(help="pairwise, absolute or classification.")] = "pairwise",
+    model: Model = "smollm2-135m",
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    order: Annotated[str, typer.Option(help="Pairwise order: fixed, random or both.")] = "random",
+    seed: Annotated[int, typer.Option(help="Seed of the random order.")] = 0,
+    policy: Annotated[str, typer.Option(help="Parse failures count as wrong, half, or are dropped.")] = "wrong",
+    retries: Retries = 1,
+    samples: Samples = 1,
+    output: Annotated[Path | None, typer.Option(help="Also write the report as JSON here.")] = None,
+    data_dir: DataDir = Path(".headwater"),
+    as_json: Json = False,
+) -> None:
+    """Run a benchmark file and report metrics, parse-failure rate, retries and position bias."""
+    from headwater.judge.bench import bench as run_bench
+
+    try:
+        judge = Judge(
+            judge_generator(model, base_url, api_key, data_dir),
+            retries=retries,
+            samples=samples,
+            order=order,
+            seed=seed,
+        )  # type: ignore[arg-type]
+        report = run_bench(kind, file, judge, policy)  # type: ignore[arg-type]
+    except HeadwaterError as error:
+        err.print(f"[red]error:[/] {error.message}")
+        raise typer.Exit(2) from None
+    report = {"model": model, **report}
+    if output is not None:
+        output.write_text(json.dumps(report, indent=2))
+    if as_json:
+        print(json.dumps(report))
+        return
+    table = Table("metric", "value", title=f"{kind} benchmark, {model}")
+    for key, value in report.items():
+        if isinstance(value, dict):
+            for sub, number in value.items():
+                table.add_row(f"{key}.{sub}", f"{number:.4f}" if isinstance(number, float) else str(number))
+        else:
+            table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    out.print(table)
