@@ -36,6 +36,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/serving/throughput.py
 	$(PY) benchmarks/train/distill.py
+	$(PY) benchmarks/judge/throughput.py
 	$(PY) benchmarks/footprint/overhead.py
 
 clean:

@@ -12,11 +12,7 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import torch
@@ -24,6 +20,7 @@ import torch
 from headwater.engine.protocol import EngineRequest, SamplingParams
 from headwater.engine.transformers_engine import EngineConfig, TransformersEngine
 from headwater.models.loading import load_model, load_tokenizer
+from headwater.platform.launch import launch_server
 
 TOPICS = [
     "rivers",
@@ -118,26 +115,6 @@ async def http_streams(base_url: str, model: str, chats, max_tokens: int) -> tup
     return sum(t for t, _ in results), time.perf_counter() - started, sorted(ttft for _, ttft in results)
 
 
-def start_server(model: str, data_dir: str) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "headwater", "serve", model, "--port", str(port), "--no-auth", "--data-dir", data_dir],
-        stdout=subprocess.DEVNULL,
-        stderr=(Path(data_dir) / "benchmark-server.log").open("wb"),
-    )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return process, f"http://127.0.0.1:{port}/v1"
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    process.kill()
-    raise SystemExit("the server did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m")
@@ -151,13 +128,13 @@ def main() -> None:
 
     seq_tokens, seq_s = sequential_generate(args.model, args.data_dir, chats, args.max_tokens)
     eng_tokens, eng_s = in_process_engine(args.model, args.data_dir, chats, args.max_tokens)
-    process, base_url = start_server(args.model, args.data_dir)
+    server = launch_server(args.model, args.data_dir)
+    base_url = server.base_url
     try:
         asyncio.run(http_streams(base_url, args.model, chats[:2], 4))  # warm the connection pool
         http_tokens, http_s, ttfts = asyncio.run(http_streams(base_url, args.model, chats, args.max_tokens))
     finally:
-        process.terminate()
-        process.wait(30)
+        server.stop()
 
     seq_rate, eng_rate, http_rate = seq_tokens / seq_s, eng_tokens / eng_s, http_tokens / http_s
     figures = {
