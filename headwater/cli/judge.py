@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from headwater.errors import HeadwaterError
+from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.judge import TEMPLATE_VERSION, Judge, Judgement
 from headwater.judge.inputs import read_tasks, task_from_record
 from headwater.models.generator import Generator
@@ -203,3 +203,55 @@ def bench(
         else:
             table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     out.print(table)
+
+
+GOLD_FIELDS = {"score": "score", "compare": "winner", "classify": "label"}
+
+
+@app.command()
+def train(
+    file: Annotated[Path, typer.Argument(help="JSONL: task fields plus the gold verdict (score, winner or label).")],
+    teacher: Annotated[str, typer.Option(help="Teacher that samples critiques: HF id, folder, built-in or served.")],
+    model: Annotated[str, typer.Option(help="Judge model to train.")],
+    output: Annotated[Path, typer.Option(help="Output folder (pairs.jsonl and the trained model).")],
+    kind: Annotated[str, typer.Option(help="score, compare or classify.")] = "classify",
+    teacher_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the teacher.")] = None,
+    api_key: ApiKey = None,
+    samples: Annotated[int, typer.Option(help="Critiques sampled per item (SFR-Judge: 20).")] = 8,
+    alpha: Annotated[float, typer.Option(help="Weight of the NLL (SFT) term beside DPO.")] = 1.0,
+    beta: Annotated[float, typer.Option(help="DPO beta.")] = 0.1,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 5e-6,
+    max_steps: Annotated[int, typer.Option(help="Optimiser steps (0: one epoch).")] = 0,
+    lora: Annotated[bool, typer.Option(help="Train LoRA adapters.")] = False,
+    data_dir: DataDir = Path(".headwater"),
+    as_json: Json = False,
+) -> None:
+    """Train a judge with DPO + SFT on chosen/rejected critiques sampled from a teacher."""
+    from headwater.judge.training import JudgeTrainConfig, LabelledItem, critique_pairs, train_judge
+
+    if kind not in GOLD_FIELDS:
+        err.print(f"[red]error:[/] kind must be one of {', '.join(GOLD_FIELDS)}")
+        raise typer.Exit(2)
+    try:
+        tasks = read_tasks(kind, file)
+        records = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        golds = []
+        for number, record in enumerate(records, start=1):
+            gold = record.get(GOLD_FIELDS[kind])
+            if gold is None:
+                raise InvalidRequestError(f"line {number}: field {GOLD_FIELDS[kind]!r} (the gold verdict) is missing")
+            golds.append(int(gold) if kind == "score" else str(gold))
+        items = [LabelledItem(task, gold) for task, gold in zip(tasks, golds, strict=True)]
+        rows = critique_pairs(items, judge_generator(teacher, teacher_base_url, api_key, data_dir), samples=samples)
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "pairs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+        config = JudgeTrainConfig(beta=beta, alpha=alpha, learning_rate=lr, max_steps=max_steps, lora=lora)
+        loss, final, _losses = train_judge(model, rows, output, config, data_dir)
+    except (HeadwaterError, ValueError) as error:
+        err.print(f"[red]error:[/] {getattr(error, 'message', error)}")
+        raise typer.Exit(2) from None
+    summary = {"items": len(items), "pairs": len(rows), "train_loss": loss, "model": str(final)}
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        err.print(f"{len(rows)} pairs from {len(items)} items; saved {final} (loss {loss:.4f})")

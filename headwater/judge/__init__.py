@@ -1,8 +1,11 @@
 """Judge: Selene-style absolute, pairwise and classification judging over any Generator, with robust parsing."""
 
+from headwater.judge.bench import bench
 from headwater.judge.judge import Judge, Judgement
+from headwater.judge.metrics import accuracy, correlation, rewardbench_scores
 from headwater.judge.parse import FAILURES, Parsed, Scale, parse
 from headwater.judge.tasks import TEMPLATE_VERSION, AbsoluteTask, ClassificationTask, PairwiseTask
+from headwater.judge.training import JudgeTrainConfig, LabelledItem, critique_pairs, train_judge
 
 __all__ = [
     "FAILURES",
@@ -10,9 +13,17 @@ __all__ = [
     "AbsoluteTask",
     "ClassificationTask",
     "Judge",
+    "JudgeTrainConfig",
     "Judgement",
+    "LabelledItem",
     "PairwiseTask",
     "Parsed",
     "Scale",
+    "accuracy",
+    "bench",
+    "correlation",
+    "critique_pairs",
     "parse",
+    "rewardbench_scores",
+    "train_judge",
 ]

@@ -91,7 +91,7 @@ class Judge:
             generations = self.generator.generate([call.task.messages() for call in pending], self._params())
             for call, generation in zip(pending, generations, strict=True):
                 call.attempts += 1
-                call.parsed = _parse(call.task, generation.text, generation.finish_reason == "length")
+                call.parsed = parse_for(call.task, generation.text, generation.finish_reason == "length")
             pending = [call for call in pending if not call.parsed.ok]
 
     def judge(self, tasks: Sequence[Task]) -> list[Judgement]:
@@ -123,7 +123,8 @@ class Judge:
         return first
 
 
-def _parse(task: Task, text: str, truncated: bool) -> Parsed:
+def parse_for(task: Task, text: str, truncated: bool) -> Parsed:
+    """Parse `text` with the task's scale or labels."""
     if isinstance(task, AbsoluteTask):
         return parse(text, scale=Scale(1, 5), truncated=truncated)
     return parse(text, labels=task.labels, pairwise=isinstance(task, PairwiseTask), truncated=truncated)

@@ -114,3 +114,59 @@ def test_a_real_tiny_model_never_crashes(data_dir):
     assert result.exit_code == 0, result.output
     [line] = _lines(result)
     assert set(line) == {"id", "verdict", "reasoning", "parse_error"}
+
+
+def test_train_builds_pairs_and_trains(tmp_path, data_dir, monkeypatch):
+    from tests.judge.test_training import alternating
+
+    monkeypatch.setattr(judge_cli, "judge_generator", lambda *args: Scripted(alternating))
+    path = tmp_path / "gold.jsonl"
+    rows = [
+        {"instruction": f"q{i}", "response": f"r{i}", "criteria": "right?", "label": "Yes" if i % 2 else "No"}
+        for i in range(6)
+    ]
+    path.write_text("\n".join(json.dumps(row) for row in rows))
+    result = runner.invoke(
+        app,
+        [
+            "judge",
+            "train",
+            str(path),
+            "--teacher",
+            "any",
+            "--model",
+            "tiny-chat",
+            "--output",
+            str(tmp_path / "out"),
+            "--samples",
+            "4",
+            "--max-steps",
+            "2",
+            "--data-dir",
+            str(data_dir),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["items"] == 6 and summary["pairs"] > 0
+    assert len((tmp_path / "out" / "pairs.jsonl").read_text().splitlines()) == summary["pairs"]
+    missing = tmp_path / "nogold.jsonl"
+    missing.write_text(json.dumps({"instruction": "q", "response": "r", "criteria": "c"}))
+    bad = runner.invoke(
+        app,
+        [
+            "judge",
+            "train",
+            str(missing),
+            "--teacher",
+            "any",
+            "--model",
+            "tiny-chat",
+            "--output",
+            str(tmp_path / "o2"),
+            "--data-dir",
+            str(data_dir),
+        ],
+    )
+    assert bad.exit_code == 2 and "gold verdict" in bad.output
