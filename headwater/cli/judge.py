@@ -17,6 +17,7 @@ from rich.table import Table
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.judge import TEMPLATE_VERSION, Judge, Judgement
 from headwater.judge.inputs import read_tasks, task_from_record
+from headwater.judge.templates import template_named
 from headwater.models.generator import Generator
 from headwater.models.hf_generator import HFGenerator
 from headwater.models.openai_generator import OpenAIGenerator, default_api_key
@@ -34,6 +35,7 @@ Json = Annotated[bool, typer.Option("--json", help="One JSON object per task on 
 Retries = Annotated[int, typer.Option(help="Re-asks when the verdict does not parse.")]
 Samples = Annotated[int, typer.Option(help="Self-consistency: samples per task (majority vote).")]
 DataDir = Annotated[Path, typer.Option(help="Where built-in models live.")]
+TemplateName = Annotated[str, typer.Option(help="selene (default), prometheus (score only), or a Jinja file.")]
 
 
 def judge_generator(model: str, base_url: str | None, api_key: str | None, data_dir: Path) -> Generator:
@@ -55,7 +57,8 @@ def _run(
 ) -> None:
     try:
         tasks = read_tasks(kind, file) if file is not None else [task_from_record(kind, item)]
-        judge = Judge(judge_generator(model, base_url, api_key, data_dir), **judge_options)  # type: ignore[arg-type]
+        options = {**judge_options, "template": template_named(str(judge_options.get("template", "selene")))}
+        judge = Judge(judge_generator(model, base_url, api_key, data_dir), **options)  # type: ignore[arg-type]
         results = judge.judge(tasks)
     except HeadwaterError as error:
         err.print(f"[red]error:[/] {error.message}")
@@ -96,12 +99,25 @@ def score(
     api_key: ApiKey = None,
     retries: Retries = 1,
     samples: Samples = 1,
+    template: TemplateName = "selene",
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
     """Score responses 1-5 against a rubric (objective string, or {criteria, scores} in JSONL)."""
     item = {"instruction": instruction, "response": response, "rubric": rubric, "reference": reference}
-    _run("score", file, item, model, base_url, api_key, data_dir, as_json, retries=retries, samples=samples)
+    _run(
+        "score",
+        file,
+        item,
+        model,
+        base_url,
+        api_key,
+        data_dir,
+        as_json,
+        retries=retries,
+        samples=samples,
+        template=template,
+    )
 
 
 @app.command()
@@ -118,6 +134,7 @@ def compare(
     api_key: ApiKey = None,
     retries: Retries = 1,
     samples: Samples = 1,
+    template: TemplateName = "selene",
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
@@ -136,6 +153,7 @@ def compare(
         samples=samples,
         order=order,
         seed=seed,
+        template=template,
     )
 
 
@@ -150,12 +168,25 @@ def classify(
     api_key: ApiKey = None,
     retries: Retries = 1,
     samples: Samples = 1,
+    template: TemplateName = "selene",
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
     """Label a response against a criterion (Yes/No by default; `labels` per JSONL line)."""
     item = {"instruction": instruction, "response": response, "criteria": criteria}
-    _run("classify", file, item, model, base_url, api_key, data_dir, as_json, retries=retries, samples=samples)
+    _run(
+        "classify",
+        file,
+        item,
+        model,
+        base_url,
+        api_key,
+        data_dir,
+        as_json,
+        retries=retries,
+        samples=samples,
+        template=template,
+    )
 
 
 @app.command()
@@ -171,6 +202,7 @@ def bench(
     retries: Retries = 1,
     samples: Samples = 1,
     output: Annotated[Path | None, typer.Option(help="Also write the report as JSON here.")] = None,
+    template: TemplateName = "selene",
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
@@ -180,6 +212,7 @@ def bench(
     try:
         judge = Judge(
             judge_generator(model, base_url, api_key, data_dir),
+            template=template_named(template),
             retries=retries,
             samples=samples,
             order=order,

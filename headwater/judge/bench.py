@@ -16,7 +16,7 @@ from headwater.errors import InvalidRequestError
 from headwater.judge.inputs import task_from_record
 from headwater.judge.judge import Judge, Judgement
 from headwater.judge.metrics import Policy, accuracy, correlation, rewardbench_scores
-from headwater.judge.tasks import TEMPLATE_VERSION, PairwiseTask
+from headwater.judge.tasks import PairwiseTask
 
 KINDS = ("pairwise", "absolute", "classification")
 
@@ -54,7 +54,7 @@ def _common(judge: Judge, results: list[Judgement], kind: str) -> dict[str, obje
         "parse_failure_rate": failures / len(results),
         "failures": dict(sorted(_count(r.failure for r in results if r.failure).items())),
         "retries": judge.retry_count,
-        "template_version": TEMPLATE_VERSION,
+        "template_version": judge.template.version,
         "decoding": {
             "max_tokens": judge.max_tokens,
             "samples": judge.samples,

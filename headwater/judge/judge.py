@@ -18,6 +18,7 @@ from typing import Literal
 from headwater.errors import InvalidRequestError
 from headwater.judge.parse import Parsed, Scale, parse
 from headwater.judge.tasks import AbsoluteTask, PairwiseTask, Task
+from headwater.judge.templates import SELENE, Template
 from headwater.models.generator import GenerationParams, Generator
 
 Order = Literal["fixed", "random", "both"]
@@ -58,6 +59,7 @@ class Judge:
         seed: int = 0,
         samples: int = 1,
         sample_temperature: float = 0.7,
+        template: Template = SELENE,
     ) -> None:
         if order not in ("fixed", "random", "both"):
             raise InvalidRequestError(f"order must be fixed, random or both, got {order!r}", param="order")
@@ -65,6 +67,7 @@ class Judge:
             raise InvalidRequestError("samples must be at least 1 and retries non-negative", param="samples")
         self.generator, self.max_tokens, self.retries = generator, max_tokens, retries
         self.order, self.seed, self.samples, self.sample_temperature = order, seed, samples, sample_temperature
+        self.template = template
         self.retry_count = 0
 
     def _calls(self, index: int, task: Task) -> list[_Call]:
@@ -88,7 +91,7 @@ class Judge:
                 return
             if attempt:
                 self.retry_count += len(pending)
-            generations = self.generator.generate([call.task.messages() for call in pending], self._params())
+            generations = self.generator.generate([self.template.render(call.task) for call in pending], self._params())
             for call, generation in zip(pending, generations, strict=True):
                 call.attempts += 1
                 call.parsed = parse_for(call.task, generation.text, generation.finish_reason == "length")

@@ -170,3 +170,40 @@ def test_train_builds_pairs_and_trains(tmp_path, data_dir, monkeypatch):
         ],
     )
     assert bad.exit_code == 2 and "gold verdict" in bad.output
+
+
+def test_template_option(tmp_path, scripted):
+    scripted(lambda text, call: "Feedback: fine [RESULT] 5" if text.startswith("###Task") else "nothing")
+    result = runner.invoke(
+        app,
+        [
+            "judge",
+            "score",
+            "--instruction",
+            "q",
+            "--response",
+            "r",
+            "--rubric",
+            "good",
+            "--template",
+            "prometheus",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0 and _lines(result)[0]["verdict"] == 5
+    bad = runner.invoke(
+        app,
+        [
+            "judge",
+            "compare",
+            "--instruction",
+            "q",
+            "--response-a",
+            "a",
+            "--response-b",
+            "b",
+            "--template",
+            "prometheus",
+        ],
+    )
+    assert bad.exit_code == 2 and "absolute" in bad.output
