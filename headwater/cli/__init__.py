@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from headwater.cli import cft, chat, distill, footprint, judge, keys, serve
+from headwater.cli import cft, chat, detect, distill, footprint, judge, keys, serve
 
 app = typer.Typer(
     name="headwater",
@@ -21,6 +21,7 @@ app.add_typer(footprint.app, name="footprint")
 app.add_typer(cft.app, name="cft")
 app.add_typer(cft.sft_app, name="sft")
 app.add_typer(judge.app, name="judge")
+app.add_typer(detect.app, name="detect")
 
 
 def main() -> None:
