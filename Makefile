@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/serving/throughput.py
 	$(PY) benchmarks/train/distill.py
 	$(PY) benchmarks/judge/throughput.py
+	$(PY) benchmarks/detect/throughput.py
 	$(PY) benchmarks/footprint/overhead.py
 
 clean:

@@ -49,7 +49,9 @@ class Binoculars:
 
     def _score_batch(self, texts: list[str]) -> list[float]:
         batch = encode(texts, self.tokenizer, self.max_tokens, self.min_tokens, self.observer.device)
-        observer, performer = aligned(next_token_logits(self.observer, batch), next_token_logits(self.performer, batch))
+        observer = next_token_logits(self.observer, batch)
+        performer = observer if self.performer is self.observer else next_token_logits(self.performer, batch)
+        observer, performer = aligned(observer, performer)
         log_o, log_p = observer.log_softmax(-1), performer.log_softmax(-1)
         numerator = log_o if self.ppl_model == "observer" else log_p
         mask = batch.target_mask.float()
