@@ -10,6 +10,7 @@ paper's indexes differ between criteria; docs/footprint.md lists where its arith
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
@@ -90,7 +91,8 @@ class Projection:
 def _estimator(factors: Factors, scenario: Scenario) -> CapgeminiEstimator:
     grids = {region: {k: v * scenario.grid_factor for k, v in row.items()} for region, row in factors.grids.items()}
     pue = {} if scenario.pue is None else {"pue": scenario.pue}
-    return CapgeminiEstimator(factors.with_overrides({**pue, "grids": grids}))
+    countries = {iso: gwp * scenario.grid_factor for iso, gwp in factors.countries.items()}
+    return CapgeminiEstimator(dataclasses.replace(factors.with_overrides({**pue, "grids": grids}), countries=countries))
 
 
 def project(portfolio: Portfolio, factors: Factors, scenario: Scenario) -> Projection:

@@ -80,8 +80,9 @@ class Judge:
         return [_Call(index, task.swapped() if swap else task, swap) for swap in variants for _ in range(self.samples)]
 
     def _params(self) -> GenerationParams:
+        """Greedy; or, for self-consistency, sampling without a seed so that the k copies are independent draws."""
         if self.samples > 1:
-            return GenerationParams(max_tokens=self.max_tokens, temperature=self.sample_temperature, seed=self.seed)
+            return GenerationParams(max_tokens=self.max_tokens, temperature=self.sample_temperature)
         return GenerationParams(max_tokens=self.max_tokens, temperature=0.0)
 
     def _run(self, calls: list[_Call]) -> None:

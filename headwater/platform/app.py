@@ -87,7 +87,9 @@ class Gateway:
         name = served_name or model
         executor = LocalTaskExecutor(spec, settings.engine_start_timeout_s, name=f"{name}/te-0")
         await executor.start()
-        served = ServedModel(name, tokenizer, context_window(config), [executor], defaults)
+        # One request must fit the paged KV cache too, or the engine cannot schedule it (and its loop dies).
+        kv_room = (settings.kv_blocks - 1) * settings.kv_block_size
+        served = ServedModel(name, tokenizer, min(context_window(config), kv_room), [executor], defaults)
         self.models[name] = served
         return served
 

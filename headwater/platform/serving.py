@@ -15,7 +15,7 @@ import msgspec
 from transformers import PreTrainedTokenizerBase
 
 from headwater.engine.protocol import EngineRequest, SamplingParams
-from headwater.errors import InvalidRequestError
+from headwater.errors import EngineUnavailableError, InvalidRequestError
 from headwater.platform.detokenize import IncrementalDetokenizer, StopMatcher
 from headwater.platform.executors.local import LocalTaskExecutor
 
@@ -142,6 +142,9 @@ class ServedModel:
                     queue.put_nowait(delta)
             except Exception as error:  # forwarded to the consumer, which raises it: a choice never hangs silently
                 queue.put_nowait(error)
+            except asyncio.CancelledError:
+                queue.put_nowait(EngineUnavailableError("a choice's generation was interrupted; retry"))
+                raise
 
         tasks = [asyncio.create_task(pump(*choice)) for choice in choices]
         remaining = len(tasks)

@@ -83,21 +83,25 @@ def read_items(path: Path, report: BuildReport) -> list[dict]:
 
 
 def finished_keys(output: Path) -> set[str]:
-    """Keys already in the output. A torn last line (a crash mid-write) is cut off so appends stay valid JSONL."""
+    """Keys already in the output. Unreadable lines are skipped (never deleted with what follows); a torn last line
+    (a crash mid-write) is cut off, and the file is left ending in a newline so appends stay valid JSONL."""
     if not output.exists():
         return set()
-    keys, good_bytes = set(), 0
-    with output.open("rb") as handle:
-        for raw in handle:
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError:
-                break
+    data = output.read_bytes()
+    lines = data.split(b"\n")
+    keys = set()
+    for index, raw in enumerate(lines):
+        try:
+            record = json.loads(raw)
             keys.add(item_key(record["question"], record["response"]))
-            good_bytes += len(raw)
-    if good_bytes < output.stat().st_size:
-        with output.open("r+b") as handle:
-            handle.truncate(good_bytes)
+        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+            if index == len(lines) - 1 and raw.strip():  # the torn tail of an interrupted write
+                with output.open("r+b") as handle:
+                    handle.truncate(len(data) - len(raw))
+                return keys
+    if data and not data.endswith(b"\n"):
+        with output.open("ab") as handle:
+            handle.write(b"\n")
     return keys
 
 
@@ -193,7 +197,8 @@ def sample_responses(
     if not 0.0 <= correct_share <= 1.0:
         raise InvalidRequestError(f"correct_share must be in [0, 1], got {correct_share}", param="correct_share")
     rng = random.Random(seed)
-    params = params or GenerationParams(max_tokens=512, temperature=0.8, seed=seed)
+    # no seed: every copy of a prompt must be drawn independently (one shared seed would repeat one sample)
+    params = params or GenerationParams(max_tokens=512, temperature=0.8)
     prompts = [[{"role": "user", "content": q["question"]}] for q in questions for _ in range(samples)]
     texts = [g.text for g in generator.generate(prompts, params)]
     rows = []

@@ -89,14 +89,21 @@ class DistillationTrainer(Trainer):
             parameter.requires_grad_(False)
         self.method, self.temperature, self.alpha, self.beta = method, temperature, alpha, beta
         self.vocab_size = vocab_size
-        self.schedule = (
-            schedule
-            if schedule is not None or method != "taid"
-            else TAIDSchedule(max(1, self.args.max_steps if self.args.max_steps > 0 else 1))
-        )
+        self.schedule = schedule if schedule is not None or method != "taid" else TAIDSchedule(self._total_steps())
         self._step_losses: list[float] = []
         self._logged: dict[str, float] = {}
         self.add_callback(_ScheduleCallback(self))
+
+    def _total_steps(self) -> int:
+        """Optimiser steps of the run: max_steps, or epochs × batches per epoch / accumulation."""
+        if self.args.max_steps > 0:
+            return self.args.max_steps
+        if self.train_dataset is None:
+            raise InvalidRequestError(
+                "TAID needs the run's length: pass a TAIDSchedule or set max_steps", param="schedule"
+            )
+        batches = math.ceil(len(self.train_dataset) / self.args.per_device_train_batch_size)
+        return max(1, math.ceil(batches / self.args.gradient_accumulation_steps * self.args.num_train_epochs))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ANN201
         labels = inputs["labels"]

@@ -93,3 +93,9 @@ def test_scenario_from_mapping_checks_keys():
 )
 def test_eco_score(kwh, letter):
     assert eco_score(kwh) == letter
+
+
+def test_grid_decarbonisation_reaches_country_grids(factors):
+    france = Portfolio(region="FRA")
+    index = project(france, factors, Scenario("cleaner", grid_factor=0.5)).index["gwp_kgco2e"]
+    assert index < 90  # France's grid is clean: only its operational share (about 60 %) halves

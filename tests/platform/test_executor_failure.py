@@ -18,7 +18,12 @@ openai = pytest.importorskip("openai")
 
 @pytest.fixture(scope="module")
 def fragile_server(tmp_path_factory, saved_tiny_model):
-    running = start_server(saved_tiny_model, tmp_path_factory.mktemp("fragile"), "tiny-local")
+    running = start_server(
+        saved_tiny_model,
+        tmp_path_factory.mktemp("fragile"),
+        "tiny-local",
+        {"HEADWATER_KV_BLOCKS": "24", "HEADWATER_KV_BLOCK_SIZE": "32"},
+    )
     yield running
     running.stop()
 
@@ -37,7 +42,7 @@ def test_killed_executor_fails_streams_with_503_and_restarts(fragile_server):
     def non_streaming() -> None:
         try:
             client.chat.completions.create(
-                model=server.model, max_tokens=900, messages=[{"role": "user", "content": "long"}]
+                model=server.model, max_tokens=700, messages=[{"role": "user", "content": "long"}]
             )
         except openai.APIStatusError as error:
             errors.append(error)
@@ -45,7 +50,7 @@ def test_killed_executor_fails_streams_with_503_and_restarts(fragile_server):
     waiter = threading.Thread(target=non_streaming)
     waiter.start()
     stream = client.chat.completions.create(
-        model=server.model, max_tokens=900, stream=True, messages=[{"role": "user", "content": "tell me more"}]
+        model=server.model, max_tokens=700, stream=True, messages=[{"role": "user", "content": "tell me more"}]
     )
     started = time.monotonic()
     with pytest.raises(openai.APIError) as stream_error:
@@ -75,3 +80,19 @@ def test_killed_executor_fails_streams_with_503_and_restarts(fragile_server):
     assert states == ["failed", "failed", "succeeded"]
     metrics = httpx.get(server.base_url.removesuffix("/v1") + "/metrics").text
     assert f'headwater:task_executor_restarts{{model="{server.model}"}} 1.0' in metrics
+
+
+def test_a_request_larger_than_the_kv_cache_is_refused_not_fatal(fragile_server):
+    server = fragile_server
+    client = openai.OpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0, timeout=60)
+    pid = _te_pid(server)
+    with pytest.raises(openai.BadRequestError, match="max_tokens"):
+        client.chat.completions.create(model=server.model, max_tokens=730, messages=[{"role": "user", "content": "x"}])
+    huge_top_k = httpx.post(
+        server.base_url + "/chat/completions",
+        headers={"Authorization": f"Bearer {server.api_key}"},
+        json={"model": server.model, "max_tokens": 4, "top_k": 2**31, "messages": [{"role": "user", "content": "x"}]},
+        timeout=30,
+    )
+    assert huge_top_k.status_code == 400 and huge_top_k.json()["error"]["param"] == "top_k"
+    assert _te_pid(server) == pid and server.health()["status"] == "ok"

@@ -195,3 +195,17 @@ def test_sampler_keeps_the_requested_mix():
     graded = [r for r in rows if r["question"] == "q"]
     assert len(graded) == 4 and sum(r["response_correct"] for r in graded) == 2
     assert len([r for r in rows if r["question"] == "free"]) == 4
+
+
+def test_resume_keeps_records_after_a_bad_line_and_fixes_a_missing_newline(tmp_path):
+    out = tmp_path / "o.jsonl"
+    good = [
+        json.dumps({"question": q, "response": r, "critique": "c", "verdict": "right", "teacher": "t"})
+        for q, r in (("2+2?", "5"), ("2+2?", "4"))
+    ]
+    out.write_text(good[0] + "\n\n" + "garbage\n" + good[1])  # blank and junk lines, no final newline
+    teacher = FlakyTeacher(malformed_first=0)
+    report = build_critique_data(_input(tmp_path, ROWS), out, teacher)
+    assert report.already_done == 2 and report.written == 1 and len(teacher.asked) == 1
+    lines = [line for line in out.read_text().splitlines() if line.startswith("{")]
+    assert len(lines) == 3

@@ -156,3 +156,27 @@ def test_labels_cover_the_response_only(pair):
     counted = [label for label in example["labels"] if label != -100]
     assert counted == response
     assert example["input_ids"][-len(response) :] == response
+
+
+def test_default_schedule_spans_the_whole_run_when_training_by_epochs(tmp_path, data_dir, pair):
+    tokenizer, teacher = pair
+    examples = [encode(c, tokenizer, 64) for c in _conversations(32, seed=1)]
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        num_train_epochs=3,
+        gradient_accumulation_steps=2,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+    )
+    trainer = DistillationTrainer(
+        model=_student(data_dir),
+        args=args,
+        train_dataset=examples,
+        teacher=teacher,
+        method="taid",
+        vocab_size=len(tokenizer),
+        data_collator=functools.partial(collate, pad_id=tokenizer.pad_token_id),
+    )
+    assert trainer.schedule.total_steps == 12  # 8 batches per epoch / 2 accumulation × 3 epochs

@@ -149,10 +149,10 @@ async def _respond(
 async def _sse(run: Run, kind: formats.Kind, include_usage: bool) -> AsyncIterator[bytes]:
     plan, name = run.plan, run.model.name
     offsets = dict.fromkeys(range(plan.n * len(plan.prompts)), 0)
-    if kind == "chat":
-        for index in offsets:
-            yield formats.sse(formats.role_chunk(plan.request_id, name, index))
     try:
+        if kind == "chat":
+            for index in offsets:
+                yield formats.sse(formats.role_chunk(plan.request_id, name, index))
         async for delta in run.deltas():
             yield formats.sse(
                 formats.stream_chunk(kind, plan.request_id, name, delta, plan.logprobs, offsets[delta.index])

@@ -45,7 +45,7 @@ class SamplingFields(_Body):
     # None means "the model's own default" (its generation_config), as vLLM does; OpenAI's default is 1.
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
-    top_k: int | None = Field(None, ge=0)
+    top_k: int | None = Field(None, ge=0, le=1_000_000)
     n: int = Field(1, ge=1)
     stream: bool = False
     stream_options: StreamOptions | None = None

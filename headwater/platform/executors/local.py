@@ -77,7 +77,11 @@ class LocalTaskExecutor:
         """Spawn the TE and wait until its engine is ready; raise ModelLoadError if it cannot start."""
         self._spawn()
         self._tasks.append(asyncio.create_task(self._watch(), name=f"{self.name}-watch"))
-        await self.wait_ready(self.start_timeout_s)
+        try:
+            await self.wait_ready(self.start_timeout_s)
+        except ModelLoadError:
+            await self.stop()
+            raise
 
     async def wait_ready(self, timeout_s: float) -> None:
         """Wait for the first start; fail fast with the TE's own reason when it cannot load the model."""
@@ -142,7 +146,11 @@ class LocalTaskExecutor:
             exited = process.poll() is not None
             silent = self._ready.is_set() and time.monotonic() - self._last_heartbeat > HEARTBEAT_TIMEOUT_S
             if exited or silent:
-                await self._replace(process, "exited" if exited else "stopped responding")
+                try:
+                    await self._replace(process, "exited" if exited else "stopped responding")
+                except (OSError, zmq.ZMQError) as error:  # keep supervising: try again after a pause
+                    logger.error("%s could not be restarted: %s", self.name, error)
+                    await asyncio.sleep(5.0)
 
     async def _replace(self, process: subprocess.Popen[bytes], how: str) -> None:
         """Fail everything in flight on a lost TE, then start a new one (with a pause if it died at start-up)."""
@@ -179,11 +187,20 @@ class LocalTaskExecutor:
                 raise EngineUnavailableError(
                     f"model {self.spec.model!r} is restarting and not ready yet; retry shortly"
                 ) from None
+        if self._process is None or self._process.poll() is not None:
+            raise EngineUnavailableError(f"task executor {self.name} is restarting; retry shortly")
         queue: asyncio.Queue[EngineOutput | _ExecutorDied] = asyncio.Queue()
         self._queues[request.request_id] = queue
         finished = False
         try:
-            await self._send(ipc.AddRequest(request))
+            try:
+                await self._send(ipc.AddRequest(request))
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                # the socket was closed under us: the TE died between the liveness check and the send
+                raise EngineUnavailableError(f"task executor {self.name} stopped; retry shortly") from None
             while not finished:
                 item = await queue.get()
                 if isinstance(item, _ExecutorDied):
