@@ -92,7 +92,13 @@ class Judge:
                 return
             if attempt:
                 self.retry_count += len(pending)
-            generations = self.generator.generate([self.template.render(call.task) for call in pending], self._params())
+            # a greedy retry would repeat the same unparseable answer: retries sample instead
+            params = (
+                self._params()
+                if attempt == 0
+                else GenerationParams(max_tokens=self.max_tokens, temperature=self.sample_temperature)
+            )
+            generations = self.generator.generate([self.template.render(call.task) for call in pending], params)
             for call, generation in zip(pending, generations, strict=True):
                 call.attempts += 1
                 call.parsed = parse_for(call.task, generation.text, generation.finish_reason == "length")

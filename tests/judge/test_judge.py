@@ -12,15 +12,16 @@ RUBRIC = {s: f"level {s}" for s in range(1, 6)}
 
 
 class Scripted:
-    """Answers each prompt with `answer(prompt_text, call_number)`; records batches."""
+    """Answers each prompt with `answer(prompt_text, call_number)`; records batches and their temperatures."""
 
     name = "scripted"
 
     def __init__(self, answer):
-        self.answer, self.batches, self.calls = answer, [], 0
+        self.answer, self.batches, self.calls, self.temperatures = answer, [], 0, []
 
     def generate(self, prompts, params=None):
         self.batches.append(len(prompts))
+        self.temperatures.append(params.temperature if params else None)
         results = []
         for prompt in prompts:
             self.calls += 1
@@ -65,6 +66,7 @@ def test_batched_with_counted_retries():
     results = judge.judge([AbsoluteTask(f"q{i}", "r", "obj", RUBRIC) for i in range(3)])
     assert [r.verdict for r in results] == [4, 4, 4]
     assert fake.batches == [3, 2]
+    assert fake.temperatures == [0.0, 0.7], "retries must not repeat the greedy answer"
     assert judge.retry_count == 2 and [r.attempts for r in results] == [2, 2, 1]
 
 
