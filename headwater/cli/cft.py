@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from transformers import TrainerCallback
 
 from headwater.errors import HeadwaterError, InvalidRequestError
+from headwater.jsonl import read_jsonl
 from headwater.models.generator import Generator
 from headwater.models.hf_generator import HFGenerator
 from headwater.models.openai_generator import OpenAIGenerator, default_api_key
@@ -35,23 +36,11 @@ def generator_for(model: str, base_url: str | None, api_key: str | None, data_di
 
 def _jsonl(path: Path, fields: tuple[str, ...]) -> list[dict]:
     rows = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise InvalidRequestError(f"cannot read {path}: {error}", param="data") from error
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        try:
-            row = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InvalidRequestError(f"line {number}: not JSON ({error.msg})", param=f"line {number}") from error
+    for number, row in read_jsonl(path, "example"):
         for name in fields:
             if not isinstance(row, dict) or not isinstance(row.get(name), str):
                 raise InvalidRequestError(f"line {number}: field {name!r} must be a string", param=f"line {number}")
         rows.append(row)
-    if not rows:
-        raise InvalidRequestError(f"{path} holds no example", param="data")
     return rows
 
 

@@ -17,6 +17,7 @@ from headwater.detect import Binoculars, FastDetectGPT
 from headwater.detect.calibrate import Calibration, calibrate, evaluate
 from headwater.detect.lm_scores import check_same_tokenizer
 from headwater.errors import HeadwaterError, InvalidRequestError
+from headwater.jsonl import read_jsonl
 from headwater.models.loading import load_model, load_tokenizer
 
 app = typer.Typer(
@@ -35,27 +36,11 @@ Json = Annotated[bool, typer.Option("--json", help="JSON on stdout.")]
 
 def _texts(path: Path) -> list[dict]:
     """JSONL lines with a `text` (and, for calibrate/evaluate, a `label`: ai or human; optional `source`)."""
-    try:
-        raw = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise InvalidRequestError(
-            f"{path} is not UTF-8 (byte {error.start}); convert it first", param="file"
-        ) from error
-    except OSError as error:
-        raise InvalidRequestError(f"cannot read {path}: {error}", param="file") from error
     rows = []
-    for number, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InvalidRequestError(f"line {number}: not JSON ({error.msg})", param=f"line {number}") from error
+    for number, row in read_jsonl(path, "text"):
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             raise InvalidRequestError(f"line {number}: field 'text' must be a string", param=f"line {number}.text")
         rows.append(row)
-    if not rows:
-        raise InvalidRequestError(f"{path} holds no text", param="file")
     return rows
 
 

@@ -8,11 +8,11 @@ Pairwise lines: `prompt` (or `instruction`), `chosen`, `rejected`, optional `sub
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
 from headwater.errors import InvalidRequestError
+from headwater.jsonl import read_jsonl
 from headwater.judge.inputs import task_from_record
 from headwater.judge.judge import Judge, Judgement
 from headwater.judge.metrics import Policy, accuracy, correlation, rewardbench_scores
@@ -22,19 +22,11 @@ KINDS = ("pairwise", "absolute", "classification")
 
 
 def _records(path: Path) -> list[dict]:
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise InvalidRequestError(f"cannot read {path}: {error}", param="file") from error
     records = []
-    for number, text in enumerate(lines, start=1):
-        if text.strip():
-            try:
-                records.append(json.loads(text))
-            except json.JSONDecodeError as error:
-                raise InvalidRequestError(f"line {number}: not JSON ({error.msg})", param=f"line {number}") from None
-    if not records:
-        raise InvalidRequestError(f"{path} holds no item", param="file")
+    for number, record in read_jsonl(path, "item"):
+        if not isinstance(record, dict):
+            raise InvalidRequestError(f"line {number}: expected a JSON object", param=f"line {number}")
+        records.append(record)
     return records
 
 

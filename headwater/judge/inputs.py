@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from headwater.errors import InvalidRequestError
+from headwater.jsonl import read_jsonl
 from headwater.judge.tasks import DEFAULT_PAIRWISE_CRITERIA, AbsoluteTask, ClassificationTask, PairwiseTask, Task
 
 GENERIC_SCORES = {
@@ -83,19 +83,4 @@ def task_from_record(kind: str, record: object, where: str = "item") -> Task:
 
 def read_tasks(kind: str, path: Path) -> list[Task]:
     """Every task of a JSONL file; the first bad line stops it with its line number and field."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise InvalidRequestError(f"cannot read {path}: {error}", param="file") from error
-    tasks = []
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InvalidRequestError(f"line {number}: not JSON ({error.msg})", param=f"line {number}") from error
-        tasks.append(task_from_record(kind, record, f"line {number}"))
-    if not tasks:
-        raise InvalidRequestError(f"{path} holds no task", param="file")
-    return tasks
+    return [task_from_record(kind, record, f"line {number}") for number, record in read_jsonl(path, "task")]

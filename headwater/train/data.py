@@ -7,7 +7,6 @@ checked before anything trains.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from headwater.errors import InvalidRequestError
+from headwater.jsonl import read_jsonl
 
 IGNORE = -100
 ROLES = ("system", "user", "assistant")
@@ -60,22 +60,10 @@ def _conversation(record: object, line: int) -> Conversation:
 def read_conversations(path: Path, require_response: bool = True) -> list[Conversation]:
     """Every conversation of a JSONL file; an error names the first bad line and field."""
     conversations = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise InvalidRequestError(f"cannot read {path}: {error}", param="data") from error
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InvalidRequestError(f"line {number}: not JSON ({error.msg})", param=f"line {number}") from error
+    for number, record in read_jsonl(path, "example"):
         if not require_response and isinstance(record, dict) and "prompt" in record and "response" not in record:
             record = {**record, "response": ""}
         conversations.append(_conversation(record, number))
-    if not conversations:
-        raise InvalidRequestError(f"{path} holds no example", param="data")
     return conversations
 
 
