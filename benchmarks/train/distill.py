@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
-from transformers.trainer_callback import PrinterCallback
 
 from headwater.models.builtin import builtin_path
+from headwater.models.fine_tuning import quiet
 from headwater.train import LOSS_NAMES, DistillationTrainer, TAIDSchedule, held_out_kl
 from headwater.train.data import Conversation, collate, encode
 
@@ -54,11 +54,6 @@ def arguments(folder: Path, steps: int, lr: float) -> TrainingArguments:
         seed=0,
         log_level="error",
     )
-
-
-def quiet(trainer: Trainer) -> Trainer:
-    trainer.remove_callback(PrinterCallback)
-    return trainer
 
 
 def held_out_ce(model, batches) -> float:  # noqa: ANN001

@@ -13,9 +13,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from transformers import TrainerCallback, TrainingArguments
-from transformers.trainer_callback import PrinterCallback
 
 from headwater.errors import HeadwaterError, InvalidRequestError
+from headwater.models.fine_tuning import quiet, save_final
 from headwater.models.generator import GenerationParams
 from headwater.models.hf_generator import HFGenerator
 from headwater.models.loading import load_model, load_tokenizer
@@ -135,7 +135,7 @@ def distill(
         temperature=temperature,
         data_collator=functools.partial(collate, pad_id=tokenizer.pad_token_id),
     )
-    trainer.remove_callback(PrinterCallback)  # it prints every log on stdout; the rich bar shows them on stderr
+    quiet(trainer)  # logs go to the rich bar on stderr; stdout is kept for --json
     tokens_per_step = per_step * sum(len(e["input_ids"]) for e in examples) / len(examples)
     with Progress(
         TextColumn(f"{method}"),
@@ -150,9 +150,7 @@ def distill(
         task = progress.add_task("distill", total=steps, loss=math.nan, t=math.nan, rate=0.0)
         trainer.add_callback(_RichProgress(progress, task, tokens_per_step))
         result = trainer.train()
-    final = output / "final"
-    trainer.save_model(str(final))
-    tokenizer.save_pretrained(final)
+    final = save_final(trainer, tokenizer, output)
     summary = {
         "method": method,
         "steps": steps,

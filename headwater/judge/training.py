@@ -19,6 +19,7 @@ from pathlib import Path
 from headwater.errors import InvalidRequestError
 from headwater.judge.judge import parse_for
 from headwater.judge.tasks import Task
+from headwater.models.fine_tuning import device_arguments, lora_config, quiet, save_final
 from headwater.models.generator import GenerationParams, Generator
 from headwater.models.loading import load_model, load_tokenizer
 
@@ -104,25 +105,16 @@ def train_judge(
     model_name: str, rows: Sequence[dict], output: Path, config: JudgeTrainConfig, data_dir: Path | str = ".headwater"
 ) -> tuple[float, Path, list[float]]:
     """DPO + SFT on `rows`; returns (mean loss, saved model folder, the logged losses)."""
-    import torch
     from datasets import Dataset
-    from transformers.trainer_callback import PrinterCallback
     from trl import DPOConfig, DPOTrainer
 
     if not rows:
         raise InvalidRequestError(
             "no preference pair to train on: the teacher never disagreed with itself", param="data"
         )
-    gpu = torch.cuda.is_available()
     tokenizer = load_tokenizer(model_name, data_dir=data_dir)
     model = load_model(model_name, data_dir=data_dir)
-    peft_config = None
-    if config.lora:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(
-            r=config.lora_rank, lora_alpha=2 * config.lora_rank, target_modules="all-linear", task_type="CAUSAL_LM"
-        )
+    peft_config = lora_config(config.lora, config.lora_rank)
     args = DPOConfig(
         output_dir=str(output),
         loss_type=["sigmoid", "sft"],
@@ -138,17 +130,14 @@ def train_judge(
         disable_tqdm=True,
         seed=config.seed,
         log_level="error",
-        use_cpu=not gpu,
-        bf16=gpu and torch.cuda.is_bf16_supported(),
+        **device_arguments(),
     )
     data = Dataset.from_list([{k: row[k] for k in ("prompt", "chosen", "rejected")} for row in rows])
     trainer = DPOTrainer(
         model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config
     )
-    trainer.remove_callback(PrinterCallback)
+    quiet(trainer)
     result = trainer.train()
-    final = output / "final"
-    trainer.save_model(str(final))
-    tokenizer.save_pretrained(final)
+    final = save_final(trainer, tokenizer, output)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     return result.training_loss, final, losses

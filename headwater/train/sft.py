@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from transformers import TrainerCallback
 
 from headwater.errors import InvalidRequestError
+from headwater.models.fine_tuning import device_arguments, lora_config, quiet, save_final
 from headwater.models.loading import load_model, load_tokenizer
 
 
@@ -46,17 +46,10 @@ def fine_tune(
 
     if not rows:
         raise InvalidRequestError("no training example", param="data")
-    gpu = torch.cuda.is_available()
     tokenizer = load_tokenizer(model_name, data_dir=data_dir)
     tokenizer.padding_side = "right"
     model = load_model(model_name, data_dir=data_dir)
-    peft_config = None
-    if config.lora:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(
-            r=config.lora_rank, lora_alpha=2 * config.lora_rank, target_modules="all-linear", task_type="CAUSAL_LM"
-        )
+    peft_config = lora_config(config.lora, config.lora_rank)
     args = SFTConfig(
         output_dir=str(output),
         max_steps=config.max_steps or -1,
@@ -74,8 +67,7 @@ def fine_tune(
         disable_tqdm=True,
         seed=config.seed,
         log_level="error",
-        use_cpu=not gpu,
-        bf16=gpu and torch.cuda.is_bf16_supported(),
+        **device_arguments(),
     )
     trainer = SFTTrainer(
         model=model,
@@ -85,11 +77,8 @@ def fine_tune(
         peft_config=peft_config,
         callbacks=list(callbacks),
     )
-    from transformers.trainer_callback import PrinterCallback
 
-    trainer.remove_callback(PrinterCallback)
+    quiet(trainer)
     result = trainer.train()
-    final = output / "final"
-    trainer.save_model(str(final))
-    tokenizer.save_pretrained(final)
+    final = save_final(trainer, tokenizer, output)
     return result.training_loss, final
