@@ -11,11 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from transformers import TrainerCallback
 
+from headwater.cli.options import generator_for
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.jsonl import read_jsonl
-from headwater.models.generator import Generator
-from headwater.models.hf_generator import HFGenerator
-from headwater.models.openai_generator import OpenAIGenerator, default_api_key
 from headwater.train.cft import cft_row, sft_row
 from headwater.train.critique_data import build_critique_data, sample_responses
 from headwater.train.sft import FineTuneConfig, fine_tune
@@ -25,13 +23,6 @@ sft_app = typer.Typer(help="The SFT baseline on (question, answer) pairs.", no_a
 err = Console(stderr=True)
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 DataDir = Annotated[Path, typer.Option(help="Where built-in models live.")]
-
-
-def generator_for(model: str, base_url: str | None, api_key: str | None, data_dir: Path, concurrency: int) -> Generator:
-    """An OpenAI-compatible endpoint when a base URL is given, else the model in-process."""
-    if base_url:
-        return OpenAIGenerator(model, base_url, api_key or default_api_key(), concurrency=concurrency)
-    return HFGenerator.from_pretrained(model, data_dir=data_dir, batch_size=concurrency)
 
 
 def _jsonl(path: Path, fields: tuple[str, ...]) -> list[dict]:

@@ -14,13 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from headwater.cli.options import generator_for
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.judge import TEMPLATE_VERSION, Judge, Judgement
 from headwater.judge.inputs import read_tasks, task_from_record
 from headwater.judge.templates import template_named
-from headwater.models.generator import Generator
-from headwater.models.hf_generator import HFGenerator
-from headwater.models.openai_generator import OpenAIGenerator, default_api_key
 
 app = typer.Typer(
     help="Selene-style judging: absolute scores, pairwise comparisons, classification.", no_args_is_help=True
@@ -38,12 +36,6 @@ DataDir = Annotated[Path, typer.Option(help="Where built-in models live.")]
 TemplateName = Annotated[str, typer.Option(help="selene (default), prometheus (score only), or a Jinja file.")]
 
 
-def judge_generator(model: str, base_url: str | None, api_key: str | None, data_dir: Path) -> Generator:
-    if base_url:
-        return OpenAIGenerator(model, base_url, api_key or default_api_key())
-    return HFGenerator.from_pretrained(model, data_dir=data_dir)
-
-
 def _run(
     kind: str,
     file: Path | None,
@@ -58,7 +50,7 @@ def _run(
     try:
         tasks = read_tasks(kind, file) if file is not None else [task_from_record(kind, item)]
         options = {**judge_options, "template": template_named(str(judge_options.get("template", "selene")))}
-        judge = Judge(judge_generator(model, base_url, api_key, data_dir), **options)  # type: ignore[arg-type]
+        judge = Judge(generator_for(model, base_url, api_key, data_dir), **options)  # type: ignore[arg-type]
         results = judge.judge(tasks)
     except HeadwaterError as error:
         err.print(f"[red]error:[/] {error.message}")
@@ -211,7 +203,7 @@ def bench(
 
     try:
         judge = Judge(
-            judge_generator(model, base_url, api_key, data_dir),
+            generator_for(model, base_url, api_key, data_dir),
             template=template_named(template),
             retries=retries,
             samples=samples,
@@ -275,7 +267,7 @@ def train(
                 raise InvalidRequestError(f"line {number}: field {GOLD_FIELDS[kind]!r} (the gold verdict) is missing")
             golds.append(int(gold) if kind == "score" else str(gold))
         items = [LabelledItem(task, gold) for task, gold in zip(tasks, golds, strict=True)]
-        rows = critique_pairs(items, judge_generator(teacher, teacher_base_url, api_key, data_dir), samples=samples)
+        rows = critique_pairs(items, generator_for(teacher, teacher_base_url, api_key, data_dir), samples=samples)
         output.mkdir(parents=True, exist_ok=True)
         (output / "pairs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
         config = JudgeTrainConfig(beta=beta, alpha=alpha, learning_rate=lr, max_steps=max_steps, lora=lora)

@@ -21,7 +21,7 @@ def _lines(result):
 @pytest.fixture
 def scripted(monkeypatch):
     def install(answer):
-        monkeypatch.setattr(judge_cli, "judge_generator", lambda *args: Scripted(answer))
+        monkeypatch.setattr(judge_cli, "generator_for", lambda *args: Scripted(answer))
 
     return install
 
@@ -119,7 +119,7 @@ def test_a_real_tiny_model_never_crashes(data_dir):
 def test_train_builds_pairs_and_trains(tmp_path, data_dir, monkeypatch):
     from tests.judge.test_training import alternating
 
-    monkeypatch.setattr(judge_cli, "judge_generator", lambda *args: Scripted(alternating))
+    monkeypatch.setattr(judge_cli, "generator_for", lambda *args: Scripted(alternating))
     path = tmp_path / "gold.jsonl"
     rows = [
         {"instruction": f"q{i}", "response": f"r{i}", "criteria": "right?", "label": "Yes" if i % 2 else "No"}
