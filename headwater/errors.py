@@ -66,3 +66,17 @@ class ModelLoadError(HeadwaterError):
 
     status_code = 400
     error_type = "invalid_request_error"
+
+
+class ForbiddenError(HeadwaterError):
+    """The key is valid but may not do this (an annotator calling an admin route, say)."""
+
+    status_code = 403
+    error_type = "permission_error"
+
+
+class ConflictError(HeadwaterError):
+    """The thing already exists or was already done (a set name taken, an article already annotated)."""
+
+    status_code = 409
+    error_type = "conflict_error"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from headwater.cli import cft, chat, detect, distill, footprint, judge, keys, serve
+from headwater.cli import redteam  # isort: skip
+from headwater.cli import annotate, cft, chat, detect, distill, footprint, judge, keys, serve
 
 app = typer.Typer(
     name="headwater",
@@ -22,6 +23,8 @@ app.add_typer(cft.app, name="cft")
 app.add_typer(cft.sft_app, name="sft")
 app.add_typer(judge.app, name="judge")
 app.add_typer(detect.app, name="detect")
+detect.app.add_typer(annotate.app, name="annotate")
+app.add_typer(redteam.app, name="redteam")
 
 
 def main() -> None:

@@ -18,8 +18,9 @@ err = Console(stderr=True)
 ADMIN_KEY_FILE = "admin.key"
 
 
-def _admin_key(settings: Settings) -> str:
+def admin_key(settings: Settings) -> str:
     """The local admin key: created once, kept (mode 600) in the data folder so `make up` can show it again."""
+    from headwater.platform.auth import ADMIN_TENANT
     from headwater.platform.store import Store
 
     path = settings.data_dir / ADMIN_KEY_FILE
@@ -29,7 +30,7 @@ def _admin_key(settings: Settings) -> str:
             key = path.read_text().strip()
             if store.tenant_for_key(key) is not None:
                 return key
-        _info, key = store.create_api_key("admin", name="created by headwater up")
+        _info, key = store.create_api_key(ADMIN_TENANT, name="created by headwater up")
     finally:
         store.engine.dispose()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,7 +41,7 @@ def _admin_key(settings: Settings) -> str:
     return key
 
 
-def _check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int) -> None:
     if port == 0:
         return
     with socket.socket() as probe:
@@ -76,7 +77,7 @@ def _banner(settings: Settings, key: str | None) -> None:
 def _run(settings: Settings, banner_key: str | None) -> None:
     from headwater.platform.app import create_app
 
-    _check_port_free(settings.host, settings.port)
+    check_port_free(settings.host, settings.port)
     err.print(
         f"[bold]Headwater[/] starting [cyan]{settings.model}[/] (a built-in's first start prepares its weights once) …"
     )
@@ -92,7 +93,7 @@ def up(
     task executor, the built-in smollm2-135m model. Prints the URL, an API key and an example curl."""
     overrides = {k: v for k, v in {"model": model, "port": port}.items() if v is not None}
     settings = Settings(**overrides)
-    _run(settings, _admin_key(settings))
+    _run(settings, admin_key(settings))
 
 
 def serve(

@@ -15,6 +15,8 @@ from headwater.engine.task_executor import ExecutorSpec
 from headwater.errors import NotFoundError
 from headwater.models.loading import context_window, load_tokenizer, resolve_model
 from headwater.platform.admission import Admission
+from headwater.platform.annotation.routes import router as annotation_router
+from headwater.platform.annotation.store import AnnotationStore
 from headwater.platform.api.errors import install_error_handlers
 from headwater.platform.api.footprint_routes import router as footprint_router
 from headwater.platform.api.limits import BodySizeLimit
@@ -50,6 +52,7 @@ class Gateway:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(settings.resolved_store_url)
+        self.annotations = AnnotationStore(self.store.engine)
         self.metrics = Metrics()
         self.admission = Admission(settings.max_queued_requests, settings.tenant_max_queued_requests)
         self.services = RunServices(self.store, self.metrics, self.admission, FootprintAccountant(settings))
@@ -127,11 +130,32 @@ def create_app(settings: Settings | None = None, on_ready: Callable[[], None] | 
         finally:
             await gateway.stop()
 
-    app = FastAPI(title="Headwater", version="0.1.0", lifespan=lifespan)
-    app.state.gateway = gateway
-    install_error_handlers(app)
+    app = _app(gateway, lifespan)
     app.include_router(openai_router)
     app.include_router(footprint_router)
     app.include_router(system_router)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def create_annotation_app(settings: Settings | None = None) -> FastAPI:
+    """Only the annotation app, with no model to serve (`headwater detect annotate serve`)."""
+    gateway = Gateway(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    return _app(gateway, lifespan)
+
+
+def _app(gateway: Gateway, lifespan: Callable) -> FastAPI:
+    """What every Headwater app shares: the gateway state, the error shape, the body limit, the annotation app."""
+    app = FastAPI(title="Headwater", version="0.1.0", lifespan=lifespan)
+    app.state.gateway = gateway
+    install_error_handlers(app)
+    app.include_router(annotation_router)
+    app.add_middleware(BodySizeLimit, max_bytes=gateway.settings.max_body_bytes)
     return app

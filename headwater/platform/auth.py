@@ -9,6 +9,8 @@ from fastapi import Request
 from headwater.errors import AuthenticationError
 
 ANONYMOUS_TENANT = "default"
+ADMIN_TENANT = "admin"
+"""The tenant whose keys may administer the platform (annotation sets today; jobs and models later)."""
 
 
 async def authenticate(request: Request) -> str:

@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from headwater.cli.serve import ADMIN_KEY_FILE, _admin_key
+from headwater.cli.serve import ADMIN_KEY_FILE, admin_key
 from headwater.config import Settings
 from headwater.platform.store import Store
 from tests.conftest import free_port
@@ -17,13 +17,13 @@ from tests.conftest import free_port
 
 def test_admin_key_is_kept_and_replaced_once_revoked(tmp_path):
     settings = Settings(data_dir=tmp_path)
-    key = _admin_key(settings)
-    assert _admin_key(settings) == key
+    key = admin_key(settings)
+    assert admin_key(settings) == key
     assert oct((tmp_path / ADMIN_KEY_FILE).stat().st_mode & 0o777) == "0o600"
     store = Store(settings.resolved_store_url)
     store.revoke_api_key(store.list_api_keys()[0].id)
     store.engine.dispose()
-    replacement = _admin_key(settings)
+    replacement = admin_key(settings)
     assert replacement != key and (tmp_path / ADMIN_KEY_FILE).read_text().strip() == replacement
 
 
