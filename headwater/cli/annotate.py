@@ -7,6 +7,7 @@ running server see the same sets.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
@@ -56,8 +57,26 @@ def _articles(path: Path) -> list[Article]:
     return articles
 
 
+def _with_scores(articles: list[Article], specs: list[str]) -> list[Article]:
+    """Add each `NAME=FILE` detector's scores (the JSONL `headwater detect score --json` prints) by article id."""
+    scores: dict[str, dict[str, float]] = {article.id: dict(article.scores or {}) for article in articles}
+    for spec in specs:
+        name, _, path = spec.partition("=")
+        if not name or not path:
+            raise InvalidRequestError(f"--scores takes NAME=FILE, got {spec!r}", param="scores")
+        for number, row in read_jsonl(Path(path), "score"):
+            known = isinstance(row, dict) and str(row.get("id")) in scores
+            if not known or not isinstance(row.get("score"), int | float):
+                raise InvalidRequestError(
+                    f"{path} line {number}: needs an `id` of a loaded article and a numeric `score`",
+                    param=f"scores.{name}",
+                )
+            scores[str(row["id"])][name] = row["score"]
+    return [dataclasses.replace(article, scores=scores[article.id]) for article in articles]
+
+
 def _fail(error: HeadwaterError) -> typer.Exit:
-    err.print(f"[red]error:[/] {error.message}")
+    err.print(f"[red]error:[/] {error.message}", soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -72,13 +91,16 @@ def load(
     ],
     name: Annotated[str, typer.Option("--set", help="Name of the new set.")],
     annotator: Annotated[list[str], typer.Option(help="An annotator to assign every article to (repeatable).")] = [],  # noqa: B006
+    scores: Annotated[
+        list[str], typer.Option(help="NAME=FILE: a detector's `headwater detect score --json` output (repeatable).")
+    ] = [],  # noqa: B006
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
     """Load a set and assign it; annotators without a live API key get one, printed once."""
     store, annotations = _stores(data_dir)
     try:
-        count = annotations.load_set(name, _articles(file), annotator)
+        count = annotations.load_set(name, _with_scores(_articles(file), scores), annotator)
         holders = {info.tenant for info in store.list_api_keys()}
         keys = {a: store.create_api_key(a, name="annotator")[1] for a in dict.fromkeys(annotator) if a not in holders}
     except HeadwaterError as error:

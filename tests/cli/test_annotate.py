@@ -56,3 +56,18 @@ def test_status_and_export(tmp_path):
     )
     assert json.loads(exported.stdout) == {"output": str(out), "annotations": 1}
     assert json.loads(out.read_text())["explanation"] == "plain"
+
+
+def test_detector_scores_join_the_articles_by_id(tmp_path):
+    scored = tmp_path / "fdg.jsonl"
+    scored.write_text('{"id": "a1", "score": 2.5, "higher_is_ai": true}\n')
+    articles = tmp_path / "articles.jsonl"
+    articles.write_text('{"id": "a1", "text": "One two.", "scores": {"binoculars": 0.8}}\n')
+    base = ["detect", "annotate", "load", str(articles), "--data-dir", str(tmp_path), "--json"]
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text('{"id": "zz", "score": 1.0}\n')
+    bad = runner.invoke(app, [*base, "--set", "s0", "--scores", f"fdg={wrong}"])
+    assert bad.exit_code == 2 and "line 1" in bad.output
+    assert runner.invoke(app, [*base, "--set", "s1", "--scores", f"fdg={scored}"]).exit_code == 0
+    status = runner.invoke(app, ["detect", "annotate", "status", "s1", "--data-dir", str(tmp_path), "--json"])
+    assert json.loads(status.stdout)["articles"][0]["scores"] == {"binoculars": 0.8, "fdg": 2.5}
