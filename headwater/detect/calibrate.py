@@ -4,6 +4,9 @@ Scores are oriented so that higher means AI (negated when a detector's `higher_i
 is the lowest one whose FPR on human texts from the target domain stays at or below the target: it flags as
 much as it can without exceeding the false-positive budget. With n human texts the smallest measurable FPR is
 1/n: below that the achieved FPR is 0 and a warning says the data cannot show the target was met.
+
+A NaN score is a refusal (e.g. an LLM detector's unparseable reply): thresholds ignore it, and `evaluate` leaves it
+out of every figure and counts it as `refused`, so a detector cannot look better by refusing hard texts unseen.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ class SmallSampleWarning(UserWarning):
 
 def orient(scores: Sequence[float], higher_is_ai: bool) -> list[float]:
     return [s if higher_is_ai else -s for s in scores]
+
+
+def answered(scores: Sequence[float]) -> list[float]:
+    """The scores that are not refusals (NaN)."""
+    return [s for s in scores if not math.isnan(s)]
 
 
 @dataclass(frozen=True)
@@ -59,9 +67,12 @@ class Calibration:
 
 
 def threshold_at_fpr(human_scores: Sequence[float], target_fpr: float) -> tuple[float, float]:
-    """(threshold, achieved FPR) on oriented scores of human texts."""
+    """(threshold, achieved FPR) on oriented scores of human texts; NaN (refused) scores are left out."""
+    human_scores = answered(human_scores)
     if not human_scores:
-        raise InvalidRequestError("calibration needs human-written texts", param="human")
+        raise InvalidRequestError(
+            "calibration needs human-written texts with a score (none, or all refused)", param="human"
+        )
     if not 0 < target_fpr < 1:
         raise InvalidRequestError(f"target FPR must be in (0, 1), got {target_fpr}", param="target_fpr")
     ordered = sorted(human_scores, reverse=True)
@@ -94,7 +105,7 @@ def calibrate(
         threshold,
         target_fpr,
         achieved,
-        len(human_raw),
+        len(answered(human_raw)),
         higher_is_ai,
         settings,
         datetime.now(UTC).isoformat(timespec="seconds"),
@@ -120,7 +131,9 @@ def tpr_at_fpr(ai: Sequence[float], human: Sequence[float], target_fpr: float) -
 def evaluate(
     scores: Sequence[float], labels: Sequence[str], higher_is_ai: bool, sources: Sequence[str] | None = None
 ) -> dict[str, object]:
-    """TPR at 1 % and 5 % FPR, achieved FPRs and AUROC, overall and per source (labels: "ai" or "human")."""
+    """TPR at 1 % and 5 % FPR, achieved FPRs and AUROC, overall and per source (labels: "ai" or "human").
+
+    NaN scores (refusals) are dropped from every figure and counted in `refused`."""
     if len(scores) != len(labels):
         raise InvalidRequestError("scores and labels differ in length", param="labels")
     oriented = orient(scores, higher_is_ai)
@@ -129,9 +142,11 @@ def evaluate(
         raise InvalidRequestError(f"labels must be 'ai' or 'human', got {unknown}", param="labels")
 
     def report(indices: list[int]) -> dict[str, float]:
-        ai = [oriented[i] for i in indices if labels[i] == "ai"]
-        human = [oriented[i] for i in indices if labels[i] == "human"]
-        result: dict[str, float] = {"n_ai": len(ai), "n_human": len(human), "auroc": auroc(ai, human)}
+        ai = answered([oriented[i] for i in indices if labels[i] == "ai"])
+        human = answered([oriented[i] for i in indices if labels[i] == "human"])
+        refused = len(indices) - len(ai) - len(human)
+        result: dict[str, float] = {"n_ai": len(ai), "n_human": len(human), "refused": refused}
+        result["auroc"] = auroc(ai, human)
         for target in (0.01, 0.05):
             if human:
                 tpr, fpr = tpr_at_fpr(ai, human, target)

@@ -69,3 +69,20 @@ def test_calibrations_save_and_reload(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(InvalidRequestError, match="not a saved calibration"):
         Calibration.load(tmp_path / "bad.json")
+
+
+def test_refused_nan_scores_are_dropped_and_counted():
+    nan = float("nan")
+    report = evaluate(
+        [0.9, nan, 0.2, 0.1, nan, 0.95],
+        ["ai", "ai", "human", "human", "human", "ai"],
+        higher_is_ai=True,
+        sources=["gpt", "gpt", "web", "web", "web", "claude"],
+    )
+    overall = report["overall"]
+    assert (overall["n_ai"], overall["n_human"], overall["refused"], overall["auroc"]) == (2, 2, 2, 1.0)
+    assert report["per_source"]["gpt"]["refused"] == 2 and report["per_source"]["claude"]["refused"] == 1
+    assert threshold_at_fpr([nan, 0.1, 0.5, nan], 0.5) == threshold_at_fpr([0.1, 0.5], 0.5)
+    assert calibrate("llm", ["m"], [nan, -3.0, -4.0, 2.0], True, 0.5, {}).n_human == 3
+    with pytest.raises(InvalidRequestError, match="all refused"):
+        threshold_at_fpr([nan, nan], 0.05)
