@@ -1,0 +1,331 @@
+"""`headwater redteam plan|generate|run|review|report`: ASTRAL-style safety testing of any model.
+
+Each step reads the previous step's JSONL and writes its own; `generate` and `run` append per finished item and
+resume where they stopped. `--json` prints one JSON object on stdout; progress goes to stderr. Bad input exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from headwater.cli.options import ApiKey, DataDir, Json, generator_for
+from headwater.errors import HeadwaterError, InvalidRequestError
+from headwater.models.generator import GenerationParams
+from headwater.safety.astral import (
+    GenerationOptions,
+    Oracle,
+    Retriever,
+    ReviewItem,
+    ReviewQueue,
+    build_report,
+    generate_tests,
+    labels_path_for,
+    load_feed,
+    load_fewshot,
+    load_taxonomy,
+    plan_tests,
+    read_labels,
+    read_records,
+    render_html,
+    run_tests,
+)
+from headwater.safety.astral.records import write_atomic, write_jsonl_atomic
+
+app = typer.Typer(
+    help="Safety testing (ASTRAL): plan -> generate -> run (target + oracle) -> review -> report.", no_args_is_help=True
+)
+review_app = typer.Typer(help="The manual-review queue of unsafe and unknown outputs.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+err = Console(stderr=True)
+out = Console()
+PLAN_FIELDS = ("id", "category", "style", "technique")
+TaxonomyFile = Annotated[
+    Path | None, typer.Option("--taxonomy", help="YAML adding to (or, with replace: true, replacing) the grid.")
+]
+Concurrency = Annotated[int, typer.Option(help="Requests (or batch size) sent to a model at once.")]
+Labels = Annotated[Path | None, typer.Option(help="Review labels file (default RESULTS.labels.jsonl).")]
+
+
+def _fail(error: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/] {escape(str(getattr(error, 'message', error)))}", soft_wrap=True)
+    return typer.Exit(2)
+
+
+@contextmanager
+def _progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    with Progress(
+        TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(), console=err
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def _emit(summary: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        err.print(", ".join(f"{key} {value}" for key, value in summary.items() if not isinstance(value, dict | list)))
+
+
+@app.command()
+def plan(
+    output: Annotated[Path, typer.Option(help="Plan JSONL: id, category, style, technique per line.")],
+    per_cell: Annotated[int | None, typer.Option(help="Tests in every cell (full factorial; default 3).")] = None,
+    n: Annotated[int | None, typer.Option("--n", help="A balanced sample of N tests instead.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the sample and the order.")] = 0,
+    taxonomy: TaxonomyFile = None,
+    as_json: Json = False,
+) -> None:
+    """Plan the tests: K per (category, style, technique) cell, or a balanced sample of N."""
+    if per_cell is not None and n is not None:
+        raise _fail(InvalidRequestError("give --per-cell or --n, not both"))
+    try:
+        grid = load_taxonomy(taxonomy)
+        tests = plan_tests(grid, per_cell=3 if per_cell is None else per_cell, n=n, seed=seed)
+        write_jsonl_atomic(output, [test.to_dict() for test in tests])
+    except (HeadwaterError, OSError) as error:
+        raise _fail(error) from None
+    _emit({"output": str(output), "tests": len(tests), "cells": len(grid.cells()), "seed": seed}, as_json)
+
+
+@app.command()
+def generate(
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN", help="Plan JSONL from `redteam plan`.")],
+    model: Annotated[str, typer.Option(help="Test-writing model: HF id, folder, built-in, or served name.")],
+    output: Annotated[Path, typer.Option(help="Tests JSONL (plan fields + prompt, variant, provenance); resumes.")],
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the model.")] = None,
+    api_key: ApiKey = None,
+    fewshot: Annotated[Path | None, typer.Option(help="Few-shot YAML (default: the shipped benign one).")] = None,
+    no_fewshot: Annotated[bool, typer.Option("--no-fewshot", help="Show no few-shot examples.")] = False,
+    corpus: Annotated[Path | None, typer.Option(help="Your JSONL of example prompts: prompt, opt. category.")] = None,
+    feed: Annotated[Path | None, typer.Option(help="Your JSONL of recent snippets: text, opt. date.")] = None,
+    retrieved: Annotated[int, typer.Option(help="Corpus examples shown per test.")] = 2,
+    attempts: Annotated[int, typer.Option(help="Tries per test when a reply is empty or a duplicate.")] = 3,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature of the first try.")] = 0.7,
+    max_tokens: Annotated[int, typer.Option(help="Longest prompt written, in tokens.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the retrieval draws.")] = 0,
+    taxonomy: TaxonomyFile = None,
+    concurrency: Concurrency = 8,
+    data_dir: DataDir = Path(".headwater"),
+    as_json: Json = False,
+) -> None:
+    """Write one test prompt per planned test with any model (few-shot, retrieval and context optional)."""
+    try:
+        tests = read_records(plan_file, PLAN_FIELDS, "planned test")
+        options = GenerationOptions(
+            fewshot=None if no_fewshot else load_fewshot(fewshot),
+            corpus=Retriever(corpus) if corpus is not None else None,
+            feed=load_feed(feed) if feed is not None else None,
+            retrieved=retrieved,
+            attempts=attempts,
+            batch_size=concurrency,
+            seed=seed,
+            params=GenerationParams(max_tokens=max_tokens, temperature=temperature, top_p=0.95),
+        )
+        grid = load_taxonomy(taxonomy)
+        writer = generator_for(model, base_url, api_key, data_dir, concurrency)
+        with _progress("tests", len(tests)) as advance:
+            report = generate_tests(tests, output, writer, grid, options, advance)
+    except (HeadwaterError, ValueError) as error:
+        raise _fail(error) from None
+    summary = {
+        "output": str(output),
+        "variant": options.variant,
+        "written": report.written,
+        "already_done": report.already_done,
+        "regenerated": report.regenerated,
+        "failed": report.failed,
+    }
+    _emit(summary, as_json)
+    if report.failed:
+        err.print(f"[yellow]{len(report.failed)} test(s) got no usable prompt; re-run to retry them[/]")
+
+
+@app.command()
+def run(
+    tests_file: Annotated[Path, typer.Argument(metavar="TESTS", help="Tests JSONL from `redteam generate`.")],
+    target: Annotated[str, typer.Option(help="Model under test: HF id, folder, built-in, or served name.")],
+    oracle: Annotated[str, typer.Option(help="Oracle model that labels outputs safe/unsafe/unknown.")],
+    output: Annotated[Path, typer.Option(help="Results JSONL (+ output, outcome, reason); re-running resumes.")],
+    target_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the target.")] = None,
+    oracle_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the oracle.")] = None,
+    api_key: ApiKey = None,
+    oracle_retries: Annotated[int, typer.Option(help="Re-asks when the oracle's reply does not parse.")] = 2,
+    oracle_sees_input: Annotated[bool, typer.Option(help="Show the oracle the test prompt too.")] = False,
+    max_tokens: Annotated[int, typer.Option(help="Longest target output, in tokens.")] = 256,
+    concurrency: Concurrency = 8,
+    data_dir: DataDir = Path(".headwater"),
+    as_json: Json = False,
+) -> None:
+    """Send every test to the target and label each output with the oracle (blocked/error never judged)."""
+    try:
+        tests = read_records(tests_file, (*PLAN_FIELDS, "prompt"))
+        target_model = generator_for(target, target_base_url, api_key, data_dir, concurrency)
+        oracle_model = generator_for(oracle, oracle_base_url, api_key, data_dir, concurrency)
+        judge = Oracle(oracle_model, retries=oracle_retries, include_input=oracle_sees_input)
+        with _progress("tests", len(tests)) as advance:
+            report = run_tests(
+                tests,
+                output,
+                target_model,
+                judge,
+                concurrency=concurrency,
+                params=GenerationParams(max_tokens=max_tokens),
+                on_progress=advance,
+            )
+    except (HeadwaterError, ValueError) as error:
+        raise _fail(error) from None
+    summary = {
+        "output": str(output),
+        "ran": report.ran,
+        "already_done": report.already_done,
+        "by_outcome": dict(report.by_outcome),
+    }
+    _emit(summary, as_json)
+
+
+@app.command()
+def report(
+    results: Annotated[Path, typer.Argument(metavar="RESULTS", help="Results JSONL from `redteam run`.")],
+    labels: Labels = None,
+    html: Annotated[Path | None, typer.Option(help="Also write an HTML report with charts here.")] = None,
+    output: Annotated[Path | None, typer.Option(help="Also write the JSON report here.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Counts and rates per category, style, technique and cell; review progress; oracle vs manual."""
+    try:
+        rows = read_records(results, (*PLAN_FIELDS, "outcome"), "result")
+        numbers = build_report(rows, read_labels(labels or labels_path_for(results)))
+        if output is not None:
+            write_atomic(output, json.dumps(numbers, indent=2))
+        if html is not None:
+            write_atomic(html, render_html(numbers, f"Red-teaming report: {results.name}"))
+    except (HeadwaterError, OSError) as error:
+        raise _fail(error) from None
+    if as_json:
+        print(json.dumps(numbers))
+        return
+    table = Table("category", *numbers["by_outcome"], title=f"{numbers['total']} tests")
+    for name, counts in numbers["by_category"].items():
+        table.add_row(name, *(str(count) for count in counts.values()))
+    table.add_row("[b]all[/]", *(str(count) for count in numbers["by_outcome"].values()))
+    out.print(table)
+    confirmed = numbers["confirmed_unsafe"]
+    err.print(f"oracle flagged {confirmed['oracle_flagged']}, confirmed {confirmed['confirmed']}")
+
+
+def _queue(results: Path, labels: Path | None) -> ReviewQueue:
+    try:
+        return ReviewQueue(results, labels)
+    except HeadwaterError as error:
+        raise _fail(error) from None
+
+
+def _item_json(item: ReviewItem) -> dict:
+    fields = ("id", "category", "style", "technique", "prompt", "output", "outcome", "reason")
+    return {**{key: item.result.get(key) for key in fields}, "label": item.label, "status": item.status}
+
+
+@review_app.command("show")
+def review_show(
+    results: Annotated[Path, typer.Argument(metavar="RESULTS")],
+    every: Annotated[bool, typer.Option("--all", help="List every queued item, not just the next one.")] = False,
+    labels: Labels = None,
+    as_json: Json = False,
+) -> None:
+    """Show the next item to review (or the whole queue with --all) and the queue's counts."""
+    queue = _queue(results, labels)
+    items = queue.items() if every else [item for item in [queue.next()] if item is not None]
+    if as_json:
+        print(json.dumps({**queue.counts(), "items": [_item_json(item) for item in items]}))
+        return
+    err.print(", ".join(f"{key} {value}" for key, value in queue.counts().items()))
+    for item in items:
+        data = _item_json(item)
+        out.print(f"[b]{data['id']}[/] {data['category']} / {data['style']} / {data['technique']}: ", end="")
+        out.print(f"oracle [b]{data['outcome']}[/] ({data['reason']}); {data['status']}", markup=True)
+        out.print(f"prompt: {data['prompt']}\noutput: {data['output']}\n", markup=False)
+
+
+@review_app.command("label")
+def review_label(
+    results: Annotated[Path, typer.Argument(metavar="RESULTS")],
+    item_id: Annotated[str, typer.Argument(metavar="ID", help="The result's id.")],
+    label: Annotated[str, typer.Argument(metavar="LABEL", help="safe or unsafe (your decision).")],
+    note: Annotated[str, typer.Option(help="Why, for the record.")] = "",
+    labels: Labels = None,
+    as_json: Json = False,
+) -> None:
+    """Record your decision on one result."""
+    queue = _queue(results, labels)
+    try:
+        queue.label(item_id, label, note)
+    except HeadwaterError as error:
+        raise _fail(error) from None
+    _emit({"id": item_id, "label": label, **queue.counts()}, as_json)
+
+
+@review_app.command("skip")
+def review_skip(
+    results: Annotated[Path, typer.Argument(metavar="RESULTS")],
+    item_id: Annotated[str, typer.Argument(metavar="ID", help="The result's id.")],
+    labels: Labels = None,
+    as_json: Json = False,
+) -> None:
+    """Put one result aside; it comes back after the pending ones."""
+    queue = _queue(results, labels)
+    try:
+        queue.skip(item_id)
+    except HeadwaterError as error:
+        raise _fail(error) from None
+    _emit({"id": item_id, "skipped": True, **queue.counts()}, as_json)
+
+
+@review_app.command("export")
+def review_export(
+    results: Annotated[Path, typer.Argument(metavar="RESULTS")],
+    output: Annotated[Path, typer.Option(help="JSONL of queued results with manual_label and review_status.")],
+    every: Annotated[bool, typer.Option("--all", help="Every labelled result too, not only the queue.")] = False,
+    labels: Labels = None,
+    as_json: Json = False,
+) -> None:
+    """Export the queue and its decisions."""
+    queue = _queue(results, labels)
+    try:
+        count = queue.export(output, every)
+    except (HeadwaterError, OSError) as error:
+        raise _fail(error) from None
+    _emit({"output": str(output), "items": count, **queue.counts()}, as_json)
+
+
+@review_app.command("start")
+def review_start(
+    results: Annotated[Path, typer.Argument(metavar="RESULTS")],
+    labels: Labels = None,
+) -> None:
+    """Review interactively: for each item answer u (unsafe), s (safe), k (skip) or q (quit)."""
+    queue = _queue(results, labels)
+    choices = {"u": "unsafe", "s": "safe"}
+    shown: set[str] = set()
+    while (item := queue.next()) is not None and item.id not in shown:
+        shown.add(item.id)
+        err.print(f"\n[b]{item.id}[/] {item.result['category']}: oracle {item.result['outcome']} ({item.status})")
+        err.print(f"prompt: {item.result.get('prompt')}\noutput: {item.result.get('output')}", markup=False)
+        answer = typer.prompt("u/s/k/q", default="q", err=True).strip().lower()
+        if answer == "q":
+            break
+        if answer == "k":
+            queue.skip(item.id)
+        elif answer in choices:
+            queue.label(item.id, choices[answer])
+    err.print(", ".join(f"{key} {value}" for key, value in queue.counts().items()))

@@ -1,0 +1,50 @@
+"""ASTRAL-style automated safety testing: plan -> generate -> execute -> oracle -> human review -> report.
+
+After Ugarte et al., "ASTRAL: Automated Safety Testing of Large Language Models" (arXiv 2501.17132) and Arrieta et
+al.'s o3-mini external test (arXiv 2501.17749). Every LLM role (test writer, target, oracle) is a `Generator`.
+No harmful text ships with it: the few-shot file holds benign placeholders; users bring their own corpora.
+"""
+
+from headwater.safety.astral.calls import CallResult, call_isolated
+from headwater.safety.astral.execute import OUTCOMES, RunReport, run_tests
+from headwater.safety.astral.generate import GenerateReport, GenerationOptions, build_prompt, generate_tests
+from headwater.safety.astral.html import render_html
+from headwater.safety.astral.oracle import Oracle, OracleVerdict, parse_oracle_reply
+from headwater.safety.astral.planner import PlannedTest, plan_tests
+from headwater.safety.astral.records import finished_records, read_records
+from headwater.safety.astral.report import build_report
+from headwater.safety.astral.review import ReviewItem, ReviewQueue, labels_path_for, read_labels
+from headwater.safety.astral.sources import FewShot, Retriever, load_feed, load_fewshot
+from headwater.safety.astral.taxonomy import Taxonomy, default_taxonomy, load_taxonomy
+
+__all__ = [
+    "OUTCOMES",
+    "CallResult",
+    "FewShot",
+    "GenerateReport",
+    "GenerationOptions",
+    "Oracle",
+    "OracleVerdict",
+    "PlannedTest",
+    "Retriever",
+    "ReviewItem",
+    "ReviewQueue",
+    "RunReport",
+    "Taxonomy",
+    "build_prompt",
+    "build_report",
+    "call_isolated",
+    "default_taxonomy",
+    "finished_records",
+    "generate_tests",
+    "labels_path_for",
+    "load_feed",
+    "load_fewshot",
+    "load_taxonomy",
+    "parse_oracle_reply",
+    "plan_tests",
+    "read_labels",
+    "read_records",
+    "render_html",
+    "run_tests",
+]

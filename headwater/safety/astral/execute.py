@@ -1,0 +1,100 @@
+"""Running tests against a target Generator and labelling each output with the oracle (concurrent, resumable).
+
+ASTRAL executes single-turn with the provider's defaults (arXiv 2501.17749, section 3). Each output ends in one
+of five outcomes: `safe`, `unsafe` or `unknown` from the oracle; `blocked` when the provider refused on policy
+grounds; `error` for any other failure (timeout, HTTP error). Blocked and error outputs are never sent to the
+oracle nor counted safe. Results are appended per finished batch, and a re-run skips the ids already written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from headwater.models.generator import GenerationParams, Generator
+from headwater.safety.astral.calls import CallResult, call_isolated
+from headwater.safety.astral.oracle import Oracle
+from headwater.safety.astral.records import append_records, finished_records
+
+logger = logging.getLogger(__name__)
+OUTCOMES = ("safe", "unsafe", "unknown", "blocked", "error")
+"""Every outcome a result line can have."""
+TARGET_PARAMS = GenerationParams(max_tokens=256, temperature=0.0)
+
+
+@dataclass
+class RunReport:
+    """What a run did: new results by outcome, and how many were already in the output."""
+
+    ran: int = 0
+    already_done: int = 0
+    by_outcome: Counter[str] = field(default_factory=Counter)
+
+
+def _unjudged(test: dict, result: CallResult) -> dict | None:
+    """The result line of a blocked or failed call, or None when the output goes to the oracle."""
+    if result.blocked:
+        output = result.generation.text if result.generation is not None else ""
+        return {**test, "output": output, "outcome": "blocked", "reason": f"blocked by provider: {result.describe()}"}
+    if result.generation is None:
+        return {**test, "output": None, "outcome": "error", "reason": result.describe()}
+    return None
+
+
+def run_batch(
+    batch: list[dict], target: Generator, oracle: Oracle, params: GenerationParams = TARGET_PARAMS
+) -> list[dict]:
+    """Result lines for one batch of tests, in order: the target's outputs, then the oracle on those that exist."""
+    calls = call_isolated(target, [[{"role": "user", "content": test["prompt"]}] for test in batch], params)
+    lines: list[dict | None] = [_unjudged(test, call) for test, call in zip(batch, calls, strict=True)]
+    judged = [i for i, line in enumerate(lines) if line is None]
+    outputs = [calls[i].generation.text for i in judged]  # type: ignore[union-attr]
+    verdicts = oracle.judge(outputs, [batch[i]["prompt"] for i in judged])
+    for index, output, verdict in zip(judged, outputs, verdicts, strict=True):
+        lines[index] = {
+            **batch[index],
+            "output": output,
+            "outcome": verdict.verdict,
+            "reason": verdict.reason,
+            "oracle_raw": verdict.raw,
+            "oracle_attempts": verdict.attempts,
+        }
+    models = {"target": target.name, "oracle": oracle.generator.name}
+    return [{**line, **models} for line in lines if line is not None]
+
+
+def run_tests(
+    tests: list[dict],
+    output: Path,
+    target: Generator,
+    oracle: Oracle,
+    *,
+    concurrency: int = 8,
+    params: GenerationParams = TARGET_PARAMS,
+    on_progress: Callable[[int], None] | None = None,
+) -> RunReport:
+    """Run every test not yet in `output` and append its result line (`output`, `outcome`, `reason`, ...).
+
+    `concurrency` tests go to the target at once (its backend runs them in parallel), then their outputs to the
+    oracle; the batch is made durable before the next starts."""
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    report = RunReport()
+    done = finished_records(output)
+    todo = [test for test in tests if test["id"] not in done]
+    report.already_done = len(tests) - len(todo)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("a", encoding="utf-8") as out:
+        for start in range(0, len(todo), concurrency):
+            batch = todo[start : start + concurrency]
+            lines = run_batch(batch, target, oracle, params)
+            append_records(out, lines)
+            report.ran += len(lines)
+            report.by_outcome.update(line["outcome"] for line in lines)
+            if on_progress is not None:
+                on_progress(len(batch))
+    logger.info("ran %d tests (%d already done): %s", report.ran, report.already_done, dict(report.by_outcome))
+    return report

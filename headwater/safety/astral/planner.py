@@ -1,0 +1,57 @@
+"""The seeded test planner: which (category, style, technique) cell each test probes.
+
+Two modes (ASTRAL, arXiv 2501.17132, section 4: 3 tests per cell = 1,260 per generator variant): the full
+factorial, `per_cell` tests in every cell; or a balanced sample of `n` tests, where every cell gets
+floor(n / cells) and a seeded random subset of cells one more, so cell counts differ by at most one. The order is
+shuffled with the same seed, so a run cut short still covers the grid evenly; ids follow that order.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+
+from headwater.errors import InvalidRequestError
+from headwater.safety.astral.taxonomy import Cell, Taxonomy
+
+
+@dataclass(frozen=True)
+class PlannedTest:
+    """One planned test: its id and its cell."""
+
+    id: str
+    category: str
+    style: str
+    technique: str
+
+    @property
+    def cell(self) -> Cell:
+        return (self.category, self.style, self.technique)
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def cell_counts(taxonomy: Taxonomy, per_cell: int, n: int | None, rng: random.Random) -> dict[Cell, int]:
+    """How many tests each cell gets: `per_cell` everywhere, or `n` spread so counts differ by at most one."""
+    cells = taxonomy.cells()
+    if n is None:
+        return dict.fromkeys(cells, per_cell)
+    base, extra = divmod(n, len(cells))
+    lucky = set(rng.sample(range(len(cells)), extra))
+    return {cell: base + (index in lucky) for index, cell in enumerate(cells)}
+
+
+def plan_tests(taxonomy: Taxonomy, *, per_cell: int = 3, n: int | None = None, seed: int = 0) -> list[PlannedTest]:
+    """The plan: `per_cell` tests per cell (full factorial), or a balanced sample of `n` when `n` is given (then
+    `per_cell` is not used). The same taxonomy, mode and seed always give the same plan."""
+    if n is not None and n < 1:
+        raise InvalidRequestError(f"n must be at least 1, got {n}", param="n")
+    if n is None and per_cell < 1:
+        raise InvalidRequestError(f"per_cell must be at least 1, got {per_cell}", param="per_cell")
+    rng = random.Random(seed)
+    counts = cell_counts(taxonomy, per_cell, n, rng)
+    cells = [cell for cell, count in counts.items() for _ in range(count)]
+    rng.shuffle(cells)
+    width = max(5, len(str(len(cells))))
+    return [PlannedTest(f"t{index:0{width}d}", *cell) for index, cell in enumerate(cells, start=1)]

@@ -1,0 +1,118 @@
+"""What the test generator is shown besides the cell: few-shot examples, retrieved corpus prompts, recent context.
+
+ASTRAL's generator variants (arXiv 2501.17132, section 3.2) are RAG (retrieval over labelled unsafe prompts),
+RAG-FS (+ few-shot examples per style and technique) and RAG-FS-TS (+ today's news). Here each source is optional
+and local: the corpus and the feed are the user's JSONL files (we ship no harmful text and fetch nothing); the
+shipped few-shot file holds benign placeholders that show a style's or technique's form, not harmful content.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from rank_bm25 import BM25Plus
+
+from headwater.errors import InvalidRequestError
+from headwater.jsonl import read_jsonl
+from headwater.safety.astral.taxonomy import read_yaml_mapping
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased word tokens; category names split on `_` and `,` too."""
+    return _TOKEN.findall(text.lower())
+
+
+@dataclass(frozen=True)
+class FewShot:
+    """Example prompts per style and per technique."""
+
+    styles: dict[str, list[str]]
+    techniques: dict[str, list[str]]
+
+    def examples(self, style: str, technique: str) -> list[str]:
+        return [*self.styles.get(style, []), *self.techniques.get(technique, [])]
+
+
+def _examples(path: Path | str, key: str, value: object) -> dict[str, list[str]]:
+    if not isinstance(value, dict):
+        raise InvalidRequestError(f"{path}: {key!r} must be a mapping of name -> list of example prompts", param=key)
+    result = {}
+    for name, examples in value.items():
+        if isinstance(examples, str):
+            examples = [examples]
+        if not isinstance(examples, list) or not all(isinstance(e, str) and e.strip() for e in examples):
+            raise InvalidRequestError(
+                f"{path}: {key}.{name} must be a list of non-empty strings", param=f"{key}.{name}"
+            )
+        result[str(name)] = [example.strip() for example in examples]
+    return result
+
+
+def load_fewshot(path: Path | str | None = None) -> FewShot:
+    """The shipped benign few-shot file, or the user's file of the same shape (`styles`, `techniques`)."""
+    if path is None:
+        with resources.as_file(resources.files("headwater.safety.astral").joinpath("data/fewshot.yaml")) as shipped:
+            return load_fewshot(shipped)
+    data = read_yaml_mapping(path, ("styles", "techniques"))
+    styles = _examples(path, "styles", data.get("styles", {}))
+    return FewShot(styles, _examples(path, "techniques", data.get("techniques", {})))
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """A retrieved text and where it came from (file and line), for the test's provenance."""
+
+    text: str
+    source: str
+    line: int
+
+
+class Retriever:
+    """BM25+ over the lines of a user JSONL file, queried with a cell's names and descriptions (BM25+, Lv and
+    Zhai 2011, rather than Okapi BM25: its idf stays positive in small corpora, where Okapi's goes to zero).
+
+    Lines may carry a `category`; when some match the queried category, only those are ranked, as ASTRAL
+    retrieves examples of the category under test. A seeded draw among the top hits varies the examples across
+    the tests of one cell."""
+
+    def __init__(self, path: Path | str, text_field: str = "prompt", top: int = 8) -> None:
+        self.path = Path(path)
+        self.top = top
+        self.rows: list[tuple[int, str, str | None, dict]] = []
+        for number, record in read_jsonl(self.path, "line"):
+            text = record.get(text_field) if isinstance(record, dict) else None
+            if not isinstance(text, str) or not text.strip():
+                raise InvalidRequestError(
+                    f"{self.path} line {number}: field {text_field!r} must be a non-empty string",
+                    param=f"line {number}",
+                )
+            category = record.get("category")
+            self.rows.append((number, text.strip(), category if isinstance(category, str) else None, record))
+        self._index = BM25Plus([tokens(text) or ["_"] for _n, text, _c, _r in self.rows])
+
+    def search(self, query: str, k: int, rng: random.Random, category: str | None = None) -> list[Snippet]:
+        """`k` snippets drawn from the best `top` matches of `query` (restricted to `category` if any match)."""
+        scores = self._index.get_scores(tokens(query))
+        candidates = range(len(self.rows))
+        if category is not None and any(row[2] == category for row in self.rows):
+            candidates = [i for i in candidates if self.rows[i][2] == category]
+        ranked = sorted(candidates, key=lambda i: (-scores[i], i))[: max(self.top, k)]
+        chosen = sorted(rng.sample(ranked, min(k, len(ranked))), key=ranked.index)
+        return [Snippet(self.rows[i][1], str(self.path), self.rows[i][0]) for i in chosen]
+
+
+def load_feed(path: Path | str, limit: int = 200) -> Retriever:
+    """A recent-context feed: JSONL lines with `text` (optional `date`, `title`, `url`); only the `limit` newest
+    lines by `date` (ISO strings sort by time) are kept, as ASTRAL's test-time search looks at today's news."""
+    feed = Retriever(path, text_field="text", top=3)
+    if len(feed.rows) > limit:
+        newest = sorted(feed.rows, key=lambda row: str(row[3].get("date", "")), reverse=True)[:limit]
+        feed.rows = sorted(newest, key=lambda row: row[0])
+        feed._index = BM25Plus([tokens(text) or ["_"] for _n, text, _c, _r in feed.rows])
+    return feed

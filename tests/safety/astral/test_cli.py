@@ -1,0 +1,132 @@
+"""`headwater redteam …` through typer's CliRunner, with scripted models behind `generator_for`."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from headwater.cli import app
+from tests.safety.astral.conftest import FunctionGenerator, write_jsonl
+
+runner = CliRunner()
+OUTCOME_KEYS = {"safe", "unsafe", "unknown", "blocked", "error"}
+
+
+def invoke(*args: str):
+    return runner.invoke(app, ["redteam", *args])
+
+
+@pytest.fixture
+def models(monkeypatch):
+    """writer: numbered placeholder prompts; target: echoes, refuses by policy on test 2; oracle: unsafe on 'echo 1'."""
+    counter = itertools.count()
+
+    def target(text: str) -> str:
+        if text.endswith("placeholder 2"):
+            raise RuntimeError("content policy violation")
+        return f"echo {text[-1]}"
+
+    fakes = {
+        "writer": FunctionGenerator(lambda _t: f"placeholder {next(counter)}", "writer"),
+        "target": FunctionGenerator(target, "target"),
+        "oracle": FunctionGenerator(
+            lambda t: '{"verdict": "unsafe", "reason": "r"}' if "echo 1" in t else '{"verdict": "safe"}', "oracle"
+        ),
+    }
+    seen = []
+
+    def fake_generator_for(model, base_url, api_key, data_dir, concurrency=8):
+        seen.append((model, base_url, concurrency))
+        return fakes[model]
+
+    monkeypatch.setattr("headwater.cli.redteam.generator_for", fake_generator_for)
+    fakes["seen"] = seen
+    return fakes
+
+
+def test_plan_json_and_lines(tmp_path):
+    out = tmp_path / "plan.jsonl"
+    result = invoke("plan", "--n", "12", "--seed", "5", "--output", str(out), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"output": str(out), "tests": 12, "cells": 420, "seed": 5}
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 12 and all(set(line) == {"id", "category", "style", "technique"} for line in lines)
+    default = invoke("plan", "--output", str(tmp_path / "full.jsonl"), "--json")
+    assert json.loads(default.stdout)["tests"] == 1260
+    again = invoke("plan", "--n", "12", "--seed", "5", "--output", str(tmp_path / "again.jsonl"))
+    assert again.exit_code == 0 and (tmp_path / "again.jsonl").read_text() == out.read_text()
+
+
+def test_plan_with_taxonomy_and_bad_usage(tmp_path):
+    extra = tmp_path / "t.yaml"
+    extra.write_text("replace: true\ncategories:\n  placeholder_topic: A benign stand-in.\n")
+    result = invoke("plan", "--per-cell", "2", "--taxonomy", str(extra), "--output", str(tmp_path / "p"), "--json")
+    assert json.loads(result.stdout)["tests"] == 60
+    both = invoke("plan", "--per-cell", "2", "--n", "4", "--output", str(tmp_path / "p2"))
+    assert both.exit_code == 2 and "give --per-cell or --n, not both" in both.stderr and both.stdout == ""
+    extra.write_text("style: {}\n")
+    bad = invoke("plan", "--taxonomy", str(extra), "--output", str(tmp_path / "p3"))
+    assert bad.exit_code == 2 and "unknown key 'style'" in bad.stderr
+    assert not (tmp_path / "p3").exists()
+
+
+def test_generate_run_review_report_end_to_end(tmp_path, models):
+    plan, tests, results = tmp_path / "plan.jsonl", tmp_path / "tests.jsonl", tmp_path / "results.jsonl"
+    assert invoke("plan", "--n", "4", "--output", str(plan)).exit_code == 0
+
+    generated = invoke("generate", str(plan), "--model", "writer", "--output", str(tests), "--json")
+    assert generated.exit_code == 0, generated.stderr
+    summary = json.loads(generated.stdout)
+    assert (summary["written"], summary["variant"], summary["failed"]) == (4, "fs", [])
+    rows = [json.loads(line) for line in tests.read_text().splitlines()]
+    assert all({"prompt", "variant", "provenance"} <= set(row) for row in rows)
+
+    ran = invoke(
+        "run", str(tests), "--target", "target", "--oracle", "oracle", "--output", str(results),
+        "--target-base-url", "http://t/v1", "--oracle-base-url", "http://o/v1", "--concurrency", "2", "--json",
+    )  # fmt: skip
+    assert ran.exit_code == 0, ran.stderr
+    assert json.loads(ran.stdout)["by_outcome"] == {"safe": 2, "unsafe": 1, "blocked": 1}
+    assert ("target", "http://t/v1", 2) in models["seen"] and ("oracle", "http://o/v1", 2) in models["seen"]
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert all({"output", "outcome", "reason"} <= set(line) for line in lines)
+    unsafe_id = next(line["id"] for line in lines if line["outcome"] == "unsafe")
+
+    resumed = invoke("run", str(tests), "--target", "target", "--oracle", "oracle", "--output", str(results), "--json")
+    assert json.loads(resumed.stdout)["ran"] == 0 and json.loads(resumed.stdout)["already_done"] == 4
+
+    shown = json.loads(invoke("review", "show", str(results), "--json").stdout)
+    assert shown["pending"] == 1 and shown["items"][0]["id"] == unsafe_id
+    labelled = invoke("review", "label", str(results), unsafe_id, "unsafe", "--json")
+    assert labelled.exit_code == 0 and json.loads(labelled.stdout)["labelled"] == 1
+    assert invoke("review", "label", str(results), unsafe_id, "bad").exit_code == 2
+    assert invoke("review", "skip", str(results), "nope").exit_code == 2
+    exported = invoke("review", "export", str(results), "--output", str(tmp_path / "x.jsonl"), "--json")
+    assert json.loads(exported.stdout)["items"] == 1
+
+    html = tmp_path / "report.html"
+    reported = invoke("report", str(results), "--json", "--html", str(html))
+    assert reported.exit_code == 0, reported.stderr
+    report = json.loads(reported.stdout)
+    assert {"total", "by_outcome", "by_category", "by_style", "by_technique"} <= set(report)
+    assert report["total"] == 4 and report["by_outcome"]["unsafe"] == 1
+    assert all(set(counts) == OUTCOME_KEYS for counts in report["by_category"].values())
+    assert sum(counts["blocked"] for counts in report["by_style"].values()) == 1
+    assert report["confirmed_unsafe"]["confirmed"] == 1
+    assert "data:image/png;base64," in html.read_text()
+
+
+def test_bad_input_lines_exit_2_naming_line_and_field(tmp_path, models):
+    tests = write_jsonl(tmp_path / "tests.jsonl", [{"id": "a", "category": "x", "style": "y", "technique": "z"}])
+    result = invoke("run", str(tests), "--target", "target", "--oracle", "oracle", "--output", str(tmp_path / "r"))
+    assert result.exit_code == 2 and "line 1: field 'prompt' must be a non-empty string" in result.stderr
+    plan = write_jsonl(
+        tmp_path / "plan.jsonl", [{"id": "a", "category": "weather", "style": "slang", "technique": "z"}]
+    )
+    result = invoke("generate", str(plan), "--model", "writer", "--output", str(tmp_path / "t"))
+    assert result.exit_code == 2 and "category 'weather' is not in the taxonomy" in result.stderr
+    missing = invoke("report", str(tmp_path / "missing.jsonl"), "--json")
+    assert missing.exit_code == 2 and missing.stdout == "" and "cannot read" in missing.stderr
