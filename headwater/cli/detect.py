@@ -1,76 +1,51 @@
-"""`headwater detect score|calibrate|evaluate`: likelihood-based AI-text detectors on your own texts.
+"""`headwater detect score|calibrate|evaluate|train-clues`: AI-text detectors on your own texts.
 
-Scores are evidence, not proof: they swing on short texts and flag plain English by non-native writers more
-often. Calibrate on human texts from your own domain and read the FPR it gives (docs/detection.md).
+Detectors: binoculars and fast-detectgpt (two causal LMs sharing a tokenizer), clues (a clue model trained with
+`train-clues`), llm (any model by `--model`, in-process or at `--base-url`). Scores are evidence, not proof: they
+swing on short texts and can flag plain English by non-native writers. Calibrate on human texts from your own
+domain and read the FPR it gives (docs/detection.md).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from headwater.detect import Binoculars, FastDetectGPT
-from headwater.detect.calibrate import Calibration, calibrate, evaluate
-from headwater.detect.lm_scores import check_same_tokenizer
-from headwater.errors import HeadwaterError, InvalidRequestError
-from headwater.jsonl import read_jsonl
-from headwater.models.loading import load_model, load_tokenizer
+from headwater.cli.detectors import DetectorChoice, fail, read_labels, read_texts, run, scores_of
+from headwater.cli.options import ApiKey, DataDir, Json
+from headwater.detect import ClueDetector, Lexicon
+from headwater.detect.calibrate import Calibration, auroc, calibrate, evaluate
+from headwater.errors import HeadwaterError
 
 app = typer.Typer(
-    help="Detect AI-generated text: Binoculars and Fast-DetectGPT, calibrated to a target FPR.", no_args_is_help=True
+    help="Detect AI-generated text: Binoculars, Fast-DetectGPT, clue and LLM detectors, calibrated to a target FPR.",
+    no_args_is_help=True,
 )
 err = Console(stderr=True)
-DETECTORS = ("binoculars", "fast-detectgpt")
-Detector = Annotated[str, typer.Option(help="binoculars or fast-detectgpt.")]
+Detector = Annotated[str, typer.Option(help="binoculars, fast-detectgpt, clues or llm.")]
 First = Annotated[str, typer.Option(help="Observer (Binoculars) or sampling model (Fast-DetectGPT).")]
 Second = Annotated[str, typer.Option(help="Performer (Binoculars) or scoring model (Fast-DetectGPT).")]
-MaxTokens = Annotated[int, typer.Option(help="Tokens scored per text.")]
-MinTokens = Annotated[int, typer.Option(help="Texts with fewer tokens are refused.")]
-DataDir = Annotated[Path, typer.Option(help="Where built-in models live.")]
-Json = Annotated[bool, typer.Option("--json", help="JSON on stdout.")]
+MaxTokens = Annotated[int, typer.Option(help="Tokens scored per text (binoculars, fast-detectgpt).")]
+MinTokens = Annotated[int, typer.Option(help="Texts with fewer tokens are refused (binoculars, fast-detectgpt).")]
+MinWords = Annotated[
+    int | None, typer.Option(help="Texts with fewer words are refused (clues: default as trained; llm: 40).")
+]
+ClueModel = Annotated[Path | None, typer.Option(help="A clue model saved by `headwater detect train-clues`.")]
+Model = Annotated[str | None, typer.Option(help="The llm detector's model: HF id, path, built-in, or served name.")]
+BaseUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint for --model (llm detector).")]
+Guide = Annotated[bool, typer.Option("--guide/--no-guide", help="Give the llm detector the clue guide.")]
+RationaleFirst = Annotated[bool, typer.Option("--rationale-first", help="llm detector: reasoning before the verdict.")]
 
 
-def _texts(path: Path) -> list[dict]:
-    """JSONL lines with a `text` (and, for calibrate/evaluate, a `label`: ai or human; optional `source`)."""
-    rows = []
-    for number, row in read_jsonl(path, "text"):
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise InvalidRequestError(f"line {number}: field 'text' must be a string", param=f"line {number}.text")
-        rows.append(row)
-    return rows
-
-
-def _detector(
-    name: str, first: str, second: str, max_tokens: int, min_tokens: int, data_dir: Path, ppl_model: str = "observer"
-) -> Binoculars | FastDetectGPT:
-    if name not in DETECTORS:
-        raise InvalidRequestError(f"unknown detector {name!r}; allowed: {', '.join(DETECTORS)}", param="detector")
-    tokenizer = load_tokenizer(first, data_dir=data_dir)
-    check_same_tokenizer(tokenizer, load_tokenizer(second, data_dir=data_dir))
-    one = load_model(first, data_dir=data_dir)
-    two = one if second == first else load_model(second, data_dir=data_dir)
-    if name == "binoculars":
-        return Binoculars(
-            one,
-            two,
-            tokenizer,
-            ppl_model=ppl_model,
-            max_tokens=max_tokens,  # type: ignore[arg-type]
-            min_tokens=min_tokens,
-        )
-    return FastDetectGPT(one, two, tokenizer, max_tokens=max_tokens, min_tokens=min_tokens)
-
-
-def _labels(rows: list[dict]) -> list[str]:
-    labels = [str(row.get("label", "")).lower() for row in rows]
-    bad = [i + 1 for i, label in enumerate(labels) if label not in ("ai", "human")]
-    if bad:
-        raise InvalidRequestError(f"lines {bad[:5]}: field 'label' must be 'ai' or 'human'", param="label")
-    return labels
+def _choice(detector: str, options: dict[str, object]) -> DetectorChoice:
+    """The detector options among a command's parameters (pass `locals()` first thing in the command)."""
+    names = {field.name for field in fields(DetectorChoice)} - {"name"}
+    return DetectorChoice(detector, **{k: v for k, v in options.items() if k in names})  # type: ignore[arg-type]
 
 
 @app.command()
@@ -80,25 +55,35 @@ def score(
     observer: First = "tiny-chat",
     performer: Second = "tiny-teacher",
     calibration: Annotated[Path | None, typer.Option(help="A saved calibration: adds an `ai` verdict.")] = None,
+    clue_model: ClueModel = None,
+    explain: Annotated[bool, typer.Option("--explain", help="clues: add the top clues with their quotes.")] = False,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    guide: Guide = True,
+    rationale_first: RationaleFirst = False,
     max_tokens: MaxTokens = 512,
     min_tokens: MinTokens = 16,
+    min_words: MinWords = None,
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
-    """Score each text (Binoculars: low = AI; Fast-DetectGPT: high = AI)."""
+    """Score each text (Binoculars: low = AI; the others: high = AI). A refused text has score null and a reason."""
+    choice = _choice(detector, locals())
     try:
-        rows = _texts(file)
+        rows = read_texts(file)
         saved = Calibration.load(calibration) if calibration else None
-        model = _detector(detector, observer, performer, max_tokens, min_tokens, data_dir)
-        scores = model.score([row["text"] for row in rows])
+        model_ = choice.build()
+        results = run(model_, [row["text"] for row in rows], explain)
     except HeadwaterError as error:
-        err.print(f"[red]error:[/] {error.message}")
-        raise typer.Exit(2) from None
-    for row, value in zip(rows, scores, strict=True):
-        result = {"id": row.get("id"), "score": value, "higher_is_ai": model.higher_is_ai}
+        fail(error)
+    for row, result in zip(rows, results, strict=True):
+        line = {"id": row.get("id"), **result, "higher_is_ai": model_.higher_is_ai}
         if saved is not None:
-            result["ai"] = saved.is_ai(value)
-        print(json.dumps(result) if as_json else f"{row.get('id', '-')}\t{value:.5f}")
+            line["ai"] = None if result["score"] is None else saved.is_ai(result["score"])  # type: ignore[arg-type]
+        value = result["score"]
+        text = f"{value:.5f}" if value is not None else f"refused ({result['refused']})"
+        print(json.dumps(line) if as_json else f"{row.get('id', '-')}\t{text}")
 
 
 @app.command("calibrate")
@@ -109,40 +94,37 @@ def calibrate_command(
     observer: First = "tiny-chat",
     performer: Second = "tiny-teacher",
     target_fpr: Annotated[float, typer.Option(help="Largest share of human texts flagged.")] = 0.01,
+    clue_model: ClueModel = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    guide: Guide = True,
+    rationale_first: RationaleFirst = False,
     max_tokens: MaxTokens = 512,
     min_tokens: MinTokens = 16,
+    min_words: MinWords = None,
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
     """Pick the threshold that keeps the FPR on your human texts at or below the target, and save it."""
+    choice = _choice(detector, locals())
     try:
-        rows = _texts(file)
-        model = _detector(detector, observer, performer, max_tokens, min_tokens, data_dir)
-        scores = model.score([row["text"] for row in rows])
-        saved = calibrate(
-            detector,
-            [observer, performer],
-            scores,
-            model.higher_is_ai,
-            target_fpr,
-            {"max_tokens": max_tokens, "min_tokens": min_tokens, "ppl_model": "observer"},
-        )
+        rows = read_texts(file)
+        model_ = choice.build()
+        scores = scores_of(run(model_, [row["text"] for row in rows]))
+        settings = choice.settings(model_)
+        saved = calibrate(detector, choice.models(), scores, model_.higher_is_ai, target_fpr, settings)
     except HeadwaterError as error:
-        err.print(f"[red]error:[/] {error.message}")
-        raise typer.Exit(2) from None
+        fail(error)
     saved.save(output)
-    summary = {
-        "output": str(output),
-        "threshold": saved.threshold,
-        "achieved_fpr": saved.achieved_fpr,
-        "n_human": saved.n_human,
-    }
+    summary = {"output": str(output), "threshold": saved.threshold, "achieved_fpr": saved.achieved_fpr}
+    summary |= {"n_human": saved.n_human, "refused": len(rows) - saved.n_human}
     if as_json:
         print(json.dumps(summary))
     else:
         err.print(
             f"saved {output}: threshold {saved.threshold:.5f}, FPR {saved.achieved_fpr:.2%} on "
-            f"{saved.n_human} human texts"
+            f"{saved.n_human} human texts ({summary['refused']} refused)"
         )
 
 
@@ -152,20 +134,65 @@ def evaluate_command(
     detector: Detector = "binoculars",
     observer: First = "tiny-chat",
     performer: Second = "tiny-teacher",
+    clue_model: ClueModel = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    guide: Guide = True,
+    rationale_first: RationaleFirst = False,
     max_tokens: MaxTokens = 512,
     min_tokens: MinTokens = 16,
+    min_words: MinWords = None,
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
-    """TPR at 1 % and 5 % FPR, the FPR achieved, and AUROC; per source when lines give one."""
+    """TPR at 1 % and 5 % FPR, the FPR achieved, AUROC and refusals; per source when lines give one."""
+    choice = _choice(detector, locals())
     try:
-        rows = _texts(file)
-        labels = _labels(rows)
-        model = _detector(detector, observer, performer, max_tokens, min_tokens, data_dir)
-        scores = model.score([row["text"] for row in rows])
+        rows = read_texts(file)
+        labels = read_labels(rows)
+        model_ = choice.build()
+        scores = scores_of(run(model_, [row["text"] for row in rows]))
         sources = [str(row["source"]) for row in rows] if all("source" in row for row in rows) else None
-        report = evaluate(scores, labels, model.higher_is_ai, sources)
+        report = evaluate(scores, labels, model_.higher_is_ai, sources)
     except HeadwaterError as error:
-        err.print(f"[red]error:[/] {error.message}")
-        raise typer.Exit(2) from None
+        fail(error)
     print(json.dumps(report) if as_json else json.dumps(report, indent=2))
+
+
+@app.command("train-clues")
+def train_clues(
+    file: Annotated[Path, typer.Argument(help="Labelled JSONL: `text`, `label` (ai or human).")],
+    output: Annotated[Path, typer.Option(help="Where to save the clue model (JSON).")],
+    min_words: Annotated[int, typer.Option(help="Texts with fewer words are refused, now and when scoring.")] = 40,
+    c: Annotated[float, typer.Option("--c", help="Inverse L2 regularisation of the logistic regression.")] = 1.0,
+    lexicon: Annotated[Path | None, typer.Option(help="A clue lexicon JSON (default: the shipped one).")] = None,
+    as_json: Json = False,
+) -> None:
+    """Fit the clue detector (lexicon rates + per-category features, logistic regression) and save it as JSON."""
+    try:
+        rows = read_texts(file)
+        labels = read_labels(rows)
+        texts = [row["text"] for row in rows]
+        detector = ClueDetector(Lexicon.load(lexicon), min_words=min_words, c=c).fit(texts, labels)
+    except HeadwaterError as error:
+        fail(error)
+    detector.save(output)
+    fitted = detector.score(texts)
+    ai = [s for s, label in zip(fitted, labels, strict=True) if label == "ai"]
+    human = [s for s, label in zip(fitted, labels, strict=True) if label == "human"]
+    top = sorted(zip(detector.feature_names, detector.coef, strict=True), key=lambda pair: -abs(pair[1]))[:5]
+    summary = {
+        "output": str(output),
+        "n_ai": len(ai),
+        "n_human": len(human),
+        "lexicon_version": detector.lexicon.version,
+    }
+    summary |= {"train_auroc": auroc(ai, human), "top_weights": {name: round(float(w), 4) for name, w in top}}
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        err.print(
+            f"saved {output}: {len(ai)} AI / {len(human)} human texts, lexicon {detector.lexicon.version}, "
+            f"training AUROC {summary['train_auroc']:.3f} (optimistic: evaluate on held-out texts)"
+        )

@@ -1,0 +1,135 @@
+"""What `headwater detect` needs besides its commands: read the JSONL, build the named detector, run it into
+printable rows, and report errors with the field named (exit 2)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from headwater.cli.options import generator_for
+from headwater.detect import Binoculars, ClueDetector, FastDetectGPT, LLMDetector
+from headwater.detect.lm_scores import check_same_tokenizer
+from headwater.errors import HeadwaterError, InvalidRequestError
+from headwater.jsonl import read_jsonl
+from headwater.models.loading import load_model, load_tokenizer
+
+DETECTORS = ("binoculars", "fast-detectgpt", "clues", "llm")
+Detector = Binoculars | FastDetectGPT | ClueDetector | LLMDetector
+err = Console(stderr=True)
+
+
+def fail(error: HeadwaterError) -> NoReturn:
+    """Print the error (and the field it names) on stderr and exit 2: bad usage or bad input."""
+    field = f" [field: {error.param}]" if error.param else ""
+    err.print(f"[red]error:[/] {escape(error.message + field)}", highlight=False)
+    raise typer.Exit(2)
+
+
+def read_texts(path: Path) -> list[dict]:
+    """JSONL lines with a `text` (and, for calibrate/evaluate/train-clues, a `label`; optional `id`, `source`)."""
+    rows = []
+    for number, row in read_jsonl(path, "text"):
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise InvalidRequestError(f"line {number}: field 'text' must be a string", param=f"line {number}.text")
+        rows.append(row)
+    return rows
+
+
+def read_labels(rows: list[dict]) -> list[str]:
+    labels = [str(row.get("label", "")).lower() for row in rows]
+    bad = [i + 1 for i, label in enumerate(labels) if label not in ("ai", "human")]
+    if bad:
+        raise InvalidRequestError(f"lines {bad[:5]}: field 'label' must be 'ai' or 'human'", param="label")
+    return labels
+
+
+@dataclass(frozen=True)
+class DetectorChoice:
+    """Everything a command's options say about which detector to build."""
+
+    name: str
+    observer: str = "tiny-chat"
+    performer: str = "tiny-teacher"
+    max_tokens: int = 512
+    min_tokens: int = 16
+    data_dir: Path = Path(".headwater")
+    clue_model: Path | None = None
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    guide: bool = True
+    rationale_first: bool = False
+    min_words: int | None = None
+
+    def models(self) -> list[str]:
+        if self.name == "clues":
+            return [str(self.clue_model)]
+        return [str(self.model)] if self.name == "llm" else [self.observer, self.performer]
+
+    def settings(self, detector: Detector) -> dict[str, object]:
+        if isinstance(detector, ClueDetector):
+            return {"lexicon_version": detector.lexicon.version, "min_words": detector.min_words}
+        if isinstance(detector, LLMDetector):
+            return {"guide": self.guide, "rationale_first": self.rationale_first, "base_url": self.base_url}
+        return {"max_tokens": self.max_tokens, "min_tokens": self.min_tokens, "ppl_model": "observer"}
+
+    def build(self) -> Detector:
+        if self.name not in DETECTORS:
+            raise InvalidRequestError(
+                f"unknown detector {self.name!r}; allowed: {', '.join(DETECTORS)}", param="detector"
+            )
+        if self.name == "clues":
+            if self.clue_model is None:
+                raise InvalidRequestError("--clue-model is required (train one with train-clues)", param="clue_model")
+            detector = ClueDetector.load(self.clue_model)
+            detector.min_words = self.min_words or detector.min_words
+            return detector
+        if self.name == "llm":
+            if not self.model:
+                raise InvalidRequestError("--model is required for the llm detector", param="model")
+            generator = generator_for(self.model, self.base_url, self.api_key, self.data_dir)
+            words = {"min_words": self.min_words} if self.min_words else {}
+            return LLMDetector(generator, guide=self.guide, rationale_first=self.rationale_first, **words)
+        return self._likelihood()
+
+    def _likelihood(self) -> Binoculars | FastDetectGPT:
+        tokenizer = load_tokenizer(self.observer, data_dir=self.data_dir)
+        check_same_tokenizer(tokenizer, load_tokenizer(self.performer, data_dir=self.data_dir))
+        one = load_model(self.observer, data_dir=self.data_dir)
+        two = one if self.performer == self.observer else load_model(self.performer, data_dir=self.data_dir)
+        limits = {"max_tokens": self.max_tokens, "min_tokens": self.min_tokens}
+        if self.name == "binoculars":
+            return Binoculars(one, two, tokenizer, ppl_model="observer", **limits)
+        return FastDetectGPT(one, two, tokenizer, **limits)
+
+
+def run(detector: Detector, texts: list[str], explain: bool = False) -> list[dict[str, object]]:
+    """One result per text: `score` (None when refused, with `refused` naming why), and the LLM detector's label,
+    confidence and explanation, or the clue detector's top clues when `explain`."""
+    if isinstance(detector, LLMDetector):
+        results = []
+        for result in detector.detect(texts):
+            row: dict[str, object] = {"score": None if math.isnan(result.score) else result.score}
+            row |= {"label": result.label, "confidence": result.confidence, "explanation": result.explanation}
+            results.append(row | ({"refused": result.error} if result.error else {}))
+        return results
+    rows: list[dict[str, object]] = [{"score": value} for value in detector.score(texts)]
+    if explain and isinstance(detector, ClueDetector):
+        for row, text in zip(rows, texts, strict=True):
+            row["clues"] = [
+                {"feature": f.name, "category": f.category, "side": f.side, "contribution": round(f.contribution, 4)}
+                | {"quotes": [{"start": s, "end": e, "quote": q} for s, e, q in f.spans[:5]]}
+                for f in detector.explain(text, top=5).features
+            ]
+    return rows
+
+
+def scores_of(results: list[dict[str, object]]) -> list[float]:
+    """Scores for calibrate/evaluate: a refusal is NaN, which both leave out (and evaluate counts)."""
+    return [math.nan if r["score"] is None else float(r["score"]) for r in results]  # type: ignore[arg-type]
