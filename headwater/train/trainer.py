@@ -135,9 +135,11 @@ class DistillationTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
     def end_optimizer_step(self, step: int) -> None:
-        """Move t with the mean cross-entropy of the step's micro-batches (none: no move)."""
+        """Move t with the mean cross-entropy of the step's micro-batches (none: no move), averaged over all
+        processes first so that every rank of a distributed run keeps the same t."""
         if self.schedule is not None and self._step_losses:
-            self.schedule.update(sum(self._step_losses) / len(self._step_losses), step)
+            local = torch.tensor(sum(self._step_losses) / len(self._step_losses), device=self.args.device)
+            self.schedule.update(self.accelerator.reduce(local, reduction="mean").item(), step)
         self._step_losses = []
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:

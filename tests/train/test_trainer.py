@@ -180,3 +180,25 @@ def test_default_schedule_spans_the_whole_run_when_training_by_epochs(tmp_path, 
         data_collator=functools.partial(collate, pad_id=tokenizer.pad_token_id),
     )
     assert trainer.schedule.total_steps == 12  # 8 batches per epoch / 2 accumulation × 3 epochs
+
+
+def test_t_moves_with_the_loss_averaged_over_all_processes(tmp_path, data_dir, pair):
+    """In a distributed run each rank sees its own micro-batches; t must follow the mean over ranks, or ranks drift."""
+    trainer = _trainer(tmp_path, data_dir, pair, steps=4)
+    reductions = []
+
+    class TwoRanks:
+        """Stands in for a 2-process accelerator whose other rank saw a loss of 1.0."""
+
+        def reduce(self, tensor, reduction):  # noqa: ANN001, ANN201
+            reductions.append(reduction)
+            return (tensor + 1.0) / 2
+
+    reference = TAIDSchedule(4)
+    trainer.accelerator = TwoRanks()  # type: ignore[assignment]
+    for step, losses in ((1, [3.0, 5.0]), (2, [1.0, 2.0])):
+        trainer._step_losses = losses
+        trainer.end_optimizer_step(step)
+        reference.update((sum(losses) / 2 + 1.0) / 2, step)
+    assert reductions == ["mean", "mean"]
+    assert trainer.schedule.t == pytest.approx(reference.t) and trainer.schedule.momentum == reference.momentum
