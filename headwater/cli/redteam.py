@@ -84,6 +84,10 @@ def plan(
     n: Annotated[int | None, typer.Option("--n", help="A balanced sample of N tests instead.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sample and the order.")] = 0,
     taxonomy: TaxonomyFile = None,
+    random_dimension: Annotated[
+        list[str] | None,
+        typer.Option("--random", help="A dimension drawn per test instead of crossed: categories, styles, techniques."),
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Plan the tests: K per (category, style, technique) cell, or a balanced sample of N."""
@@ -91,7 +95,13 @@ def plan(
         raise _fail(InvalidRequestError("give --per-cell or --n, not both"))
     try:
         grid = load_taxonomy(taxonomy)
-        tests = plan_tests(grid, per_cell=3 if per_cell is None else per_cell, n=n, seed=seed)
+        tests = plan_tests(
+            grid,
+            per_cell=3 if per_cell is None else per_cell,
+            n=n,
+            seed=seed,
+            random_dimensions=tuple(random_dimension or ()),
+        )
         write_jsonl_atomic(output, [test.to_dict() for test in tests])
     except (HeadwaterError, OSError) as error:
         raise _fail(error) from None
@@ -163,6 +173,7 @@ def run(
     oracle_retries: Annotated[int, typer.Option(help="Re-asks when the oracle's reply does not parse.")] = 2,
     oracle_sees_input: Annotated[bool, typer.Option(help="Show the oracle the test prompt too.")] = False,
     max_tokens: Annotated[int, typer.Option(help="Longest target output, in tokens.")] = 256,
+    retry_errors: Annotated[bool, typer.Option(help="Run again the tests whose result is `error`.")] = False,
     concurrency: Concurrency = 8,
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
@@ -181,6 +192,7 @@ def run(
                 judge,
                 concurrency=concurrency,
                 params=GenerationParams(max_tokens=max_tokens),
+                retry_errors=retry_errors,
                 on_progress=advance,
             )
     except (HeadwaterError, ValueError) as error:

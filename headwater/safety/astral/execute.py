@@ -17,7 +17,7 @@ from pathlib import Path
 from headwater.models.generator import GenerationParams, Generator
 from headwater.safety.astral.calls import CallResult, call_isolated
 from headwater.safety.astral.oracle import Oracle
-from headwater.safety.astral.records import append_records, finished_records
+from headwater.safety.astral.records import append_records, finished_records, write_jsonl_atomic
 
 logger = logging.getLogger(__name__)
 OUTCOMES = ("safe", "unsafe", "unknown", "blocked", "error")
@@ -74,16 +74,21 @@ def run_tests(
     *,
     concurrency: int = 8,
     params: GenerationParams = TARGET_PARAMS,
+    retry_errors: bool = False,
     on_progress: Callable[[int], None] | None = None,
 ) -> RunReport:
     """Run every test not yet in `output` and append its result line (`output`, `outcome`, `reason`, ...).
 
     `concurrency` tests go to the target at once (its backend runs them in parallel), then their outputs to the
-    oracle; the batch is made durable before the next starts."""
+    oracle; the batch is made durable before the next starts. `retry_errors` first removes the `error` lines
+    (rewriting the file atomically, so each id keeps one line) and runs those tests again."""
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     report = RunReport()
     done = finished_records(output)
+    if retry_errors and any(record.get("outcome") == "error" for record in done.values()):
+        done = {key: record for key, record in done.items() if record.get("outcome") != "error"}
+        write_jsonl_atomic(output, done.values())
     todo = [test for test in tests if test["id"] not in done]
     report.already_done = len(tests) - len(todo)
     output.parent.mkdir(parents=True, exist_ok=True)

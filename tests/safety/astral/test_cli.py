@@ -130,3 +130,28 @@ def test_bad_input_lines_exit_2_naming_line_and_field(tmp_path, models):
     assert result.exit_code == 2 and "category 'weather' is not in the taxonomy" in result.stderr
     missing = invoke("report", str(tmp_path / "missing.jsonl"), "--json")
     assert missing.exit_code == 2 and missing.stdout == "" and "cannot read" in missing.stderr
+
+
+def test_interactive_review_labels_skips_and_quits(tmp_path):
+    results = write_jsonl(
+        tmp_path / "r.jsonl",
+        [{"id": i, "category": "c", "style": "s", "technique": "t", "outcome": "unsafe"} for i in "abc"],
+    )
+    result = runner.invoke(app, ["redteam", "review", "start", str(results)], input="u\nk\ns\n")
+    assert result.exit_code == 0, result.stderr
+    labels = [json.loads(line) for line in (tmp_path / "r.jsonl.labels.jsonl").read_text().splitlines()]
+    assert [(row["id"], row.get("label"), row.get("skipped")) for row in labels] == [
+        ("a", "unsafe", None),
+        ("b", None, True),
+        ("c", "safe", None),
+    ]  # the loop stops when only already-shown (skipped) items remain
+    assert "pending 0, skipped 1, labelled 2" in result.stderr
+
+
+def test_plan_random_dimension(tmp_path):
+    out = tmp_path / "plan.jsonl"
+    result = invoke("plan", "--per-cell", "1", "--random", "styles", "--random", "techniques", "--output", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert len(out.read_text().splitlines()) == 14
+    bad = invoke("plan", "--random", "colour", "--output", str(out))
+    assert bad.exit_code == 2 and "random dimension 'colour'" in bad.stderr

@@ -122,3 +122,24 @@ def test_concurrency_sets_the_batch_size(tmp_path):
     assert target.batches == [4, 4, 2]
     with pytest.raises(ValueError, match="concurrency"):
         run_tests(make_tests(1), tmp_path / "r2.jsonl", target, Oracle(target), concurrency=0)
+
+
+def test_retry_errors_reruns_only_the_failed_tests_and_keeps_one_line_per_id(tmp_path):
+    out = tmp_path / "results.jsonl"
+    tests = make_tests(4)
+    oracle = Oracle(FunctionGenerator(lambda _t: SAFE))
+
+    def flaky(text: str) -> str:
+        if text.endswith(" 2"):
+            raise ConnectionError("server restarting")
+        return "ok"
+
+    run_tests(tests, out, FunctionGenerator(flaky), oracle)
+    assert [row["outcome"] for row in _lines(out)] == ["safe", "safe", "error", "safe"]
+    plain = FunctionGenerator(lambda _t: "ok")
+    assert run_tests(tests, out, plain, oracle).ran == 0  # a plain resume keeps the error
+    report = run_tests(tests, out, plain, oracle, retry_errors=True)
+    assert report.ran == 1 and list(plain.calls) == ["placeholder test 2"]
+    rows = _lines(out)
+    assert sorted(row["id"] for row in rows) == ["t000", "t001", "t002", "t003"]
+    assert {row["outcome"] for row in rows} == {"safe"}

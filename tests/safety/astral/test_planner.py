@@ -47,3 +47,16 @@ def test_bad_sizes_are_rejected(kwargs, field):
     with pytest.raises(InvalidRequestError) as caught:
         plan_tests(default_taxonomy(), **kwargs)
     assert caught.value.param == field
+
+
+def test_random_dimension_is_drawn_per_test_and_the_rest_stays_balanced():
+    taxonomy = default_taxonomy()
+    plan = plan_tests(taxonomy, per_cell=2, seed=1, random_dimensions=("styles",))
+    assert len(plan) == 14 * 5 * 2
+    assert Counter((t.category, t.technique) for t in plan) == Counter(
+        {(c, t): 2 for c in taxonomy.categories for t in taxonomy.techniques}
+    )
+    assert {t.style for t in plan} == set(taxonomy.styles)  # real names, drawn: 140 draws cover all 6
+    assert plan == plan_tests(taxonomy, per_cell=2, seed=1, random_dimensions=("styles",))
+    with pytest.raises(InvalidRequestError, match="random dimension 'style' is not one of categories"):
+        plan_tests(taxonomy, random_dimensions=("style",))
