@@ -131,7 +131,7 @@ def _structure(text: str, folded: str, per_k: float) -> list[FeatureValue]:
             "quotes",
             "ai",
             len(quote_ended) / max(len(paras), 1),
-            tuple((s, e, text[s:e]) for s, e in quote_ended),
+            tuple((folded.rfind('"', s, e - 1), e, text[folded.rfind('"', s, e - 1) : e]) for s, e in quote_ended),
         ),
         FeatureValue("upbeat_summary_ending", "conclusions", "ai", float(upbeat), last_span if upbeat else ()),
         FeatureValue("untidy_ending", "conclusions", "human", float(untidy), last_span if untidy else ()),

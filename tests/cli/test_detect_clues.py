@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from headwater.cli import app
+from headwater.detect import Lexicon
 from tests.detect.clue_paragraphs import AI, HUMAN
 
 runner = CliRunner()
@@ -28,7 +29,7 @@ def clue_model(tmp_path_factory):
     result = runner.invoke(app, ["detect", "train-clues", str(train), "--output", str(folder / "m.json"), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert (summary["n_ai"], summary["n_human"], summary["lexicon_version"]) == (14, 14, "1.0.0")
+    assert (summary["n_ai"], summary["n_human"], summary["lexicon_version"]) == (14, 14, Lexicon.load().version)
     assert summary["train_auroc"] == 1.0 and len(summary["top_weights"]) == 5
     return folder / "m.json"
 
@@ -57,7 +58,10 @@ def test_calibrate_then_evaluate(tmp_path, clue_model):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["achieved_fpr"] <= 0.1 and json.loads(result.stdout)["refused"] == 0
     calibration = json.loads(saved.read_text())
-    assert calibration["models"] == [str(clue_model)] and calibration["settings"]["lexicon_version"] == "1.0.0"
+    assert (
+        calibration["models"] == [str(clue_model)]
+        and calibration["settings"]["lexicon_version"] == Lexicon.load().version
+    )
     labelled = _write(
         tmp_path / "l.jsonl",
         [{"text": t, "label": "ai", "source": "template"} for t in AI[14:]]

@@ -56,19 +56,23 @@ def test_features_cover_the_spec_categories():
     expected = {"vocabulary", "sentence_structure", "grammar_punctuation", "formatting", "quotes", "names_titles"}
     assert expected | {"tone", "conclusions", "formality", "introductions"} <= categories
     by_name = {f.name: f for f in extract(AI[0], Lexicon.load())}
-    assert by_name["lexicon.not_only_but_also"].value > 0 and by_name["lexicon.dr_title"].spans[0][2] == "Dr. E"
-    assert by_name["quote_ended_paragraphs"].value == 1.0
+    assert by_name["lexicon.not_only_but_also"].value > 0 and by_name["lexicon.dr_title"].spans[0][2] == "Dr."
+    quote_ended = by_name["quote_ended_paragraphs"]
+    assert (
+        quote_ended.value == 1.0
+        and quote_ended.spans[0][2] == '"A garden is a testament to what neighbours can build together."'
+    )
     untidy = {f.name: f for f in extract(HUMAN[0], Lexicon.load())}["untidy_ending"]
     assert untidy.value == 1.0 and untidy.spans[0][2].endswith("petrol station instead")
 
 
 def test_lexicon_version_source_and_date_are_stored(fitted, tmp_path):
     lexicon = Lexicon.load()
-    assert lexicon.version == "1.0.0" and "2501.15654" in lexicon.source and lexicon.date
+    assert lexicon.version == "1.0.1" and "2501.15654" in lexicon.source and lexicon.date
     path = tmp_path / "clues.json"
     fitted.save(path)
     saved = json.loads(path.read_text())
-    assert saved["lexicon"]["version"] == "1.0.0" and "2501.15654" in saved["lexicon"]["source"]
+    assert saved["lexicon"]["version"] == "1.0.1" and "2501.15654" in saved["lexicon"]["source"]
     assert not path.read_bytes().startswith(b"\x80")  # JSON, not a pickle
 
 
