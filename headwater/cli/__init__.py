@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from headwater.cli import redteam  # isort: skip
+from headwater.cli import guard  # isort: skip
 from headwater.cli import annotate, cft, chat, detect, distill, footprint, judge, keys, serve
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app.add_typer(judge.app, name="judge")
 app.add_typer(detect.app, name="detect")
 detect.app.add_typer(annotate.app, name="annotate")
 app.add_typer(redteam.app, name="redteam")
+app.add_typer(guard.app, name="guard")
 
 
 def main() -> None:

@@ -1,0 +1,222 @@
+"""`headwater guard train|check|attack`: train a classifier guard, moderate a fine-tuning JSONL, and test your own
+moderation with the Virus attack.
+
+`check` fails closed: an unparseable guard reply is unsafe and reported per line (exit 0); bad input exits 2 with
+the line and field on stderr; a run that breaks midway exits 1. `attack` is for testing moderation you operate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from headwater.cli.options import ApiKey, DataDir, Json, generator_for
+from headwater.errors import HeadwaterError, InvalidRequestError
+
+app = typer.Typer(
+    help="Guardrail moderation of fine-tuning data, and the Virus attack to test your own moderation.",
+    no_args_is_help=True,
+)
+out = Console()
+err = Console(stderr=True)
+PromptStyle = Annotated[
+    str, typer.Option("--prompt", help="llama-guard (policy prompt wrapped around the chat) or chat (the chat as is).")
+]
+
+
+def _fail(error: HeadwaterError) -> typer.Exit:
+    err.print(f"[red]error:[/] {error.message}", markup=True, highlight=False)
+    return typer.Exit(2)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write next to `path`, then rename: a crash never leaves half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        file.write(text)
+    os.replace(staging, path)
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="Labelled JSONL: text, messages or prompt/completion, plus label.")],
+    output: Annotated[Path, typer.Option(help="Folder for classifier.json + classifier.safetensors.")],
+    model: Annotated[str, typer.Option(help="Embedding model: HF id, folder or built-in.")] = "smollm2-135m",
+    threshold: Annotated[float, typer.Option(help="P(unsafe) at or above which an item is flagged.")] = 0.5,
+    data_dir: DataDir = Path(".headwater"),
+    as_json: Json = False,
+) -> None:
+    """Train a classifier guard: mean-pooled embeddings + logistic regression (saved without pickle)."""
+    from headwater.safety.guard import read_labelled, train_classifier
+
+    if not 0.0 <= threshold <= 1.0:
+        raise _fail(InvalidRequestError(f"--threshold must be in [0, 1], got {threshold}"))
+    try:
+        conversations, labels, categories = read_labelled(data)
+        guard = train_classifier(conversations, labels, model, data_dir, threshold, categories)
+        flagged = [verdict.flagged for verdict in guard.moderate(conversations)]
+    except HeadwaterError as error:
+        raise _fail(error) from None
+    guard.save(output)
+    summary = {
+        "examples": len(labels),
+        "unsafe": sum(labels),
+        "train_accuracy": sum(int(f) == label for f, label in zip(flagged, labels, strict=True)) / len(labels),
+        "output": str(output),
+    }
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        err.print(
+            f"trained on {summary['examples']} examples; train accuracy {summary['train_accuracy']:.3f}; {output}"
+        )
+
+
+def _guard(model: str, base_url: str | None, api_key: str | None, data_dir: Path, style: str):  # noqa: ANN202
+    from headwater.safety.guard import ClassifierGuard, HFGuard, LLMGuard, is_classifier
+
+    if is_classifier(model):
+        return ClassifierGuard.load(Path(model), data_dir)
+    if base_url:
+        return LLMGuard(generator_for(model, base_url, api_key, data_dir), style=style)
+    return HFGuard.from_pretrained(model, data_dir, style=style)
+
+
+def _defended(guard, segments: int, normalised: bool, perplexity_model: str | None, perplexity: float, data_dir: Path):  # noqa: ANN001, ANN202
+    from headwater.models.loading import load_model, load_tokenizer
+    from headwater.safety.guard import EnsembleGuard, NormalisedGuard, PerplexityFilter, SegmentGuard
+
+    if segments:
+        guard = SegmentGuard(guard, segments)
+    if normalised:
+        guard = NormalisedGuard(guard)
+    if perplexity_model:
+        scorer = PerplexityFilter(
+            load_model(perplexity_model, data_dir=data_dir),
+            load_tokenizer(perplexity_model, data_dir=data_dir),
+            perplexity,
+        )
+        guard = EnsembleGuard([guard, scorer])
+    return guard
+
+
+@app.command()
+def check(
+    file: Annotated[Path, typer.Argument(help="Fine-tuning JSONL: chat `messages` or `prompt`/`completion` lines.")],
+    model: Annotated[
+        str,
+        typer.Option(help="Guard: HF id, folder, built-in, served name with --base-url, or a `guard train` folder."),
+    ],
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the guard.")] = None,
+    api_key: ApiKey = None,
+    threshold: Annotated[float | None, typer.Option(help="Flag when P(unsafe) >= X (guards with a score).")] = None,
+    output: Annotated[Path | None, typer.Option(help="Also write the report as JSON here.")] = None,
+    prompt: PromptStyle = "llama-guard",
+    segments: Annotated[int, typer.Option(help="Defence: also moderate the last turn in pieces of N characters.")] = 0,
+    normalised: Annotated[bool, typer.Option(help="Defence: also moderate a normalised view.")] = False,
+    perplexity_model: Annotated[str | None, typer.Option(help="Defence: flag text this LM finds gibberish.")] = None,
+    perplexity_threshold: Annotated[float, typer.Option(help="Windowed perplexity above which to flag.")] = 1000.0,
+    data_dir: DataDir = Path(".headwater"),
+    as_json: Json = False,
+) -> None:
+    """Moderate every example as it will be trained; unparseable replies and scores over the threshold are unsafe."""
+    from headwater.safety.guard import check_examples, read_examples
+
+    try:
+        examples = read_examples(file)
+        guard = _guard(model, base_url, api_key, data_dir, prompt)
+        guard = _defended(guard, segments, normalised, perplexity_model, perplexity_threshold, data_dir)
+        report = check_examples(examples, guard, threshold).to_dict()
+    except HeadwaterError as error:
+        raise _fail(error) from None
+    except ValueError as error:
+        raise _fail(InvalidRequestError(str(error))) from None
+    if output is not None:
+        _write_atomically(output, json.dumps({"model": model, **report}, indent=2))
+    if as_json:
+        print(json.dumps(report))
+        return
+    table = Table(
+        "line", "verdict", "categories", "score", "error", title=f"{report['flagged']}/{report['total']} flagged"
+    )
+    for item in report["items"]:
+        if item["verdict"] == "unsafe":
+            score = "" if item["score"] is None else f"{item['score']:.3f}"
+            table.add_row(str(item["line"]), item["verdict"], ",".join(item["categories"]), score, item["error"] or "")
+    out.print(table)
+
+
+@app.command()
+def attack(
+    file: Annotated[Path, typer.Argument(help="JSONL pairs: `instruction`, `response` (benign) and `harmful` (text).")],
+    guard: Annotated[str, typer.Option(help="Guard causal LM you operate (HF id, folder, built-in).")],
+    victim: Annotated[str, typer.Option(help="Victim causal LM sharing the guard's vocabulary.")],
+    output: Annotated[Path, typer.Option(help="JSONL of poisoned examples with their reports.")],
+    prompt: PromptStyle = "llama-guard",
+    lam: Annotated[
+        float, typer.Option("--lambda", help="Weight of the guard jailbreak loss (1: jailbreak only).")
+    ] = 0.1,
+    steps: Annotated[int, typer.Option(help="Search steps per sample.")] = 50,
+    top_k: Annotated[int, typer.Option(help="Candidate tokens per position.")] = 64,
+    swaps: Annotated[int, typer.Option(help="Single-token swaps scored per step.")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed of the swap sampling.")] = 0,
+    lora_rank: Annotated[int, typer.Option(help="Rank of the victim's LoRA (the gradient's weights).")] = 8,
+    data_dir: DataDir = Path(".headwater"),
+    as_json: Json = False,
+) -> None:
+    """Virus (arXiv 2501.17433): optimise harmful samples to pass YOUR guard, to measure how well it holds.
+    Use it only on moderation you operate; the platform exposes it to admins alone."""
+    from headwater.models.loading import load_model, load_tokenizer
+    from headwater.safety.guard import HFGuard
+    from headwater.safety.virus import Pair, VirusConfig, prepare_victim
+    from headwater.safety.virus import attack as run_attack
+
+    try:
+        pairs = _read_pairs(file)
+        config = VirusConfig(lam=lam, steps=steps, top_k=top_k, swaps=swaps, seed=seed)
+        tokenizer = load_tokenizer(guard, data_dir=data_dir)
+        if load_tokenizer(victim, data_dir=data_dir).get_vocab() != tokenizer.get_vocab():
+            raise InvalidRequestError("guard and victim use different tokenizers; Virus needs one shared vocabulary")
+        judge = HFGuard(load_model(guard, data_dir=data_dir), tokenizer, style=prompt, name=guard)
+        target = prepare_victim(load_model(victim, data_dir=data_dir), lora_rank)
+        reports = run_attack(judge, target, tokenizer, [Pair(**pair) for _, pair in pairs], config)
+    except HeadwaterError as error:
+        raise _fail(error) from None
+    except ValueError as error:
+        raise _fail(InvalidRequestError(str(error))) from None
+    items = [
+        {"line": line, "messages": report.messages, **asdict(report)}
+        for (line, _), report in zip(pairs, reports, strict=True)
+    ]
+    _write_atomically(output, "".join(json.dumps(item) + "\n" for item in items))
+    passed = sum(report.passes_guard for report in reports)
+    summary = {"total": len(reports), "passed": passed, "leakage_ratio": passed / len(reports), "output": str(output)}
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        err.print(f"{passed}/{len(reports)} poisoned samples pass the guard; written to {output}")
+
+
+def _read_pairs(file: Path) -> list[tuple[int, dict[str, str]]]:
+    from headwater.jsonl import read_jsonl
+
+    pairs = []
+    for line, record in read_jsonl(file, "harmful/benign pair"):
+        if not isinstance(record, dict):
+            raise InvalidRequestError(f"line {line}: expected a JSON object", param=f"line {line}")
+        for field in ("instruction", "response", "harmful"):
+            if not isinstance(record.get(field), str) or not record[field].strip():
+                raise InvalidRequestError(
+                    f"line {line}: field `{field}` must be a non-empty text", param=f"line {line}.{field}"
+                )
+        pairs.append((line, {field: record[field] for field in ("instruction", "response", "harmful")}))
+    return pairs

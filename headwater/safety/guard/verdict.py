@@ -1,0 +1,78 @@
+"""What every guard returns, the `Guard` protocol, and how items become the conversations a guard reads.
+
+A guard moderates conversations (chat messages); plain text is a one-turn user conversation. Fine-tuning examples
+become the conversation they will be trained as (`headwater.safety.guard.examples`), so the guard reads what the
+model will learn from, with the chat template applied by the guard's own renderer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+from headwater.errors import InvalidRequestError
+
+Conversation = list[dict[str, str]]
+Item = str | Conversation
+"""A text or a chat conversation (OpenAI-style messages)."""
+Label = Literal["safe", "unsafe"]
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One moderation decision. `score` is P(unsafe) when the backend has one; `error` keeps why a reply did not
+    parse (such a verdict is always unsafe: moderation fails closed)."""
+
+    verdict: Label
+    categories: tuple[str, ...] = ()
+    score: float | None = None
+    error: str | None = None
+    reply: str | None = field(default=None, compare=False)
+
+    @property
+    def flagged(self) -> bool:
+        """Whether the item is rejected."""
+        return self.verdict == "unsafe"
+
+
+@runtime_checkable
+class Guard(Protocol):
+    """Moderates conversations, one verdict per item, in order."""
+
+    name: str
+
+    def moderate(self, items: Sequence[Item]) -> list[Verdict]: ...
+
+
+def as_conversation(item: Item) -> Conversation:
+    """The conversation a guard reads: plain text is one user turn; messages are checked (role and content)."""
+    if isinstance(item, str):
+        return [{"role": "user", "content": item}]
+    if not isinstance(item, list) or not item:
+        raise InvalidRequestError("an item must be a text or a non-empty list of messages", param="messages")
+    for index, message in enumerate(item):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            raise InvalidRequestError(
+                f"messages[{index}] needs a role among {', '.join(ROLES)}", param=f"messages[{index}].role"
+            )
+        if not isinstance(message.get("content"), str):
+            raise InvalidRequestError(f"messages[{index}] needs a text content", param=f"messages[{index}].content")
+    return [{"role": message["role"], "content": message["content"]} for message in item]
+
+
+def thresholded(verdict: Verdict, threshold: float | None) -> Verdict:
+    """Apply a score threshold: over it is unsafe, under it safe; an unparsed reply stays unsafe (fail closed)."""
+    if threshold is None or verdict.score is None or verdict.error is not None:
+        return verdict
+    label: Label = "unsafe" if verdict.score >= threshold else "safe"
+    categories = verdict.categories if label == "unsafe" else ()
+    return Verdict(label, categories, verdict.score, None, verdict.reply)
+
+
+def false_positive_rate(guard: Guard, benign: Sequence[Item]) -> float:
+    """Share of benign items a guard (or a defence) rejects: the cost of a defence."""
+    if not benign:
+        raise InvalidRequestError("no benign item to measure a false-positive rate on", param="benign")
+    return sum(verdict.flagged for verdict in guard.moderate(list(benign))) / len(benign)

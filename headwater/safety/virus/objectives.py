@@ -1,0 +1,98 @@
+"""The two Virus objectives (Huang et al., "Virus: Harmful Fine-tuning Attack for Large Language Models Bypassing
+Guardrail Moderation", arXiv 2501.17433, §4, Eq. 2–4).
+
+- Guardrail jailbreak loss (Eq. 2): F_guard(x) = −log P_guard("safe" | chat(user = x_b's instruction,
+  assistant = x_b's response ⊕ x)), read at the guard's first generated position.
+- Gradient similarity loss (Eq. 3): F_sim(x) = −⟨g(x), g*⟩ / ‖g(x)‖, where g(x) is the gradient of the victim's
+  LM loss on x_b ⊕ x w.r.t. its trainable (LoRA) weights and g* = g(h) is frozen. This is the reference code's
+  form, equal to −‖g*‖·cos(g(x), g*); its gradient w.r.t. x goes through a gradient (second order).
+- Dual objective (Eq. 4): L = λ·F_guard + (1 − λ)·F_sim.
+Both take x as a one-hot [B, n, V] (differentiable, for token gradients) or ids [B, n] (exact scoring).
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from headwater.safety.guard.hf import HFGuard
+from headwater.safety.virus.tokens import SENTINEL, Pair, embed_block, encode, split_at_sentinel, surround
+
+
+def _chat(pair: Pair) -> list[dict[str, str]]:
+    return [
+        {"role": "user", "content": pair.instruction},
+        {"role": "assistant", "content": pair.response + SENTINEL},
+    ]
+
+
+class GuardObjective:
+    """F_guard for one benign sample, batched over candidate blocks."""
+
+    def __init__(self, guard: HFGuard, pair: Pair, width: int) -> None:
+        self.model, self.width, self.safe_id = guard.model, width, guard.safe_id
+        self.head, self.tail = split_at_sentinel(guard.render(_chat(pair)), guard.tokenizer)
+
+    def __call__(self, block: torch.Tensor) -> torch.Tensor:
+        """−log P("safe") per block: [B]."""
+        embeds = surround(self.model, self.head, embed_block(self.model, block, self.width), self.tail)
+        logits = self.model(inputs_embeds=embeds).logits[:, -1].float()
+        return -torch.log_softmax(logits, dim=-1)[:, self.safe_id]
+
+
+class SimilarityObjective:
+    """F_sim and the gradient cosine for one benign sample, against the frozen harmful gradient g* = g(h)."""
+
+    def __init__(
+        self, victim: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pair: Pair, harmful: torch.Tensor, width: int
+    ) -> None:
+        self.model, self.width = victim, width
+        self.params = [param for param in victim.parameters() if param.requires_grad]
+        if not self.params:
+            raise ValueError("the victim has no trainable weights: wrap it with LoRA first (prepare_victim)")
+        chat = _chat(pair)
+        user = tokenizer.apply_chat_template(chat[:1], add_generation_prompt=True, tokenize=False)
+        head, self.tail = split_at_sentinel(tokenizer.apply_chat_template(chat, tokenize=False), tokenizer)
+        prompt = encode(user, tokenizer)
+        # Labels start at the assistant's text, as in SFT; if the template's prefix does not tokenise alone, all count.
+        self.head, self.prompt_length = head, len(prompt) if head[: len(prompt)] == prompt else 0
+        self.target = self.gradient(harmful.unsqueeze(0)).detach()
+        self.target_norm = self.target.norm()
+
+    def gradient(self, block: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
+        """g(x): the flattened gradient of the victim's LM loss on x_b ⊕ x (labels: the assistant turn, x included)
+        w.r.t. its trainable weights. `block` is one x: [1, n, V] one-hot or [1, n] ids."""
+        embeds = surround(self.model, self.head, embed_block(self.model, block, self.width), self.tail)
+        length = embeds.shape[1]
+        ids = torch.full((1, length), -100, dtype=torch.long, device=embeds.device)
+        labels_from = self.prompt_length
+        ids[0, labels_from:] = self._label_ids(block, length)[labels_from:]
+        loss = self.model(inputs_embeds=embeds, labels=ids).loss
+        grads = torch.autograd.grad(loss, self.params, create_graph=create_graph)
+        return torch.cat([grad.reshape(-1) for grad in grads])
+
+    def _label_ids(self, block: torch.Tensor, length: int) -> torch.Tensor:
+        middle = block[0].argmax(-1) if block.is_floating_point() else block[0]
+        device = middle.device
+        return torch.cat([torch.tensor(self.head, device=device), middle, torch.tensor(self.tail, device=device)])
+
+    def terms(self, gradient: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(F_sim, cosine) of a gradient g(x): F_sim = −⟨g, g*⟩/‖g‖ = −‖g*‖·cos."""
+        dot = gradient @ self.target
+        norm = gradient.norm().clamp(min=1e-12)
+        return -dot / norm, dot / (norm * self.target_norm.clamp(min=1e-12))
+
+    def __call__(self, block: torch.Tensor, create_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(F_sim, cosine) of each block, [B] each; one backward per block (second order when `create_graph`)."""
+        values = [self.terms(self.gradient(block[index : index + 1], create_graph)) for index in range(block.shape[0])]
+        return torch.stack([value[0] for value in values]), torch.stack([value[1] for value in values])
+
+
+def dual_loss(lam: float, f_guard: torch.Tensor, f_sim: torch.Tensor) -> torch.Tensor:
+    """L = λ·F_guard + (1 − λ)·F_sim (Eq. 4); a zero weight drops its term exactly, so λ = 1 / λ = 0 are the single
+    objectives."""
+    if lam == 1.0:
+        return f_guard
+    if lam == 0.0:
+        return f_sim
+    return lam * f_guard + (1.0 - lam) * f_sim
