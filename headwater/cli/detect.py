@@ -9,6 +9,7 @@ domain and read the FPR it gives (docs/detection.md).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated
@@ -157,7 +158,14 @@ def evaluate_command(
         report = evaluate(scores, labels, model_.higher_is_ai, sources)
     except HeadwaterError as error:
         fail(error)
-    print(json.dumps(report) if as_json else json.dumps(report, indent=2))
+    print(json.dumps(_finite(report), indent=None if as_json else 2))
+
+
+def _finite(value: object) -> object:
+    """NaN (e.g. AUROC with no scored AI text) as null, so the output is strict JSON."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 @app.command("train-clues")

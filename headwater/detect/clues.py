@@ -98,25 +98,30 @@ class ClueDetector:
         self.coef, self.intercept = model.coef_[0].astype(float), float(model.intercept_[0])
         return self
 
-    def _standardised(self, texts: Sequence[str]) -> np.ndarray:
+    def _standardised(self, texts: Sequence[str]) -> tuple[list[list[FeatureValue]], np.ndarray]:
+        """Each text's features and their standardised values; unfitted models and short texts are refused."""
         if not self.fitted:
             raise InvalidRequestError("the clue detector is not fitted: call fit() or load()", param="clue_model")
         require_words(texts, self.min_words)
-        return (self._matrix(texts) - self.mean) / self.scale
+        features = [self.features(text) for text in texts]
+        values = np.array([[f.value for f in row] for row in features], dtype=float)
+        return features, (values - self.mean) / self.scale
+
+    def _probability(self, z: np.ndarray) -> np.ndarray:
+        return 0.5 * (1 + np.tanh((z @ self.coef + self.intercept) / 2))
 
     def score(self, texts: Sequence[str]) -> list[float]:
         """P(AI) per text (`higher_is_ai = True`); texts under `min_words` words are refused."""
-        logits = self._standardised(texts) @ self.coef + self.intercept
-        return (0.5 * (1 + np.tanh(logits / 2))).tolist()
+        return self._probability(self._standardised(texts)[1]).tolist()
 
     def explain(self, text: str, top: int = 8) -> ClueExplanation:
         """The `top` features by |contribution| to this text's logit, with the spans that fired."""
-        z = self._standardised([text])[0]
-        probability = self.score([text])[0]
+        (features,), z = self._standardised([text])
+        probability = float(self._probability(z)[0])
         ranked = sorted(
             (
                 Contribution(f.name, f.category, f.side, f.value, float(w * v), f.spans)
-                for f, w, v in zip(self.features(text), self.coef, z, strict=True)
+                for f, w, v in zip(features, self.coef, z[0], strict=True)
             ),
             key=lambda c: -abs(c.contribution),
         )

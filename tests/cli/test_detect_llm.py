@@ -48,16 +48,28 @@ def test_score_prints_verdicts_and_refusals(tmp_path, scripted):
 
 
 def test_evaluate_counts_refusals(tmp_path, scripted):
-    scripted(["Label: AI\nConfidence: 5", "Label: Human\nConfidence: 4", "", "Label: Human\nConfidence: 2"])
+    made = scripted(["Label: AI\nConfidence: 5", "Label: Human\nConfidence: 4", "", "Label: Human\nConfidence: 2"])
     labelled = _write(
         tmp_path / "l.jsonl",
         [{"text": AI[0], "label": "ai"}, {"text": HUMAN[0], "label": "human"}]
         + [{"text": AI[1], "label": "ai"}, {"text": HUMAN[1], "label": "human"}],
     )
-    result = runner.invoke(app, ["detect", "evaluate", str(labelled), "--detector", "llm", "--model", "m", "--json"])
+    args = ["detect", "evaluate", str(labelled), "--detector", "llm", "--model", "m", "--rationale-first", "--json"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     overall = json.loads(result.stdout)["overall"]
     assert (overall["n_ai"], overall["n_human"], overall["refused"], overall["auroc"]) == (1, 2, 1, 1.0)
+    prompt = made[0].prompts[0][0]["content"]
+    assert prompt.index("Explanation:") < prompt.index("Label:")  # --rationale-first
+
+
+def test_all_refused_ai_texts_give_null_auroc(tmp_path, scripted):
+    scripted(["nonsense", "Label: Human\nConfidence: 4"])
+    labelled = _write(tmp_path / "l.jsonl", [{"text": AI[0], "label": "ai"}, {"text": HUMAN[0], "label": "human"}])
+    result = runner.invoke(app, ["detect", "evaluate", str(labelled), "--detector", "llm", "--model", "m", "--json"])
+    assert result.exit_code == 0, result.output
+    overall = json.loads(result.stdout)["overall"]  # strict JSON: NaN would not parse as null
+    assert overall["auroc"] is None and overall["refused"] == 1 and "NaN" not in result.stdout
 
 
 def test_model_is_required(tmp_path):
