@@ -159,6 +159,8 @@ def generate(
     _emit(summary, as_json)
     if report.failed:
         err.print(f"[yellow]{len(report.failed)} test(s) got no usable prompt; re-run to retry them[/]")
+    if report.failed and not report.written and not report.already_done:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -204,6 +206,9 @@ def run(
         "by_outcome": dict(report.by_outcome),
     }
     _emit(summary, as_json)
+    if report.ran and report.by_outcome["error"] == report.ran:
+        err.print(f"[red]every test failed[/]; see the `reason` field in {escape(str(output))}")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -263,10 +268,10 @@ def review_show(
         return
     err.print(", ".join(f"{key} {value}" for key, value in queue.counts().items()))
     for item in items:
-        data = _item_json(item)
+        data = {key: escape(str(value)) for key, value in _item_json(item).items()}
         out.print(f"[b]{data['id']}[/] {data['category']} / {data['style']} / {data['technique']}: ", end="")
-        out.print(f"oracle [b]{data['outcome']}[/] ({data['reason']}); {data['status']}", markup=True)
-        out.print(f"prompt: {data['prompt']}\noutput: {data['output']}\n", markup=False)
+        out.print(f"oracle [b]{data['outcome']}[/] ({data['reason']}); {data['status']}")
+        out.print(f"prompt: {data['prompt']}\noutput: {data['output']}\n")
 
 
 @review_app.command("label")
@@ -331,7 +336,7 @@ def review_start(
     shown: set[str] = set()
     while (item := queue.next()) is not None and item.id not in shown:
         shown.add(item.id)
-        err.print(f"\n[b]{item.id}[/] {item.result['category']}: oracle {item.result['outcome']} ({item.status})")
+        err.print(f"\n[b]{escape(item.id)}[/] {escape(item.result['category'])}: oracle {item.result['outcome']}")
         err.print(f"prompt: {item.result.get('prompt')}\noutput: {item.result.get('output')}", markup=False)
         answer = typer.prompt("u/s/k/q", default="q", err=True).strip().lower()
         if answer == "q":

@@ -8,7 +8,7 @@ No harmful text ships with it: the few-shot file holds benign placeholders; user
 from headwater.safety.astral.calls import CallResult, call_isolated
 from headwater.safety.astral.execute import OUTCOMES, RunReport, run_tests
 from headwater.safety.astral.generate import GenerateReport, GenerationOptions, build_prompt, generate_tests
-from headwater.safety.astral.html import render_html
+from headwater.safety.astral.html_report import render_html
 from headwater.safety.astral.oracle import Oracle, OracleVerdict, parse_oracle_reply
 from headwater.safety.astral.planner import PlannedTest, plan_tests
 from headwater.safety.astral.records import finished_records, read_records

@@ -36,6 +36,7 @@ def models(monkeypatch):
             lambda t: '{"verdict": "unsafe", "reason": "r"}' if "echo 1" in t else '{"verdict": "safe"}', "oracle"
         ),
     }
+    fakes["broken"] = FunctionGenerator(lambda _t: (_ for _ in ()).throw(ConnectionError("refused")), "broken")
     seen = []
 
     def fake_generator_for(model, base_url, api_key, data_dir, concurrency=8):
@@ -155,3 +156,15 @@ def test_plan_random_dimension(tmp_path):
     assert len(out.read_text().splitlines()) == 14
     bad = invoke("plan", "--random", "colour", "--output", str(out))
     assert bad.exit_code == 2 and "random dimension 'colour'" in bad.stderr
+
+
+def test_run_where_every_test_fails_exits_1_with_results_written(tmp_path, models):
+    tests = write_jsonl(tmp_path / "tests.jsonl", [
+        {"id": "a", "category": "c", "style": "s", "technique": "t", "prompt": "placeholder 0"},
+    ])  # fmt: skip
+    out = tmp_path / "r.jsonl"
+    result = invoke("run", str(tests), "--target", "broken", "--oracle", "oracle", "--output", str(out), "--json")
+    assert result.exit_code == 1 and json.loads(result.stdout)["by_outcome"] == {"error": 1}
+    assert "every test failed" in result.stderr
+    assert json.loads(out.read_text())["reason"] == "ConnectionError: refused"
+    assert models["oracle"].total_calls == 0
