@@ -4,7 +4,8 @@ Shapes accepted: `Label: AI` / `Confidence: 4` / `Explanation: …` lines in eit
 headings around the markers; other marker words (verdict, answer, classification, decision, prediction); JSON
 objects (```json fenced or not); `Answer: Human (confidence 3/5)`; a bare first word "AI" or "Human". The *last*
 label marker wins, as in `headwater.judge.parse`: a rationale or an echoed format block may hold earlier ones. A
-reply that does not validate is a failure with a name, never a guessed or clamped value.
+reply that does not validate is a failure with a name, never a guessed or clamped value; a negated label ("not AI")
+is refused as ambiguous rather than inverted.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _CONFIDENCE = re.compile(
 )
 _EXPLANATION = re.compile(r'(?<![\w])"?(?:explanation|rationale|reasoning|reason)"?\s*[:=]', re.IGNORECASE)
 _AI = re.compile(r"(?<![\w])(?:ai|a\.i\.|machine|llm|artificial(?:ly)?|generated|model-generated)(?![\w])", re.I)
+_NEGATED = re.compile(r"(?:(?<![\w])not|n't|(?<![\w])never)\s+(?:an?\s+)?(?:ai|human|machine|person)(?![\w])", re.I)
 _HUMAN = re.compile(r"(?<![\w])(?:human|person)(?![\w])", re.IGNORECASE)
 
 
@@ -48,7 +50,7 @@ class ParsedReply:
 def _label_in(segment: str) -> tuple[str | None, str | None]:
     segment = _CONFIDENCE.split(segment, maxsplit=1)[0]
     ai, human = bool(_AI.search(segment)), bool(_HUMAN.search(segment))
-    if ai and human:
+    if (ai and human) or _NEGATED.search(segment):  # "not AI" is a human verdict only by inference: refuse
         return None, "ambiguous_label"
     if not (ai or human):
         return None, "no_label"

@@ -62,6 +62,8 @@ def test_guide_is_optional():
         ("   \n", "empty_reply"),
         ("I am not able to decide.", "no_label"),
         ("Label: AI or Human\nConfidence: 4", "ambiguous_label"),
+        ("Label: not AI\nConfidence: 4", "ambiguous_label"),
+        ("Label: it isn't human\nConfidence: 4", "ambiguous_label"),
         ("Label: AI\nExplanation: very polished", "no_confidence"),
         ("Label: Human\nConfidence: 9", "confidence_out_of_range"),
         ("Label: Human\nConfidence: 4/10", "confidence_out_of_range"),
