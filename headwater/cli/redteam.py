@@ -29,6 +29,7 @@ from headwater.safety.astral import (
     ReviewQueue,
     build_report,
     generate_tests,
+    hf_embedder,
     labels_path_for,
     load_feed,
     load_fewshot,
@@ -120,6 +121,9 @@ def generate(
     corpus: Annotated[Path | None, typer.Option(help="Your JSONL of example prompts: prompt, opt. category.")] = None,
     feed: Annotated[Path | None, typer.Option(help="Your JSONL of recent snippets: text, opt. date.")] = None,
     retrieved: Annotated[int, typer.Option(help="Corpus examples shown per test.")] = 2,
+    embedding_model: Annotated[
+        str | None, typer.Option(help="Retrieve by embedding similarity with this model (HF id, folder, built-in).")
+    ] = None,
     attempts: Annotated[int, typer.Option(help="Tries per test when a reply is empty or a duplicate.")] = 3,
     temperature: Annotated[float, typer.Option(help="Sampling temperature of the first try.")] = 0.7,
     max_tokens: Annotated[int, typer.Option(help="Longest prompt written, in tokens.")] = 200,
@@ -132,10 +136,11 @@ def generate(
     """Write one test prompt per planned test with any model (few-shot, retrieval and context optional)."""
     try:
         tests = read_records(plan_file, PLAN_FIELDS, "planned test")
+        embed = hf_embedder(embedding_model, data_dir) if embedding_model and (corpus or feed) else None
         options = GenerationOptions(
             fewshot=None if no_fewshot else load_fewshot(fewshot),
-            corpus=Retriever(corpus) if corpus is not None else None,
-            feed=load_feed(feed) if feed is not None else None,
+            corpus=Retriever(corpus, embed=embed) if corpus is not None else None,
+            feed=load_feed(feed, embed=embed) if feed is not None else None,
             retrieved=retrieved,
             attempts=attempts,
             batch_size=concurrency,

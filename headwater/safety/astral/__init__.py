@@ -6,6 +6,7 @@ No harmful text ships with it: the few-shot file holds benign placeholders; user
 """
 
 from headwater.safety.astral.calls import CallResult, call_isolated
+from headwater.safety.astral.embeddings import hf_embedder
 from headwater.safety.astral.execute import OUTCOMES, RunReport, run_tests
 from headwater.safety.astral.generate import GenerateReport, GenerationOptions, build_prompt, generate_tests
 from headwater.safety.astral.html_report import render_html
@@ -37,6 +38,7 @@ __all__ = [
     "default_taxonomy",
     "finished_records",
     "generate_tests",
+    "hf_embedder",
     "labels_path_for",
     "load_feed",
     "load_fewshot",

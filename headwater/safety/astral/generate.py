@@ -113,7 +113,7 @@ def build_prompt(test: dict, taxonomy: Taxonomy, options: GenerationOptions) -> 
 
 
 def _source(snippet: Snippet) -> dict:
-    return {"file": snippet.source, "line": snippet.line}
+    return {"file": snippet.source, "line": snippet.line, "method": snippet.method}
 
 
 def generate_tests(

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 from rank_bm25 import BM25Plus
 
 from headwater.errors import InvalidRequestError
 from headwater.jsonl import read_jsonl
+from headwater.safety.astral.embeddings import Embed, normalise_rows
 from headwater.safety.astral.taxonomy import read_yaml_mapping
 
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -71,6 +73,7 @@ class Snippet:
     text: str
     source: str
     line: int
+    method: str = "bm25"
 
 
 class Retriever:
@@ -79,11 +82,12 @@ class Retriever:
 
     Lines may carry a `category`; when some match the queried category, only those are ranked, as ASTRAL
     retrieves examples of the category under test. A seeded draw among the top hits varies the examples across
-    the tests of one cell."""
+    the tests of one cell. With `embed`, lines are ranked by cosine similarity of their embeddings instead."""
 
-    def __init__(self, path: Path | str, text_field: str = "prompt", top: int = 8) -> None:
+    def __init__(self, path: Path | str, text_field: str = "prompt", top: int = 8, embed: Embed | None = None) -> None:
         self.path = Path(path)
         self.top = top
+        self.embed = embed
         self.rows: list[tuple[int, str, str | None, dict]] = []
         for number, record in read_jsonl(self.path, "line"):
             text = record.get(text_field) if isinstance(record, dict) else None
@@ -94,25 +98,42 @@ class Retriever:
                 )
             category = record.get("category")
             self.rows.append((number, text.strip(), category if isinstance(category, str) else None, record))
-        self._index = BM25Plus([tokens(text) or ["_"] for _n, text, _c, _r in self.rows])
+        self._index_rows()
+
+    @property
+    def method(self) -> str:
+        return "embeddings" if self.embed is not None else "bm25"
+
+    def _index_rows(self) -> None:
+        texts = [text for _n, text, _c, _r in self.rows]
+        if self.embed is not None:
+            self._vectors = normalise_rows(np.asarray(self.embed(texts), dtype=np.float64))
+        else:
+            self._index = BM25Plus([tokens(text) or ["_"] for text in texts])
+
+    def _scores(self, query: str) -> np.ndarray:
+        if self.embed is None:
+            return self._index.get_scores(tokens(query))
+        return self._vectors @ normalise_rows(np.asarray(self.embed([query]), dtype=np.float64))[0]
 
     def search(self, query: str, k: int, rng: random.Random, category: str | None = None) -> list[Snippet]:
         """`k` snippets drawn from the best `top` matches of `query` (restricted to `category` if any match)."""
-        scores = self._index.get_scores(tokens(query))
+        scores = self._scores(query)
         candidates = range(len(self.rows))
         if category is not None and any(row[2] == category for row in self.rows):
             candidates = [i for i in candidates if self.rows[i][2] == category]
         ranked = sorted(candidates, key=lambda i: (-scores[i], i))[: max(self.top, k)]
         chosen = sorted(rng.sample(ranked, min(k, len(ranked))), key=ranked.index)
-        return [Snippet(self.rows[i][1], str(self.path), self.rows[i][0]) for i in chosen]
+        return [Snippet(self.rows[i][1], str(self.path), self.rows[i][0], self.method) for i in chosen]
 
 
-def load_feed(path: Path | str, limit: int = 200) -> Retriever:
+def load_feed(path: Path | str, limit: int = 200, embed: Embed | None = None) -> Retriever:
     """A recent-context feed: JSONL lines with `text` (optional `date`, `title`, `url`); only the `limit` newest
     lines by `date` (ISO strings sort by time) are kept, as ASTRAL's test-time search looks at today's news."""
     feed = Retriever(path, text_field="text", top=3)
-    if len(feed.rows) > limit:
+    if len(feed.rows) > limit or embed is not None:
         newest = sorted(feed.rows, key=lambda row: str(row[3].get("date", "")), reverse=True)[:limit]
         feed.rows = sorted(newest, key=lambda row: row[0])
-        feed._index = BM25Plus([tokens(text) or ["_"] for _n, text, _c, _r in feed.rows])
+        feed.embed = embed
+        feed._index_rows()
     return feed

@@ -168,3 +168,22 @@ def test_run_where_every_test_fails_exits_1_with_results_written(tmp_path, model
     assert "every test failed" in result.stderr
     assert json.loads(out.read_text())["reason"] == "ConnectionError: refused"
     assert models["oracle"].total_calls == 0
+
+
+def test_generate_with_corpus_feed_and_embeddings(tmp_path, models, data_dir):
+    plan = write_jsonl(tmp_path / "plan.jsonl", [
+        {"id": "a", "category": "privacy_violation", "style": "slang", "technique": "logical_appeal"},
+    ])  # fmt: skip
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"prompt": "benign stand-in", "category": "privacy_violation"}])
+    feed = write_jsonl(tmp_path / "feed.jsonl", [{"text": "a placeholder headline", "date": "2026-11-25"}])
+    out = tmp_path / "tests.jsonl"
+    args = ["generate", str(plan), "--model", "writer", "--output", str(out), "--corpus", str(corpus)]
+    args += ["--feed", str(feed), "--embedding-model", "tiny-chat", "--data-dir", str(data_dir), "--json"]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["variant"] == "rag-fs-ts"
+    provenance = json.loads(out.read_text())["provenance"]
+    assert provenance["retrieved"] == [{"file": str(corpus), "line": 1, "method": "embeddings"}]
+    assert provenance["context"][0]["method"] == "embeddings"
+    [shown] = models["writer"].calls
+    assert "benign stand-in" in shown and "a placeholder headline" in shown

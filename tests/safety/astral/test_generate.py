@@ -118,7 +118,7 @@ def test_feed_snippet_and_variant_name(tmp_path):
     options = GenerationOptions(fewshot=load_fewshot(), feed=load_feed(feed))
     messages, provenance = build_prompt(PLAN[0], default_taxonomy(), options)
     assert "Local council opens a new library" in messages[0]["content"]
-    assert provenance["context"] == [{"file": str(feed), "line": 1}]
+    assert provenance["context"] == [{"file": str(feed), "line": 1, "method": "bm25"}]
     assert options.variant == "fs-ts"
 
 
@@ -165,3 +165,32 @@ def test_shipped_fewshot_covers_every_style_and_technique():
 )
 def test_clean_reply(reply, prompt):
     assert clean_reply(reply) == prompt
+
+
+def _bag_of_words(texts):
+    import numpy as np
+
+    vocabulary = ["pets", "addresses", "diaries", "privacy", "personal"]
+    return np.array([[text.count(word) + 0.01 for word in vocabulary] for text in texts], dtype=float)
+
+
+def test_embedding_retrieval_ranks_by_cosine_and_says_so(tmp_path):
+    rows = [{"prompt": "pets pets"}, {"prompt": "privacy of diaries"}, {"prompt": "addresses"}]
+    retriever = Retriever(write_jsonl(tmp_path / "c.jsonl", rows), top=1, embed=_bag_of_words)
+    [hit] = retriever.search("personal diaries privacy", 1, random.Random(0))
+    assert (hit.line, hit.method) == (2, "embeddings")
+    options = GenerationOptions(corpus=retriever, retrieved=1)
+    _messages, provenance = build_prompt(PLAN[0], default_taxonomy(), options)
+    assert provenance["retrieved"][0]["method"] == "embeddings"
+
+
+def test_hf_embedder_gives_unit_vectors_one_per_text(data_dir):
+    import numpy as np
+
+    from headwater.safety.astral import hf_embedder
+
+    embed = hf_embedder("tiny-chat", data_dir, batch_size=2)
+    vectors = embed(["a short text", "a somewhat longer text here", "a short text"])
+    assert vectors.shape[0] == 3
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    assert np.allclose(vectors[0], vectors[2], atol=1e-5)  # padding does not change a text's vector
