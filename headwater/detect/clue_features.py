@@ -92,6 +92,9 @@ class FeatureValue:
 TRIAD = re.compile(r"\b[\w'-]+(?: [\w'-]+)?, [\w'-]+(?: [\w'-]+)?,? and [\w'-]+", re.IGNORECASE)
 BOLD_HEADER = re.compile(r"^\s*(?:[-*\d.]+\s+)?\*\*[^*\n]+\*\*:?|^\s*#{1,6} \S.*$", re.MULTILINE)
 TYPO = re.compile(r"\b(\w+) \1\b|\s[,.;:](?!\d)|(?<=[.!?] )[a-z]|(?<= )i(?= )")  # case matters: "i", ". lower"
+SUMMARY = re.compile(
+    r"\b(?:in conclusion|ultimately|in summary|overall|as we look|in the end|the future (?:is|looks) bright)\b", re.I
+)
 TERMINAL = (".", "!", "?", '."', '!"', '?"', ".'", ")")
 
 
@@ -112,10 +115,10 @@ def _structure(text: str, folded: str, per_k: float) -> list[FeatureValue]:
     paras = paragraphs(folded)
     quote_ended = [(s, e) for s, e in paras if folded[s:e].rstrip().endswith('"')]
     last = sents[-1] if sents else (0, 0)
-    last_para = folded[paras[-1][0] : paras[-1][1]] if paras else ""
     ending = folded.rstrip()
     untidy = not ending.endswith(TERMINAL) or ending.endswith(("...", "-"))
-    upbeat = bool(re.search(r"\b(?:in conclusion|ultimately|in summary|overall|as we look)\b", last_para, re.I))
+    closing = [(s, e) for s, e in sents[-2:] if SUMMARY.search(folded[s:e])]
+    upbeat = tuple((s, e, text[s:e]) for s, e in closing)
     last_span = ((last[0], last[1], text[last[0] : last[1]]),)
     triads, headers, typos = (_spans(p, folded, text) for p in (TRIAD, BOLD_HEADER, TYPO))
     return [
@@ -133,7 +136,7 @@ def _structure(text: str, folded: str, per_k: float) -> list[FeatureValue]:
             len(quote_ended) / max(len(paras), 1),
             tuple((folded.rfind('"', s, e - 1), e, text[folded.rfind('"', s, e - 1) : e]) for s, e in quote_ended),
         ),
-        FeatureValue("upbeat_summary_ending", "conclusions", "ai", float(upbeat), last_span if upbeat else ()),
+        FeatureValue("upbeat_summary_ending", "conclusions", "ai", float(bool(upbeat)), upbeat),
         FeatureValue("untidy_ending", "conclusions", "human", float(untidy), last_span if untidy else ()),
     ]
 

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from headwater.errors import InvalidRequestError
 
 WORD = re.compile(r"[^\W_]+(?:['\-][^\W_]+)*")
-SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+[\"')\]]*|$)", re.MULTILINE)
+BOUNDARY = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)|\n")
+ABBREVIATIONS = frozenset({"dr", "mr", "mrs", "ms", "prof", "st", "vs", "etc", "jr", "sr"})
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _FOLD = {ord("\u2019"): "'", ord("\u2018"): "'", ord("\u201c"): '"', ord("\u201d"): '"'}
 
@@ -28,9 +29,22 @@ def words(text: str) -> list[str]:
 
 
 def sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence holding at least one word."""
-    found = (m for m in SENTENCE.finditer(text) if WORD.search(m.group()))
-    return [(m.start() + len(m.group()) - len(m.group().lstrip()), m.end()) for m in found]
+    """(start, end) of each sentence holding at least one word; "Dr." and other titles do not end one."""
+    spans, start = [], 0
+    for boundary in [*BOUNDARY.finditer(text), None]:
+        end = boundary.end() if boundary else len(text)
+        if boundary and boundary.group().startswith(".") and _before(text, boundary.start()) in ABBREVIATIONS:
+            continue
+        chunk = text[start:end]
+        if WORD.search(chunk):
+            spans.append((start + len(chunk) - len(chunk.lstrip()), start + len(chunk.rstrip())))
+        start = end
+    return spans
+
+
+def _before(text: str, index: int) -> str:
+    word = re.search(r"(\w+)$", text[max(0, index - 12) : index])
+    return word.group(1).lower() if word else ""
 
 
 def paragraphs(text: str) -> list[tuple[int, int]]:
