@@ -134,7 +134,7 @@ def _structure(text: str, folded: str, per_k: float) -> list[FeatureValue]:
             "quotes",
             "ai",
             len(quote_ended) / max(len(paras), 1),
-            tuple((folded.rfind('"', s, e - 1), e, text[folded.rfind('"', s, e - 1) : e]) for s, e in quote_ended),
+            tuple((q, e, text[q:e]) for q, e in ((max(s, folded.rfind('"', s, e - 1)), e) for s, e in quote_ended)),
         ),
         FeatureValue("upbeat_summary_ending", "conclusions", "ai", float(bool(upbeat)), upbeat),
         FeatureValue("untidy_ending", "conclusions", "human", float(untidy), last_span if untidy else ()),
@@ -145,13 +145,10 @@ def extract(text: str, lexicon: Lexicon) -> list[FeatureValue]:
     """All features of `text`, always in the same order for the same lexicon."""
     folded = fold(text)
     per_k = 1000 / max(len(words(folded)), 1)
-    entries = [
-        FeatureValue(
-            f"lexicon.{e.id}", e.category, e.side, 0.0, _spans(re.compile(e.pattern, re.IGNORECASE), folded, text)
-        )
-        for e in lexicon.entries
-    ]
-    entries = [FeatureValue(f.name, f.category, f.side, len(f.spans) * per_k, f.spans) for f in entries]
+    entries = []
+    for entry in lexicon.entries:
+        spans = _spans(re.compile(entry.pattern, re.IGNORECASE), folded, text)
+        entries.append(FeatureValue(f"lexicon.{entry.id}", entry.category, entry.side, len(spans) * per_k, spans))
     groups = []
     for category in sorted({e.category for e in lexicon.entries}):
         for side in ("ai", "human"):
