@@ -102,3 +102,24 @@ def test_bad_files_and_bad_input_are_refused(fitted, tmp_path):
     broken.write_text('{"format": "headwater.clue_detector/1"}')
     with pytest.raises(InvalidRequestError, match="not a saved clue detector"):
         ClueDetector.load(broken)
+
+
+PLAIN = {"tapestry": "mix", "vibrant": "lively", "crucial": "important", "pivotal": "key", "Moreover": "Also"}
+PLAIN |= {
+    "Furthermore": "Also",
+    "Additionally": "Also",
+    "foster": "build",
+    "fosters": "builds",
+    "navigating": "handling",
+}
+
+
+def test_plainer_words_lower_the_score(fitted):
+    """Word lists decay: swap the overused words for plain ones and P(AI) drops (the docs' caveat, in miniature)."""
+    import re
+
+    held_out = [t for t in AI[14:] if any(re.search(rf"\b{w}\b", t) for w in PLAIN)]
+    plain = [re.sub(r"\b(" + "|".join(PLAIN) + r")\b", lambda m: PLAIN[m.group(1)], t) for t in held_out]
+    assert len(held_out) >= 5
+    for before, after in zip(fitted.score(held_out), fitted.score(plain), strict=True):
+        assert after < before
