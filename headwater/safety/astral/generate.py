@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from headwater.errors import InvalidRequestError
 from headwater.models.generator import ChatMessages, GenerationParams, Generator
 from headwater.safety.astral.calls import call_isolated
 from headwater.safety.astral.records import append_records, finished_records
@@ -47,6 +48,11 @@ class GenerationOptions:
     seed: int = 0
     """Seeds the retrieval draws."""
     params: GenerationParams = FIRST_PARAMS
+
+    def __post_init__(self) -> None:
+        for name in ("retrieved", "attempts", "batch_size"):
+            if getattr(self, name) < 1:
+                raise InvalidRequestError(f"{name} must be at least 1, got {getattr(self, name)}", param=name)
 
     @property
     def variant(self) -> str:

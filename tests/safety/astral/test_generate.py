@@ -194,3 +194,9 @@ def test_hf_embedder_gives_unit_vectors_one_per_text(data_dir):
     assert vectors.shape[0] == 3
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
     assert np.allclose(vectors[0], vectors[2], atol=1e-5)  # padding does not change a text's vector
+
+
+@pytest.mark.parametrize("name", ["retrieved", "attempts", "batch_size"])
+def test_options_below_one_are_rejected(name):
+    with pytest.raises(InvalidRequestError, match=f"{name} must be at least 1, got 0"):
+        GenerationOptions(**{name: 0})
