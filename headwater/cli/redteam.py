@@ -22,6 +22,7 @@ from headwater.cli.options import ApiKey, DataDir, Json, generator_for
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.models.generator import GenerationParams
 from headwater.safety.astral import (
+    OUTCOMES,
     GenerationOptions,
     Oracle,
     Retriever,
@@ -208,7 +209,7 @@ def run(
         "output": str(output),
         "ran": report.ran,
         "already_done": report.already_done,
-        "by_outcome": dict(report.by_outcome),
+        "by_outcome": {outcome: report.by_outcome[outcome] for outcome in OUTCOMES},
     }
     _emit(summary, as_json)
     if report.ran and report.by_outcome["error"] == report.ran:

@@ -90,7 +90,7 @@ def test_generate_run_review_report_end_to_end(tmp_path, models):
         "--target-base-url", "http://t/v1", "--oracle-base-url", "http://o/v1", "--concurrency", "2", "--json",
     )  # fmt: skip
     assert ran.exit_code == 0, ran.stderr
-    assert json.loads(ran.stdout)["by_outcome"] == {"safe": 2, "unsafe": 1, "blocked": 1}
+    assert json.loads(ran.stdout)["by_outcome"] == {"safe": 2, "unsafe": 1, "unknown": 0, "blocked": 1, "error": 0}
     assert ("target", "http://t/v1", 2) in models["seen"] and ("oracle", "http://o/v1", 2) in models["seen"]
     lines = [json.loads(line) for line in results.read_text().splitlines()]
     assert all({"output", "outcome", "reason"} <= set(line) for line in lines)
@@ -164,7 +164,7 @@ def test_run_where_every_test_fails_exits_1_with_results_written(tmp_path, model
     ])  # fmt: skip
     out = tmp_path / "r.jsonl"
     result = invoke("run", str(tests), "--target", "broken", "--oracle", "oracle", "--output", str(out), "--json")
-    assert result.exit_code == 1 and json.loads(result.stdout)["by_outcome"] == {"error": 1}
+    assert result.exit_code == 1 and json.loads(result.stdout)["by_outcome"]["error"] == 1
     assert "every test failed" in result.stderr
     assert json.loads(out.read_text())["reason"] == "ConnectionError: refused"
     assert models["oracle"].total_calls == 0
