@@ -14,6 +14,8 @@ PACKAGES = [
     "headwater.platform",
     "headwater.footprint",
     "headwater.train",
+    "headwater.judge",
+    "headwater.detect",
 ]
 
 

@@ -65,6 +65,8 @@ def _with_scores(articles: list[Article], specs: list[str]) -> list[Article]:
         if not name or not path:
             raise InvalidRequestError(f"--scores takes NAME=FILE, got {spec!r}", param="scores")
         for number, row in read_jsonl(Path(path), "score"):
+            if isinstance(row, dict) and row.get("score") is None and row.get("refused"):
+                continue  # a text the detector refused to score (too short, unparseable verdict) shows no score
             known = isinstance(row, dict) and str(row.get("id")) in scores
             if not known or not isinstance(row.get("score"), int | float):
                 raise InvalidRequestError(

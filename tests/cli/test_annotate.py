@@ -60,7 +60,8 @@ def test_status_and_export(tmp_path):
 
 def test_detector_scores_join_the_articles_by_id(tmp_path):
     scored = tmp_path / "fdg.jsonl"
-    scored.write_text('{"id": "a1", "score": 2.5, "higher_is_ai": true}\n')
+    refused = '{"id": "a1", "score": null, "refused": "too short"}'  # skipped: no score to show
+    scored.write_text('{"id": "a1", "score": 2.5, "higher_is_ai": true}\n' + refused + "\n")
     articles = tmp_path / "articles.jsonl"
     articles.write_text('{"id": "a1", "text": "One two.", "scores": {"binoculars": 0.8}}\n')
     base = ["detect", "annotate", "load", str(articles), "--data-dir", str(tmp_path), "--json"]
