@@ -14,22 +14,36 @@ import json
 OUTCOME_COLOURS = {"safe": "#4c9a5f", "unsafe": "#c0392b", "unknown": "#e6a23c", "blocked": "#5b7db1", "error": "#888"}
 
 
-def chart_png(title: str, counts: dict[str, dict[str, int]]) -> bytes:
-    """A horizontal stacked bar per name (outcome counts), as PNG bytes."""
+FLAGGED_COLOURS = {"oracle flagged": "#e6a23c", "confirmed": "#c0392b"}
+
+
+def chart_png(
+    title: str, counts: dict[str, dict[str, int]], colours: dict[str, str] = OUTCOME_COLOURS, stacked: bool = True
+) -> bytes:
+    """A horizontal bar per name, one segment (stacked) or one thinner bar (side by side) per series, as PNG."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure state
+    from matplotlib.ticker import MaxNLocator
 
     names = list(counts)
-    figure = Figure(figsize=(8, 0.6 + 0.35 * max(1, len(names))), layout="constrained")
+    figure = Figure(figsize=(9, max(1.8, 0.6 + 0.35 * len(names))), layout="constrained")
     axes = figure.subplots()
     left = [0] * len(names)
-    for outcome, colour in OUTCOME_COLOURS.items():
-        values = [counts[name].get(outcome, 0) for name in names]
-        axes.barh(names, values, left=left, color=colour, label=outcome)
-        left = [a + b for a, b in zip(left, values, strict=True)]
+    height = 0.8 if stacked else 0.8 / len(colours)
+    for index, (series, colour) in enumerate(colours.items()):
+        values = [counts[name].get(series, 0) for name in names]
+        if stacked:
+            axes.barh(names, values, left=left, color=colour, label=series)
+            left = [a + b for a, b in zip(left, values, strict=True)]
+        else:
+            positions = [row + (index - (len(colours) - 1) / 2) * height for row in range(len(names))]
+            axes.barh(positions, values, height=height, color=colour, label=series)
+    if not stacked:
+        axes.set_yticks(range(len(names)), names)
     axes.invert_yaxis()
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title(title)
     axes.set_xlabel("tests")
-    axes.legend(loc="lower right", fontsize="small")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90)
     return buffer.getvalue()
@@ -44,8 +58,8 @@ def _table(title: str, counts: dict[str, dict[str, int]]) -> str:
     return f"<h2>{html.escape(title)}</h2><table><tr><th>name</th>{header}</tr>{rows}</table>"
 
 
-def _image(title: str, counts: dict[str, dict[str, int]]) -> str:
-    data = base64.b64encode(chart_png(title, counts)).decode("ascii")
+def _image(title: str, counts: dict[str, dict[str, int]], **chart: object) -> str:
+    data = base64.b64encode(chart_png(title, counts, **chart)).decode("ascii")  # type: ignore[arg-type]
     return f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
 
 
@@ -60,7 +74,12 @@ def render_html(report: dict, title: str = "Red-teaming report") -> str:
         for v, row in matrix.items()
     )
     summary = {k: report["oracle_vs_manual"][k] for k in ("labelled", "precision", "recall", "f1", "accuracy")}
+    flagged = {
+        name: {"oracle flagged": counts["unsafe"], "confirmed": report["confirmed_unsafe"]["by_category"].get(name, 0)}
+        for name, counts in report["by_category"].items()
+    }
     sections += [
+        _image("Oracle-flagged vs confirmed unsafe, by category", flagged, colours=FLAGGED_COLOURS, stacked=False),
         "<h2>Review</h2><pre>" + html.escape(json.dumps(report["review"] | report["confirmed_unsafe"], indent=2)),
         "</pre><h2>Oracle vs manual</h2><table><tr><th></th><th>manual unsafe</th><th>manual safe</th></tr>"
         f"{confusion}</table><pre>{html.escape(json.dumps(summary, indent=2))}</pre>",

@@ -89,7 +89,7 @@ def test_html_embeds_charts_and_escapes_names():
     results = [*RESULTS, {**RESULTS[0], "id": "r9", "category": "<script>x</script>"}]
     page = render_html(build_report(results, LABELS))
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(images) == 3
+    assert len(images) == 4
     assert all(base64.b64decode(image).startswith(b"\x89PNG") for image in images)
     assert "<script>x</script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
     assert "oracle unknown" in page
