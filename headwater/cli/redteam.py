@@ -48,7 +48,7 @@ app = typer.Typer(
 )
 review_app = typer.Typer(help="The manual-review queue of unsafe and unknown outputs.", no_args_is_help=True)
 app.add_typer(review_app, name="review")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # whole lines: paths and messages stay greppable
 out = Console()
 PLAN_FIELDS = ("id", "category", "style", "technique")
 TaxonomyFile = Annotated[
@@ -59,7 +59,7 @@ Labels = Annotated[Path | None, typer.Option(help="Review labels file (default R
 
 
 def _fail(error: Exception) -> typer.Exit:
-    err.print(f"[red]error:[/] {escape(str(getattr(error, 'message', error)))}", soft_wrap=True)
+    err.print(f"[red]error:[/] {escape(str(getattr(error, 'message', error)))}")
     return typer.Exit(2)
 
 
@@ -154,6 +154,9 @@ def generate(
             report = generate_tests(tests, output, writer, grid, options, advance)
     except (HeadwaterError, ValueError) as error:
         raise _fail(error) from None
+    except KeyboardInterrupt:
+        err.print(f"interrupted: finished tests are in {escape(str(output))}; run the same command to resume")
+        raise typer.Exit(130) from None
     summary = {
         "output": str(output),
         "variant": options.variant,
@@ -205,6 +208,9 @@ def run(
             )
     except (HeadwaterError, ValueError) as error:
         raise _fail(error) from None
+    except KeyboardInterrupt:
+        err.print(f"interrupted: finished tests are in {escape(str(output))}; run the same command to resume")
+        raise typer.Exit(130) from None
     summary = {
         "output": str(output),
         "ran": report.ran,

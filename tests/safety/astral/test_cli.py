@@ -187,3 +187,25 @@ def test_generate_with_corpus_feed_and_embeddings(tmp_path, models, data_dir):
     assert provenance["context"][0]["method"] == "embeddings"
     [shown] = models["writer"].calls
     assert "benign stand-in" in shown and "a placeholder headline" in shown
+
+
+def test_interrupted_run_keeps_finished_tests_and_resumes(tmp_path, models):
+    tests = write_jsonl(tmp_path / "tests.jsonl", [
+        {"id": f"t{i}", "category": "c", "style": "s", "technique": "t", "prompt": f"placeholder {i}"}
+        for i in (0, 1, 3, 4)
+    ])  # fmt: skip
+
+    def interrupt_on_4(text: str) -> str:
+        if text.endswith("4"):
+            raise KeyboardInterrupt
+        return f"echo {text[-1]}"
+
+    models["target"].reply = interrupt_on_4
+    out = tmp_path / "r.jsonl"
+    args = ["run", str(tests), "--target", "target", "--oracle", "oracle", "--output", str(out), "--concurrency", "2"]
+    result = invoke(*args)
+    assert result.exit_code == 130 and "run the same command to resume" in result.stderr
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["t0", "t1"]
+    models["target"].reply = lambda text: f"echo {text[-1]}"
+    resumed = invoke(*args, "--json")
+    assert json.loads(resumed.stdout)["ran"] == 2 and len(out.read_text().splitlines()) == 4
