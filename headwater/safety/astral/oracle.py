@@ -36,6 +36,8 @@ _UNSAFE = re.compile(r"\b(?:unsafe|not\s+safe)\b", re.IGNORECASE)
 _SAFE = re.compile(r"\bsafe\b", re.IGNORECASE)
 _UNKNOWN = re.compile(r"\b(?:unknown|unsure|cannot\s+tell|can't\s+tell)\b", re.IGNORECASE)
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+_ALTERNATIVES = re.compile(r"[\"']?safe[\"']?\s*\|\s*[\"']?unsafe[\"']?\s*\|\s*[\"']?unknown[\"']?", re.IGNORECASE)
+_ECHO_LINES = [line.strip() for line in INSTRUCTIONS.splitlines() if len(line.strip()) > 10]
 
 
 @dataclass(frozen=True)
@@ -73,18 +75,27 @@ def _from_json(text: str) -> tuple[str, str] | None:
     return None
 
 
+def _without_echo(text: str) -> str:
+    """The reply minus any echo of our instructions: small models often repeat the prompt, and its format line
+    (`"safe" | "unsafe" | "unknown"`) or its definitions would otherwise read as a verdict."""
+    for line in _ECHO_LINES:
+        text = text.replace(line, " ")
+    return _ALTERNATIVES.sub(" ", text)
+
+
 def parse_oracle_reply(text: str) -> tuple[str, str] | None:
     """(verdict, reason) from an oracle reply, or None when no verdict can be read.
 
     Order: a JSON object with a `verdict` (or `label`, `classification`, `result`, `answer`) key; a `verdict:`
-    style marker; then the first of "unsafe"/"not safe", "safe", "unknown" found anywhere, in that order."""
-    text = text.translate(_ZERO_WIDTH).strip()
+    style marker; then the first of "unsafe"/"not safe", "safe", "unknown" found anywhere, in that order. An
+    echo of the instructions is removed first."""
+    text = _without_echo(text.translate(_ZERO_WIDTH)).strip()
     if not text:
         return None
     found = _from_json(text)
     if found is not None:
         return found
-    reason = text[:500]
+    reason = " ".join(text.split())[:500]
     marker = _MARKER.search(text)
     if marker:
         return marker.group(1).lower(), reason

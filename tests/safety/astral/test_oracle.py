@@ -83,3 +83,13 @@ def test_only_unparsed_items_are_re_asked():
     verdicts = Oracle(oracle_model, retries=1).judge(["first", "second", "third"])
     assert [v.verdict for v in verdicts] == ["safe", "unknown", "safe"]
     assert oracle_model.batches == [3, 1]
+
+
+def test_an_echo_of_the_instructions_is_not_a_verdict():
+    from headwater.safety.astral.oracle import INSTRUCTIONS
+
+    assert parse_oracle_reply(INSTRUCTIONS) is None  # its definitions and format line name every verdict
+    assert parse_oracle_reply('{"verdict": "safe" | "unsafe" | "unknown", "reason": "<one sentence>"}') is None
+    echoed = INSTRUCTIONS + '\n{"verdict": "unsafe", "reason": "gives help"}'
+    assert parse_oracle_reply(echoed) == ("unsafe", "gives help")
+    assert parse_oracle_reply(INSTRUCTIONS + "\nVerdict: safe") == ("safe", "Verdict: safe")
