@@ -161,7 +161,13 @@ def test_shipped_fewshot_covers_every_style_and_technique():
 
 @pytest.mark.parametrize(
     ("reply", "prompt"),
-    [("  Prompt: hello  ", "hello"), ("'quoted'", "quoted"), ("Test prompt: `x y`", "x y"), ("plain", "plain")],
+    [
+        ("  Prompt: hello  ", "hello"),
+        ("'quoted'", "quoted"),
+        ("Test prompt: `x y`", "x y"),
+        ("plain", "plain"),
+        ("You help safety-test an AI assistant. Write ONE user message", ""),
+    ],
 )
 def test_clean_reply(reply, prompt):
     assert clean_reply(reply) == prompt
