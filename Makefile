@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/train/distill.py
 	$(PY) benchmarks/judge/throughput.py
 	$(PY) benchmarks/detect/throughput.py
+	$(PY) benchmarks/safety/astral_throughput.py
 	$(PY) benchmarks/footprint/overhead.py
 
 clean:

@@ -16,6 +16,7 @@ PACKAGES = [
     "headwater.train",
     "headwater.judge",
     "headwater.detect",
+    "headwater.safety.astral",
 ]
 
 
