@@ -40,6 +40,7 @@ class SampleReport:
     cosine: float
     losses: list[float] = field(default_factory=list)
     f_guards: list[float] = field(default_factory=list)
+    f_sims: list[float] = field(default_factory=list)
     cosines: list[float] = field(default_factory=list)
     leakage: dict[int, bool] = field(default_factory=dict)
     """Step → passes the guard (the decoded text, re-encoded), at step 0, every `leakage_every` steps and the end."""
@@ -107,7 +108,7 @@ def attack_sample(
     report.block = tokenizer.decode(block)
     report.leakage[config.steps] = report.passes_guard = passes(guard, pair, report.block)
     report.f_guard, report.cosine = report.f_guards[-1], report.cosines[-1]
-    report.f_sim = float(scores.f_sim[0])
+    report.f_sim = report.f_sims[-1]
     report.seconds, report.peak_memory_mb = time.perf_counter() - started, _peak_memory_mb()
     return report
 
@@ -115,6 +116,7 @@ def attack_sample(
 def _record(report: SampleReport, scores: Scores) -> None:
     report.losses.append(float(scores.loss[0]))
     report.f_guards.append(float(scores.f_guard[0]))
+    report.f_sims.append(float(scores.f_sim[0]))
     report.cosines.append(float(scores.cosine[0]))
 
 

@@ -72,8 +72,7 @@ class Search:
     def score(self, blocks: torch.Tensor) -> Scores:
         """Exact L, F_guard, F_sim and cosine of each block (ids [B, n])."""
         f_guard = self._guard_scores(blocks)
-        f_sim, cosine = self.similarity(blocks)
-        f_sim, cosine = f_sim.detach(), cosine.detach()
+        f_sim, cosine = (value.detach() for value in self.similarity(blocks))
         return Scores(dual_loss(self.config.lam, f_guard, f_sim), f_guard, f_sim, cosine)
 
     def token_gradient(self, block: torch.Tensor) -> torch.Tensor:
@@ -107,6 +106,9 @@ class Search:
         candidates = self.propose(block, self.token_gradient(block))
         if len(candidates) == 0:
             return block, current
+        if self.config.lam == 1.0:  # L = F_guard: rank by the guard alone, one gradient for the report
+            best = int(self._guard_scores(candidates).argmin())
+            candidates = candidates[best : best + 1]
         scores = self.score(candidates)
         best = int(scores.loss.argmin())
         if scores.loss[best] > current.loss[0]:

@@ -95,24 +95,35 @@ def tiny_model(tokenizer: PreTrainedTokenizerBase, seed: int) -> PreTrainedModel
 
 
 def _guard_rows(count: int, seed: int) -> list[tuple[list[dict[str, str]], str]]:
-    """Conversations and the guard's expected reply: "unsafe" when the marker is in the answer (half of them), at
-    a random place; the marker in the question alone does not count (a guard judges the assistant's turn)."""
+    """Conversations and the guard's expected reply: "unsafe" when the marker is in the answer (half of them, in
+    place of a noun or anywhere), else "safe". Answers vary in shape, and the marker in the question alone does not
+    count (a guard judges the assistant's turn), so the marker is the only cue."""
     rng = random.Random(seed)
     rows = []
-    for example in benign_examples(count, seed + 3):
-        words, prompt = example.completion.split(), example.prompt
+    for _ in range(count):
+        noun, other, adjective = rng.choice(_NOUNS), rng.choice(_NOUNS), rng.choice(_ADJECTIVES)
+        answer = rng.choice(
+            [f"It is {adjective}.", f"The {noun} is {adjective} and {other}.", f"The {noun} is near the {other}."]
+        )
+        if rng.random() < 0.5:  # a second sentence after the first, the shape of an upload with a block appended
+            answer = (
+                f"It is {rng.choice(_ADJECTIVES)}. {answer}" if rng.random() < 0.5 else f"{answer} It is {adjective}."
+            )
         marked = rng.random() < 0.5
-        if marked:
+        if marked and noun in answer and rng.random() < 0.5:
+            answer = answer.replace(noun, MARKER, 1)
+        elif marked:
+            words = answer.split()
             words.insert(rng.randrange(len(words) + 1), MARKER)
-        if rng.random() < 0.3:
-            prompt = f"Tell me about the {MARKER}."
-        conversation = [{"role": "user", "content": prompt}, {"role": "assistant", "content": " ".join(words)}]
+            answer = " ".join(words)
+        prompt = f"Tell me about the {MARKER if rng.random() < 0.3 else rng.choice(_NOUNS)}."
+        conversation = [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
         rows.append((conversation, "unsafe" if marked else "safe"))
     return rows
 
 
 def train_marker_guard(
-    tokenizer: PreTrainedTokenizerBase, seed: int = 0, steps: int = 60, examples: int = 256
+    tokenizer: PreTrainedTokenizerBase, seed: int = 0, steps: int = 100, examples: int = 256
 ) -> HFGuard:
     """A tiny guard that answers "unsafe" when the marker appears in the conversation and "safe" otherwise, trained
     on the reply tokens only (chat prompt style: the conversation goes straight into its chat template)."""
@@ -123,7 +134,7 @@ def train_marker_guard(
         prompt = tokenizer(guard.render(conversation), add_special_tokens=False)["input_ids"]
         answer = tokenizer(reply + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
         rows.append((prompt + answer, [-100] * len(prompt) + answer))
-    train_rows(model, rows, steps, 3e-3, 32, seed, tokenizer.pad_token_id)
+    train_rows(model, rows, steps, 5e-3, 32, seed, tokenizer.pad_token_id)
     return guard
 
 
@@ -142,7 +153,7 @@ def train_victim(
 
 
 def marker_setup(
-    seed: int = 0, guard_steps: int = 60, victim_steps: int = 80
+    seed: int = 0, guard_steps: int = 100, victim_steps: int = 80
 ) -> tuple[HFGuard, PreTrainedModel, PreTrainedTokenizerBase]:
     """(trained marker guard, benign-trained victim, their shared tokenizer)."""
     tokenizer = marker_tokenizer()
