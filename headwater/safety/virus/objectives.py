@@ -12,11 +12,15 @@ Both take x as a one-hot [B, n, V] (differentiable, for token gradients) or ids 
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from headwater.safety.guard.hf import HFGuard
 from headwater.safety.virus.tokens import SENTINEL, Pair, embed_block, encode, split_at_sentinel, surround
+
+logger = logging.getLogger(__name__)
 
 
 def _chat(pair: Pair) -> list[dict[str, str]]:
@@ -44,9 +48,16 @@ class SimilarityObjective:
     """F_sim and the gradient cosine for one benign sample, against the frozen harmful gradient g* = g(h)."""
 
     def __init__(
-        self, victim: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pair: Pair, harmful: torch.Tensor, width: int
+        self,
+        victim: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        pair: Pair,
+        harmful: torch.Tensor,
+        width: int,
+        chunk: int = 16,
     ) -> None:
-        self.model, self.width = victim, width
+        self.model, self.width, self.chunk, self.batched = victim, width, chunk, True
+        self.names = [name for name, param in victim.named_parameters() if param.requires_grad]
         self.params = [param for param in victim.parameters() if param.requires_grad]
         if not self.params:
             raise ValueError("the victim has no trainable weights: wrap it with LoRA first (prepare_victim)")
@@ -76,14 +87,42 @@ class SimilarityObjective:
         device = middle.device
         return torch.cat([torch.tensor(self.head, device=device), middle, torch.tensor(self.tail, device=device)])
 
+    def batched_gradients(self, blocks: torch.Tensor) -> torch.Tensor:
+        """g(x) for a batch of id blocks, [B, P]: per-sample gradients with torch.func (vmap over grad), so a step's
+        exact scoring is one batched pass instead of one backward per candidate."""
+        from torch.func import functional_call, grad, vmap
+
+        device, rows = blocks.device, len(blocks)
+        head = torch.tensor(self.head, device=device, dtype=torch.long).expand(rows, -1)
+        tail = torch.tensor(self.tail, device=device, dtype=torch.long).expand(rows, -1)
+        ids = torch.cat([head, blocks, tail], dim=1)
+        labels = ids.clone()
+        labels[:, : self.prompt_length] = -100
+        weights = {name: param.detach() for name, param in zip(self.names, self.params, strict=True)}
+
+        def loss(params: dict[str, torch.Tensor], row: torch.Tensor, row_labels: torch.Tensor) -> torch.Tensor:
+            kwargs = {"input_ids": row[None], "labels": row_labels[None]}
+            return functional_call(self.model, params, args=(), kwargs=kwargs, strict=False).loss
+
+        grads = vmap(grad(loss), in_dims=(None, 0, 0))(weights, ids, labels)
+        return torch.cat([grads[name].reshape(rows, -1) for name in self.names], dim=1)
+
     def terms(self, gradient: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(F_sim, cosine) of a gradient g(x): F_sim = −⟨g, g*⟩/‖g‖ = −‖g*‖·cos."""
+        """(F_sim, cosine) of gradients g(x) ([P] or [B, P]): F_sim = −⟨g, g*⟩/‖g‖ = −‖g*‖·cos."""
         dot = gradient @ self.target
-        norm = gradient.norm().clamp(min=1e-12)
+        norm = gradient.norm(dim=-1).clamp(min=1e-12)
         return -dot / norm, dot / (norm * self.target_norm.clamp(min=1e-12))
 
     def __call__(self, block: torch.Tensor, create_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """(F_sim, cosine) of each block, [B] each; one backward per block (second order when `create_graph`)."""
+        """(F_sim, cosine) of each block, [B] each. Id blocks are scored in vmapped chunks (one backward each where
+        a model cannot be vmapped); one-hot blocks one backward each, second order when `create_graph`."""
+        if self.batched and not block.is_floating_point() and not create_graph and len(block) > 1:
+            try:
+                grads = torch.cat([self.batched_gradients(part) for part in block.split(self.chunk)])
+                return self.terms(grads)
+            except (RuntimeError, NotImplementedError, ValueError) as error:
+                logger.info("per-sample gradients without vmap for this model (%s)", error)
+                self.batched = False
         values = [self.terms(self.gradient(block[index : index + 1], create_graph)) for index in range(block.shape[0])]
         return torch.stack([value[0] for value in values]), torch.stack([value[1] for value in values])
 

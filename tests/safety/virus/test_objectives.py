@@ -83,3 +83,15 @@ def test_dual_loss_weights_and_single_terms():
     assert float(dual_loss(0.1, f_guard, f_sim)) == pytest.approx(0.1 * 2.0 + 0.9 * -0.5)
     assert dual_loss(1.0, f_guard, f_sim) is f_guard
     assert dual_loss(0.0, f_guard, f_sim) is f_sim
+
+
+def test_vmapped_scoring_equals_one_backward_per_block(marker_pair, lora_victim, pairs):
+    _guard, _tok, _width, harmful, similarity = _setup(marker_pair, lora_victim, pairs[1])
+    blocks = harmful.repeat(5, 1)
+    blocks[torch.arange(5), torch.arange(5) % len(harmful)] = torch.tensor([300, 301, 302, 303, 304])
+    f_sim, cosine = similarity(blocks)
+    assert similarity.batched  # the tiny Llama + LoRA is vmappable: the fast path ran
+    for index, block in enumerate(blocks):
+        expected_f, expected_cos = similarity.terms(similarity.gradient(block[None]))
+        assert float(cosine[index]) == pytest.approx(float(expected_cos), abs=1e-5)
+        assert float(f_sim[index]) == pytest.approx(float(expected_f), rel=1e-4)
