@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from headwater.safety.guard import SegmentGuard
+from headwater.safety.guard import EnsembleGuard, PerplexityFilter, SegmentGuard
 from headwater.safety.virus import (
     QA,
     FineTuneSettings,
@@ -69,7 +69,13 @@ def harness(guard, victim, tokenizer, pairs, steps: int, swaps: int) -> list[dic
     config = HarnessConfig(
         seeds=(0, 1, 2), virus=VirusConfig(steps=steps, swaps=swaps), fine_tune=FineTuneSettings(steps=40)
     )
-    moderations = {"guard": guard, "guard+segments": SegmentGuard(guard, max_chars=24)}
+    scorer = PerplexityFilter(victim, tokenizer, window=4)
+    scorer.calibrate([qa.conversation() for qa in data.benign_train], fpr=0.05)
+    moderations = {
+        "guard": guard,
+        "guard+segments": SegmentGuard(guard, max_chars=24),
+        "guard+perplexity": EnsembleGuard([guard, scorer]),
+    }
     return summarise(evaluate(guard, victim, tokenizer, data, moderations, guard, config))
 
 
@@ -115,10 +121,10 @@ def main() -> None:
         )
     if args.harness:
         print("\nharness (mean of 3 seeds)")
-        print(f"{'variant':<8} {'moderation':<15} {'leak':>5} {'FPR':>5} {'loss':>6} {'HS':>5} {'FA':>5}")
+        print(f"{'variant':<8} {'moderation':<16} {'leak':>5} {'FPR':>5} {'loss':>6} {'HS':>5} {'FA':>5}")
         for row in figures["harness"]:
             print(
-                f"{row['variant']:<8} {row['moderation']:<15} {row['leakage']:>5.2f} "
+                f"{row['variant']:<8} {row['moderation']:<16} {row['leakage']:>5.2f} "
                 f"{row['benign_false_positive_rate']:>5.2f} {row['target_loss']:>6.3f} {row['harmful_score']:>5.2f} "
                 f"{row['accuracy']:>5.2f}"
             )

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from headwater.cli.options import ApiKey, DataDir, Json, generator_for
 from headwater.errors import HeadwaterError, InvalidRequestError
+from headwater.safety.guard.verdict import Guard
 
 app = typer.Typer(
     help="Guardrail moderation of fine-tuning data, and the Virus attack to test your own moderation.",
@@ -81,7 +82,8 @@ def train(
         )
 
 
-def _guard(model: str, base_url: str | None, api_key: str | None, data_dir: Path, style: str):  # noqa: ANN202
+def _guard(model: str, base_url: str | None, api_key: str | None, data_dir: Path, style: str) -> Guard:
+    """A saved classifier folder, a served guard (with --base-url), or a guard model run in-process."""
     from headwater.safety.guard import ClassifierGuard, HFGuard, LLMGuard, is_classifier
 
     if is_classifier(model):
@@ -91,7 +93,10 @@ def _guard(model: str, base_url: str | None, api_key: str | None, data_dir: Path
     return HFGuard.from_pretrained(model, data_dir, style=style)
 
 
-def _defended(guard, segments: int, normalised: bool, perplexity_model: str | None, perplexity: float, data_dir: Path):  # noqa: ANN001, ANN202
+def _defended(
+    guard: Guard, segments: int, normalised: bool, perplexity_model: str | None, perplexity: float, data_dir: Path
+) -> Guard:
+    """The guard wrapped in the defences asked for."""
     from headwater.models.loading import load_model, load_tokenizer
     from headwater.safety.guard import EnsembleGuard, NormalisedGuard, PerplexityFilter, SegmentGuard
 
@@ -100,11 +105,8 @@ def _defended(guard, segments: int, normalised: bool, perplexity_model: str | No
     if normalised:
         guard = NormalisedGuard(guard)
     if perplexity_model:
-        scorer = PerplexityFilter(
-            load_model(perplexity_model, data_dir=data_dir),
-            load_tokenizer(perplexity_model, data_dir=data_dir),
-            perplexity,
-        )
+        model = load_model(perplexity_model, data_dir=data_dir)
+        scorer = PerplexityFilter(model, load_tokenizer(perplexity_model, data_dir=data_dir), perplexity)
         guard = EnsembleGuard([guard, scorer])
     return guard
 
@@ -177,8 +179,7 @@ def attack(
     Use it only on moderation you operate; the platform exposes it to admins alone."""
     from headwater.models.loading import load_model, load_tokenizer
     from headwater.safety.guard import HFGuard
-    from headwater.safety.virus import Pair, VirusConfig, prepare_victim
-    from headwater.safety.virus import attack as run_attack
+    from headwater.safety.virus import Pair, VirusConfig, attack_sample, prepare_victim
 
     try:
         pairs = _read_pairs(file)
@@ -188,7 +189,12 @@ def attack(
             raise InvalidRequestError("guard and victim use different tokenizers; Virus needs one shared vocabulary")
         judge = HFGuard(load_model(guard, data_dir=data_dir), tokenizer, style=prompt, name=guard)
         target = prepare_victim(load_model(victim, data_dir=data_dir), lora_rank)
-        reports = run_attack(judge, target, tokenizer, [Pair(**pair) for _, pair in pairs], config)
+        reports = []
+        for index, (_, pair) in enumerate(pairs, start=1):
+            reports.append(attack_sample(judge, target, tokenizer, Pair(**pair), config))
+            err.print(
+                f"sample {index}/{len(pairs)}: passes guard {reports[-1].passes_guard} ({reports[-1].seconds:.1f} s)"
+            )
     except HeadwaterError as error:
         raise _fail(error) from None
     except ValueError as error:

@@ -7,12 +7,15 @@ an unparsed guard reply counts as flagged, and a score over the threshold flags 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from headwater.errors import InvalidRequestError
 from headwater.jsonl import read_jsonl
 from headwater.safety.guard.verdict import Conversation, Guard, as_conversation, thresholded
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,10 @@ def check_examples(
         CheckItem(line, verdict.verdict, list(verdict.categories), verdict.score, verdict.error)
         for (line, _), verdict in zip(examples, verdicts, strict=True)
     ]
+    for item in items:  # every decision is logged: a platform keeps the trail of what it rejected and why
+        logger.info(
+            "line %d: %s %s score=%s error=%s", item.line, item.verdict, item.categories, item.score, item.error
+        )
     flagged = sum(item.verdict == "unsafe" for item in items)
     return CheckReport(len(items), flagged, flagged / len(items) if items else 0.0, items)
 

@@ -30,16 +30,16 @@ class PerplexityFilter:
         self.name = "perplexity"
 
     def _split(self, conversation: Conversation) -> tuple[list[int], list[int]]:
-        if not getattr(self.tokenizer, "chat_template", None):
-            context = "\n".join(message["content"] for message in conversation[:-1])
-            return (self.tokenizer(context)["input_ids"] if context else []), self.tokenizer(
-                conversation[-1]["content"], add_special_tokens=False
-            )["input_ids"]
-        full = self.tokenizer.apply_chat_template(conversation, tokenize=False)
-        head = self.tokenizer.apply_chat_template(conversation[:-1], tokenize=False, add_generation_prompt=True)
-        head = head if conversation[:-1] and full.startswith(head) else ""
-        context = self.tokenizer(head, add_special_tokens=False)["input_ids"] if head else []
-        return context, self.tokenizer(full[len(head) :], add_special_tokens=False)["input_ids"]
+        """Ids of the context (the earlier turns, chat template applied when the tokenizer has one) and of the last
+        turn's text, the part that is scored."""
+        *history, last = conversation
+        if history and getattr(self.tokenizer, "chat_template", None):
+            head = self.tokenizer.apply_chat_template(history, tokenize=False, add_generation_prompt=True)
+        else:
+            head = "".join(message["content"] + "\n" for message in history)
+        encode = self.tokenizer
+        context = encode(head, add_special_tokens=False)["input_ids"] if head else []
+        return context, encode(last["content"], add_special_tokens=False)["input_ids"]
 
     @torch.no_grad()
     def perplexity(self, item: Item) -> float:
@@ -51,6 +51,8 @@ class PerplexityFilter:
         logits = self.model(input_ids=ids).logits[0, :-1].float()
         nll = -torch.log_softmax(logits, -1).gather(-1, ids[0, 1:, None])[:, 0]
         nll = nll[max(len(context) - 1, 0) :]
+        if nll.numel() == 0:  # a one-token text with no context: nothing is predicted, nothing to flag
+            return 1.0
         width = min(self.window, len(nll))
         windows = nll.unfold(0, width, 1).mean(-1)
         return math.exp(min(float(windows.max()), 80.0))
