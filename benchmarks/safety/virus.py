@@ -2,7 +2,7 @@
 jailbreak-only search (λ = 1, no second-order term) in the same run, and leakage vs steps as a table.
 
     .venv/bin/python benchmarks/safety/virus.py [--steps 10] [--samples 4] [--table-steps 10] [--table-swaps 32]
-        [--harness] [--json]
+        [--harness] [--ablation] [--json]
 
 The pair is built in seconds on a CPU (headwater.safety.virus.synthetic): a 2-layer guard trained to flag a made-up
 marker word and a 2-layer victim sharing its vocabulary. Nothing harmful is involved.
@@ -58,6 +58,23 @@ def leakage_table(guard, victim, tokenizer, pairs, steps: int, swaps: int) -> di
     return table
 
 
+def ablation(guard, victim, tokenizer, pairs, steps: int, swaps: int) -> list[dict[str, float]]:
+    """The paper's λ ablation: end-of-search leakage, F_guard and cosine per λ."""
+    rows = []
+    for lam in (0.0, 0.01, 0.05, 0.1, 1.0):
+        reports = attack(guard, victim, tokenizer, pairs, VirusConfig(lam=lam, steps=steps, swaps=swaps))
+        count = len(reports)
+        rows.append(
+            {
+                "lambda": lam,
+                "leakage": sum(r.passes_guard for r in reports) / count,
+                "f_guard": sum(r.f_guard for r in reports) / count,
+                "cosine": sum(r.cosine for r in reports) / count,
+            }
+        )
+    return rows
+
+
 def harness(guard, victim, tokenizer, pairs, steps: int, swaps: int) -> list[dict]:
     data = HarnessData(
         pairs,
@@ -86,6 +103,7 @@ def main() -> None:
     parser.add_argument("--table-steps", type=int, default=10)
     parser.add_argument("--table-swaps", type=int, default=32)
     parser.add_argument("--harness", action="store_true", help="also run the harness (3 seeds)")
+    parser.add_argument("--ablation", action="store_true", help="also run the λ ablation")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -102,6 +120,8 @@ def main() -> None:
         "ratio": round(virus / jailbreak, 3),
         "leakage_vs_steps": leakage_table(guard, victim, tokenizer, pairs, args.table_steps, args.table_swaps),
     }
+    if args.ablation:
+        figures["ablation"] = ablation(guard, victim, tokenizer, pairs, args.table_steps, args.table_swaps)
     if args.harness:
         figures["harness"] = harness(guard, base, tokenizer, pairs, args.table_steps, args.table_swaps)
     if args.json:
@@ -119,6 +139,11 @@ def main() -> None:
             f"{v['step']:>4}  {v['leakage']:>10.2f} {v['f_guard']:>8.3f} {v['cosine']:>6.3f}  "
             f"{j['leakage']:>8.2f} {j['f_guard']:>8.3f} {j['cosine']:>6.3f}"
         )
+    if args.ablation:
+        print(f"\nλ ablation after {args.table_steps} steps")
+        print(f"{'λ':>5} {'leak':>5} {'F_guard':>8} {'cos':>6}")
+        for row in figures["ablation"]:
+            print(f"{row['lambda']:>5} {row['leakage']:>5.2f} {row['f_guard']:>8.3f} {row['cosine']:>6.3f}")
     if args.harness:
         print("\nharness (mean of 3 seeds)")
         print(f"{'variant':<8} {'moderation':<16} {'leak':>5} {'FPR':>5} {'loss':>6} {'HS':>5} {'FA':>5}")

@@ -58,7 +58,8 @@ class SampleReport:
 
 def prepare_victim(model: PreTrainedModel, rank: int = 8) -> PreTrainedModel:
     """The victim with fresh LoRA adapters (the trainable weights g is taken over), eager attention (the fused CPU
-    attention kernels have no double backward) and frozen base weights."""
+    attention kernels have no double backward) and frozen base weights. peft injects the adapters into `model`
+    itself: pass a copy (`copy.deepcopy`) to keep the original untouched."""
     from peft import PeftModel, get_peft_model
 
     model.set_attn_implementation("eager")

@@ -109,3 +109,34 @@ def test_train_refuses_a_bad_threshold(tmp_path):
         app, ["guard", "train", str(tmp_path / "x.jsonl"), "--output", str(tmp_path), "--threshold", "2"]
     )
     assert result.exit_code == 2 and "--threshold" in result.stderr
+
+
+class _MarkerGenerator:
+    """Answers "unsafe" when the lower-case marker is in the conversation it is shown."""
+
+    name = "marker"
+
+    def __init__(self) -> None:
+        self.prompts: list = []
+
+    def generate(self, prompts, params=None):
+        from headwater.models.generator import Generation
+
+        self.prompts.extend(prompts)
+        return [Generation("unsafe\nS2" if "zorblax" in p[0]["content"] else "safe", "stop", 1, 1) for p in prompts]
+
+
+def test_check_defence_flags(tmp_path, monkeypatch):
+    generator = _MarkerGenerator()
+    monkeypatch.setattr(guard_cli, "generator_for", lambda *args: generator)
+    data = _rows(tmp_path / "ft.jsonl", [{"prompt": "q", "completion": "A long benign answer. Then the ZORBLAX."}])
+    base = ["guard", "check", str(data), "--model", "g", "--base-url", "http://x/v1", "--json"]
+    assert json.loads(runner.invoke(app, base).stdout)["flagged"] == 0
+    assert len(generator.prompts) == 1
+    normalised = json.loads(runner.invoke(app, [*base, "--normalised"]).stdout)
+    assert normalised["flagged"] == 1 and normalised["items"][0]["categories"] == ["S2"]
+    generator.prompts.clear()
+    assert runner.invoke(app, [*base, "--segments", "16"]).exit_code == 0
+    assert len(generator.prompts) == 4  # the whole example, then its last turn in three pieces
+    bad = runner.invoke(app, [*base, "--segments", "3"])
+    assert bad.exit_code == 2 and "max_chars" in bad.stderr
