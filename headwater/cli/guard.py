@@ -179,7 +179,8 @@ def attack(
     Use it only on moderation you operate; the platform exposes it to admins alone."""
     from headwater.models.loading import load_model, load_tokenizer
     from headwater.safety.guard import HFGuard
-    from headwater.safety.virus import Pair, VirusConfig, attack_sample, prepare_victim
+    from headwater.safety.virus import Pair, VirusConfig, allowed_tokens, attack_sample, prepare_victim
+    from headwater.safety.virus.tokens import vocabulary_width
 
     try:
         pairs = _read_pairs(file)
@@ -189,9 +190,10 @@ def attack(
             raise InvalidRequestError("guard and victim use different tokenizers; Virus needs one shared vocabulary")
         judge = HFGuard(load_model(guard, data_dir=data_dir), tokenizer, style=prompt, name=guard)
         target = prepare_victim(load_model(victim, data_dir=data_dir), lora_rank)
+        allowed = allowed_tokens(tokenizer, vocabulary_width(tokenizer, judge.model, target))
         reports = []
         for index, (_, pair) in enumerate(pairs, start=1):
-            reports.append(attack_sample(judge, target, tokenizer, Pair(**pair), config))
+            reports.append(attack_sample(judge, target, tokenizer, Pair(**pair), config, allowed))
             err.print(
                 f"sample {index}/{len(pairs)}: passes guard {reports[-1].passes_guard} ({reports[-1].seconds:.1f} s)"
             )

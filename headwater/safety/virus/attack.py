@@ -85,15 +85,22 @@ def passes(guard: HFGuard, pair: Pair, block_text: str) -> bool:
 
 
 def attack_sample(
-    guard: HFGuard, victim: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pair: Pair, config: VirusConfig
+    guard: HFGuard,
+    victim: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pair: Pair,
+    config: VirusConfig,
+    allowed: torch.Tensor | None = None,
 ) -> SampleReport:
-    """Optimise one block x (initialised to h) for `config.steps` steps and report on it."""
+    """Optimise one block x (initialised to h) for `config.steps` steps and report on it. Guard and victim must sit
+    on one device; `allowed` (from `allowed_tokens`) can be passed in to decode a large vocabulary only once."""
     started = time.perf_counter()
     width = vocabulary_width(tokenizer, guard.model, victim)
     device = guard.model.device
     block = torch.tensor(block_ids(pair.harmful, tokenizer), device=device)
     similarity = SimilarityObjective(victim, tokenizer, pair, block, width)
-    search = Search(GuardObjective(guard, pair, width), similarity, allowed_tokens(tokenizer, width).to(device), config)
+    allowed = (allowed if allowed is not None else allowed_tokens(tokenizer, width)).to(device)
+    search = Search(GuardObjective(guard, pair, width), similarity, allowed, config)
     scores = search.score(block.unsqueeze(0))
     report = SampleReport(pair.instruction, pair.response, "", False, 0.0, 0.0, 0.0)
     _record(report, scores)
@@ -130,8 +137,9 @@ def attack(
 ) -> list[SampleReport]:
     """Virus over every pair, in order. `victim` must carry LoRA adapters (`prepare_victim`)."""
     config = config or VirusConfig()
+    allowed = allowed_tokens(tokenizer, vocabulary_width(tokenizer, guard.model, victim))
     reports = []
     for index, pair in enumerate(pairs):
-        reports.append(attack_sample(guard, victim, tokenizer, pair, config))
+        reports.append(attack_sample(guard, victim, tokenizer, pair, config, allowed))
         logger.info("sample %d/%d: passes guard %s", index + 1, len(pairs), reports[-1].passes_guard)
     return reports

@@ -73,8 +73,9 @@ def fine_tune(
     """A LoRA fine-tune of a copy of `base` (the base is left untouched)."""
     from peft import get_peft_model
 
-    torch.manual_seed(seed)
-    model = get_peft_model(copy.deepcopy(base), lora_config(True, settings.lora_rank))
+    with torch.random.fork_rng(devices=[]):  # seeded LoRA initialisation, the caller's random state untouched
+        torch.manual_seed(seed)
+        model = get_peft_model(copy.deepcopy(base), lora_config(True, settings.lora_rank))
     rows = [chat_row(conversation, tokenizer) for conversation in conversations]
     train_rows(model, rows, settings.steps, settings.learning_rate, settings.batch_size, seed, tokenizer.pad_token_id)
     return model

@@ -152,7 +152,8 @@ def _measure(
     config: HarnessConfig,
     seed: int,
 ) -> tuple[float, float, float]:
-    model = fine_tune(victim, tokenizer, train, config.fine_tune, seed)
+    """Fine-tune on what the moderation let through (nothing at all: the victim as it is) and take the measures."""
+    model = fine_tune(victim, tokenizer, train, config.fine_tune, seed) if train else victim
     tokens = config.fine_tune.max_new_tokens
     loss = target_loss(model, tokenizer, [qa.conversation() for qa in data.harmful])
     harm = harmful_score(harm_judge, data.harmful_eval, answers(model, tokenizer, data.harmful_eval, tokens))

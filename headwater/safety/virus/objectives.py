@@ -74,18 +74,12 @@ class SimilarityObjective:
         """g(x): the flattened gradient of the victim's LM loss on x_b ⊕ x (labels: the assistant turn, x included)
         w.r.t. its trainable weights. `block` is one x: [1, n, V] one-hot or [1, n] ids."""
         embeds = surround(self.model, self.head, embed_block(self.model, block, self.width), self.tail)
-        length = embeds.shape[1]
-        ids = torch.full((1, length), -100, dtype=torch.long, device=embeds.device)
-        labels_from = self.prompt_length
-        ids[0, labels_from:] = self._label_ids(block, length)[labels_from:]
-        loss = self.model(inputs_embeds=embeds, labels=ids).loss
+        middle = block[0].argmax(-1) if block.is_floating_point() else block[0]
+        labels = torch.cat([torch.tensor(self.head), middle.cpu(), torch.tensor(self.tail)]).to(embeds.device)
+        labels[: self.prompt_length] = -100
+        loss = self.model(inputs_embeds=embeds, labels=labels.unsqueeze(0)).loss
         grads = torch.autograd.grad(loss, self.params, create_graph=create_graph)
         return torch.cat([grad.reshape(-1) for grad in grads])
-
-    def _label_ids(self, block: torch.Tensor, length: int) -> torch.Tensor:
-        middle = block[0].argmax(-1) if block.is_floating_point() else block[0]
-        device = middle.device
-        return torch.cat([torch.tensor(self.head, device=device), middle, torch.tensor(self.tail, device=device)])
 
     def batched_gradients(self, blocks: torch.Tensor) -> torch.Tensor:
         """g(x) for a batch of id blocks, [B, P]: per-sample gradients with torch.func (vmap over grad), so a step's

@@ -86,8 +86,9 @@ def tiny_model(tokenizer: PreTrainedTokenizerBase, seed: int) -> PreTrainedModel
         bos_token_id=None,
         tie_word_embeddings=True,
     )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
     model.set_attn_implementation("eager")
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
