@@ -44,21 +44,13 @@ class CheckReport:
 
 
 def example_conversation(record: object, line: int) -> Conversation:
-    """A fine-tuning row as the conversation it trains: `messages`, or `prompt` (user) + `completion` (assistant)."""
+    """A fine-tuning row as the conversation it trains (see `as_conversation`), errors naming the line."""
     if not isinstance(record, dict):
         raise InvalidRequestError(f"line {line}: expected a JSON object", param=f"line {line}")
-    if "messages" in record:
-        try:
-            return as_conversation(record["messages"])
-        except InvalidRequestError as error:
-            raise InvalidRequestError(f"line {line}: {error.message}", param=f"line {line}.{error.param}") from error
-    prompt, completion = record.get("prompt"), record.get("completion")
-    if not isinstance(prompt, str) or not isinstance(completion, str):
-        raise InvalidRequestError(
-            f"line {line}: needs `messages` (a list of role/content objects) or text fields `prompt` and `completion`",
-            param=f"line {line}.messages",
-        )
-    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
+    try:
+        return as_conversation(record)
+    except InvalidRequestError as error:
+        raise InvalidRequestError(f"line {line}: {error.message}", param=f"line {line}.{error.param}") from error
 
 
 def read_examples(path: Path) -> list[tuple[int, Conversation]]:

@@ -14,8 +14,9 @@ from typing import Literal, Protocol, runtime_checkable
 from headwater.errors import InvalidRequestError
 
 Conversation = list[dict[str, str]]
-Item = str | Conversation
-"""A text or a chat conversation (OpenAI-style messages)."""
+Item = str | Conversation | dict[str, object]
+"""A text, a chat conversation (OpenAI-style messages), or a fine-tuning row (`messages`, or `prompt` +
+`completion`)."""
 Label = Literal["safe", "unsafe"]
 ROLES = ("system", "user", "assistant")
 
@@ -47,9 +48,12 @@ class Guard(Protocol):
 
 
 def as_conversation(item: Item) -> Conversation:
-    """The conversation a guard reads: plain text is one user turn; messages are checked (role and content)."""
+    """The conversation a guard reads: plain text is one user turn; a fine-tuning row is the conversation it trains
+    (`prompt` as the user turn, `completion` as the assistant's); messages are checked (role and content)."""
     if isinstance(item, str):
         return [{"role": "user", "content": item}]
+    if isinstance(item, dict):
+        return _training_row(item)
     if not isinstance(item, list) or not item:
         raise InvalidRequestError("an item must be a text or a non-empty list of messages", param="messages")
     for index, message in enumerate(item):
@@ -60,6 +64,18 @@ def as_conversation(item: Item) -> Conversation:
         if not isinstance(message.get("content"), str):
             raise InvalidRequestError(f"messages[{index}] needs a text content", param=f"messages[{index}].content")
     return [{"role": message["role"], "content": message["content"]} for message in item]
+
+
+def _training_row(record: dict[str, object]) -> Conversation:
+    if "messages" in record:
+        return as_conversation(record["messages"])  # type: ignore[arg-type]
+    prompt, completion = record.get("prompt"), record.get("completion")
+    if not isinstance(prompt, str) or not isinstance(completion, str):
+        raise InvalidRequestError(
+            "needs `messages` (a list of role/content objects) or text fields `prompt` and `completion`",
+            param="messages",
+        )
+    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
 
 
 def thresholded(verdict: Verdict, threshold: float | None) -> Verdict:

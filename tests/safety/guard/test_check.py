@@ -69,3 +69,14 @@ def test_threshold_out_of_range_is_refused(tmp_path, scripted_generator):
     path = _write(tmp_path / "t.jsonl", [{"prompt": "q", "completion": "a"}])
     with pytest.raises(InvalidRequestError, match="threshold"):
         check_file(path, LLMGuard(scripted_generator(["safe"])), threshold=1.5)
+
+
+def test_guards_take_texts_chats_and_fine_tuning_rows_alike():
+    from headwater.safety.guard import as_conversation
+
+    row = {"prompt": "Name a river.", "completion": "The Nile."}
+    chat = [{"role": "user", "content": "Name a river."}, {"role": "assistant", "content": "The Nile."}]
+    assert as_conversation(row) == chat == as_conversation({"messages": chat})
+    assert as_conversation("hello") == [{"role": "user", "content": "hello"}]
+    with pytest.raises(InvalidRequestError, match="prompt"):
+        as_conversation({"completion": "only"})
