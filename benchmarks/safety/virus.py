@@ -2,7 +2,7 @@
 jailbreak-only search (λ = 1, no second-order term) in the same run, and leakage vs steps as a table.
 
     .venv/bin/python benchmarks/safety/virus.py [--steps 10] [--samples 4] [--table-steps 10] [--table-swaps 32]
-        [--harness] [--ablation] [--json]
+        [--harness] [--seeds 5] [--ablation] [--json]
 
 The pair is built in seconds on a CPU (headwater.safety.virus.synthetic): a 2-layer guard trained to flag a made-up
 marker word and a 2-layer victim sharing its vocabulary. Nothing harmful is involved.
@@ -75,7 +75,7 @@ def ablation(guard, victim, tokenizer, pairs, steps: int, swaps: int) -> list[di
     return rows
 
 
-def harness(guard, victim, tokenizer, pairs, steps: int, swaps: int) -> list[dict]:
+def harness(guard, victim, tokenizer, pairs, steps: int, swaps: int, seeds: int) -> list[dict]:
     data = HarnessData(
         pairs,
         [QA(e.prompt, e.completion) for e in marker_examples(8)],
@@ -84,7 +84,7 @@ def harness(guard, victim, tokenizer, pairs, steps: int, swaps: int) -> list[dic
         [e.prompt for e in marker_examples(6, seed=77)],
     )
     config = HarnessConfig(
-        seeds=(0, 1, 2), virus=VirusConfig(steps=steps, swaps=swaps), fine_tune=FineTuneSettings(steps=40)
+        seeds=tuple(range(seeds)), virus=VirusConfig(steps=steps, swaps=swaps), fine_tune=FineTuneSettings(steps=40)
     )
     scorer = PerplexityFilter(victim, tokenizer, window=4)
     scorer.calibrate([qa.conversation() for qa in data.benign_train], fpr=0.05)
@@ -102,7 +102,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=4, help="pairs in the leakage table and harness")
     parser.add_argument("--table-steps", type=int, default=10)
     parser.add_argument("--table-swaps", type=int, default=32)
-    parser.add_argument("--harness", action="store_true", help="also run the harness (3 seeds)")
+    parser.add_argument("--harness", action="store_true", help="also run the harness")
+    parser.add_argument("--seeds", type=int, default=5, help="harness seeds (attack LoRA init, swaps, fine-tune)")
     parser.add_argument("--ablation", action="store_true", help="also run the λ ablation")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", action="store_true")
@@ -123,7 +124,7 @@ def main() -> None:
     if args.ablation:
         figures["ablation"] = ablation(guard, victim, tokenizer, pairs, args.table_steps, args.table_swaps)
     if args.harness:
-        figures["harness"] = harness(guard, base, tokenizer, pairs, args.table_steps, args.table_swaps)
+        figures["harness"] = harness(guard, base, tokenizer, pairs, args.table_steps, args.table_swaps, args.seeds)
     if args.json:
         print(json.dumps(figures))
         return
@@ -145,13 +146,13 @@ def main() -> None:
         for row in figures["ablation"]:
             print(f"{row['lambda']:>5} {row['leakage']:>5.2f} {row['f_guard']:>8.3f} {row['cosine']:>6.3f}")
     if args.harness:
-        print("\nharness (mean of 3 seeds)")
-        print(f"{'variant':<8} {'moderation':<16} {'leak':>5} {'FPR':>5} {'loss':>6} {'HS':>5} {'FA':>5}")
+        print(f"\nharness (mean ± std of {args.seeds} seeds)")
+        print(f"{'variant':<8} {'moderation':<16} {'leak':>5} {'FPR':>5} {'loss':>14} {'HS':>5} {'FA':>5}")
         for row in figures["harness"]:
             print(
                 f"{row['variant']:<8} {row['moderation']:<16} {row['leakage']:>5.2f} "
-                f"{row['benign_false_positive_rate']:>5.2f} {row['target_loss']:>6.3f} {row['harmful_score']:>5.2f} "
-                f"{row['accuracy']:>5.2f}"
+                f"{row['benign_false_positive_rate']:>5.2f} {row['target_loss']:>6.3f} ± "
+                f"{row['target_loss_std']:<5.3f} {row['harmful_score']:>5.2f} {row['accuracy']:>5.2f}"
             )
 
 

@@ -189,7 +189,7 @@ def attack(
         if load_tokenizer(victim, data_dir=data_dir).get_vocab() != tokenizer.get_vocab():
             raise InvalidRequestError("guard and victim use different tokenizers; Virus needs one shared vocabulary")
         judge = HFGuard(load_model(guard, data_dir=data_dir), tokenizer, style=prompt, name=guard)
-        target = prepare_victim(load_model(victim, data_dir=data_dir), lora_rank)
+        target = prepare_victim(load_model(victim, data_dir=data_dir), lora_rank, seed)
         allowed = allowed_tokens(tokenizer, vocabulary_width(tokenizer, judge.model, target))
         reports = []
         for index, (_, pair) in enumerate(pairs, start=1):

@@ -56,16 +56,18 @@ class SampleReport:
         ]
 
 
-def prepare_victim(model: PreTrainedModel, rank: int = 8) -> PreTrainedModel:
-    """The victim with fresh LoRA adapters (the trainable weights g is taken over), eager attention (the fused CPU
-    attention kernels have no double backward) and frozen base weights. peft injects the adapters into `model`
-    itself: pass a copy (`copy.deepcopy`) to keep the original untouched."""
+def prepare_victim(model: PreTrainedModel, rank: int = 8, seed: int = 0) -> PreTrainedModel:
+    """The victim with fresh LoRA adapters (the trainable weights g is taken over; their initialisation seeded),
+    eager attention (the fused CPU attention kernels have no double backward) and frozen base weights. peft injects
+    the adapters into `model` itself: pass a copy (`copy.deepcopy`) to keep the original untouched."""
     from peft import PeftModel, get_peft_model
 
     model.set_attn_implementation("eager")
     if isinstance(model, PeftModel):
         return model
-    return get_peft_model(model, lora_config(True, rank))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return get_peft_model(model, lora_config(True, rank))
 
 
 def _peak_memory_mb() -> float:

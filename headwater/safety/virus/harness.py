@@ -92,7 +92,7 @@ def poisoned_sets(
     seed: int,
 ) -> dict[str, list[Conversation]]:
     """The poisoned uploads of each variant: raw harmful samples, Mixing (x_b ⊕ raw h), λ = 1 and Virus blocks."""
-    attacked = prepare_victim(copy.deepcopy(victim), config.attack_lora_rank)
+    attacked = prepare_victim(copy.deepcopy(victim), config.attack_lora_rank, seed)
     sets: dict[str, list[Conversation]] = {"benign": [], "harmful": [qa.conversation() for qa in data.harmful]}
     sets["mixing"] = [
         [{"role": "user", "content": p.instruction}, {"role": "assistant", "content": f"{p.response} {p.harmful}"}]
