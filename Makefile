@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/judge/throughput.py
 	$(PY) benchmarks/detect/throughput.py
 	$(PY) benchmarks/safety/astral_throughput.py
+	$(PY) benchmarks/safety/virus.py
 	$(PY) benchmarks/footprint/overhead.py
 
 clean:

@@ -17,6 +17,8 @@ PACKAGES = [
     "headwater.judge",
     "headwater.detect",
     "headwater.safety.astral",
+    "headwater.safety.guard",
+    "headwater.safety.virus",
 ]
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from headwater.cli import redteam  # isort: skip
-from headwater.cli import guard  # isort: skip
-from headwater.cli import annotate, cft, chat, detect, distill, footprint, judge, keys, serve
+from headwater.cli import annotate, cft, chat, detect, distill, footprint, guard, judge, keys, redteam, serve
 
 app = typer.Typer(
     name="headwater",
