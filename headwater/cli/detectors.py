@@ -119,9 +119,16 @@ def run(detector: Detector, texts: list[str], explain: bool = False) -> list[dic
             row |= {"label": result.label, "confidence": result.confidence, "explanation": result.explanation}
             results.append(row | ({"refused": result.error} if result.error else {}))
         return results
-    rows: list[dict[str, object]] = [{"score": value} for value in detector.score(texts)]
+    reasons = [detector.refusal(text) for text in texts]
+    accepted = [text for text, reason in zip(texts, reasons, strict=True) if reason is None]
+    scores = iter(detector.score(accepted) if accepted else [])
+    rows: list[dict[str, object]] = [
+        {"score": next(scores)} if reason is None else {"score": None, "refused": reason} for reason in reasons
+    ]
     if explain and isinstance(detector, ClueDetector):
         for row, text in zip(rows, texts, strict=True):
+            if row["score"] is None:
+                continue
             row["clues"] = [
                 {"feature": f.name, "category": f.category, "side": f.side, "contribution": round(f.contribution, 4)}
                 | {"quotes": [{"start": s, "end": e, "quote": q} for s, e, q in f.spans[:5]]}

@@ -13,7 +13,7 @@ from typing import Literal
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from headwater.detect.lm_scores import aligned, check_models, encode, masked_mean, next_token_logits
+from headwater.detect.lm_scores import aligned, check_models, encode, masked_mean, next_token_logits, refusal
 from headwater.errors import InvalidRequestError
 
 
@@ -39,6 +39,10 @@ class Binoculars:
         self.observer, self.performer, self.tokenizer = observer.eval(), performer.eval(), tokenizer
         self.ppl_model, self.max_tokens, self.min_tokens = ppl_model, max_tokens, max(2, min_tokens)
         self.batch_size = batch_size
+
+    def refusal(self, text: str) -> str | None:
+        """Why `score` would refuse `text`, or None: lets a caller score the rest of a batch."""
+        return refusal(text, self.tokenizer, self.max_tokens, self.min_tokens)
 
     def score(self, texts: list[str]) -> list[float]:
         """One Binoculars score per text."""

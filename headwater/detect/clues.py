@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from headwater.detect.clue_features import FeatureValue, Lexicon, Span, extract
-from headwater.detect.words import require_words
+from headwater.detect.words import require_words, word_refusal
 from headwater.errors import InvalidRequestError
 
 FORMAT = "headwater.clue_detector/1"
@@ -109,6 +109,10 @@ class ClueDetector:
 
     def _probability(self, z: np.ndarray) -> np.ndarray:
         return 0.5 * (1 + np.tanh((z @ self.coef + self.intercept) / 2))
+
+    def refusal(self, text: str) -> str | None:
+        """Why `score` would refuse `text`, or None: lets a caller score the rest of a batch."""
+        return word_refusal(text, self.min_words)
 
     def score(self, texts: Sequence[str]) -> list[float]:
         """P(AI) per text (`higher_is_ai = True`); texts under `min_words` words are refused."""

@@ -12,7 +12,7 @@ import math
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from headwater.detect.lm_scores import aligned, check_models, encode, next_token_logits
+from headwater.detect.lm_scores import aligned, check_models, encode, next_token_logits, refusal
 from headwater.errors import InvalidRequestError
 
 
@@ -34,6 +34,10 @@ class FastDetectGPT:
         check_models(tokenizer, sampling_model, scoring_model)
         self.sampling, self.scoring, self.tokenizer = sampling_model.eval(), scoring_model.eval(), tokenizer
         self.max_tokens, self.min_tokens, self.batch_size = max_tokens, max(2, min_tokens), batch_size
+
+    def refusal(self, text: str) -> str | None:
+        """Why `score` would refuse `text`, or None: lets a caller score the rest of a batch."""
+        return refusal(text, self.tokenizer, self.max_tokens, self.min_tokens)
 
     def score(self, texts: list[str]) -> list[float]:
         """One curvature D per text."""

@@ -46,24 +46,29 @@ def check_same_tokenizer(first: PreTrainedTokenizerBase, second: PreTrainedToken
         )
 
 
+def refusal(text: object, tokenizer: PreTrainedTokenizerBase, max_tokens: int, min_tokens: int) -> str | None:
+    """Why `text` cannot be scored (empty, or fewer than `min_tokens` targets), or None when it can."""
+    if not isinstance(text, str) or not text.strip():
+        return "empty: nothing to score"
+    targets = len(tokenizer(text, add_special_tokens=True, truncation=True, max_length=max_tokens)["input_ids"]) - 1
+    if targets < min_tokens:
+        return f"{targets} scorable tokens, fewer than the minimum {min_tokens}: a score this short is a guess"
+    return None
+
+
 def encode(
     texts: list[str], tokenizer: PreTrainedTokenizerBase, max_tokens: int, min_tokens: int, device: torch.device
 ) -> Batch:
     """Right-padded ids; a text that is empty or has fewer than `min_tokens` targets is refused with its index."""
     if not texts:
         raise InvalidRequestError("no text to score", param="texts")
-    rows = []
     for index, text in enumerate(texts):
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidRequestError(f"text {index} is empty: nothing to score", param=f"texts[{index}]")
-        ids = tokenizer(text, add_special_tokens=True, truncation=True, max_length=max_tokens)["input_ids"]
-        if len(ids) - 1 < min_tokens:
-            raise InvalidRequestError(
-                f"text {index} has {len(ids) - 1} scorable tokens, fewer than the minimum {min_tokens}: a score "
-                "this short is a guess",
-                param=f"texts[{index}]",
-            )
-        rows.append(ids)
+        reason = refusal(text, tokenizer, max_tokens, min_tokens)
+        if reason is not None:
+            raise InvalidRequestError(f"text {index}: {reason}", param=f"texts[{index}]")
+    rows = [
+        tokenizer(text, add_special_tokens=True, truncation=True, max_length=max_tokens)["input_ids"] for text in texts
+    ]
     width = max(len(ids) for ids in rows)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     input_ids = torch.full((len(rows), width), pad, dtype=torch.long)

@@ -60,17 +60,23 @@ def paragraphs(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def word_refusal(text: object, min_words: int) -> str | None:
+    """Why `text` gets no verdict (empty, or fewer than `min_words` words), or None when it can have one."""
+    if not isinstance(text, str) or not text.strip():
+        return "empty: nothing to score"
+    count = len(words(text))
+    if count < min_words:
+        return f"{count} words, fewer than the minimum {min_words}: a verdict this short is a guess"
+    return None
+
+
 def require_words(texts: Sequence[str], min_words: int) -> None:
     """Refuse (not guess on) an empty batch, a non-string, or a text with fewer than `min_words` words."""
     if not texts:
         raise InvalidRequestError("no text to score", param="texts")
     for index, text in enumerate(texts):
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidRequestError(f"text {index} is empty: nothing to score", param=f"texts[{index}]")
-        count = len(words(text))
-        if count < min_words:
+        reason = word_refusal(text, min_words)
+        if reason is not None:
             raise InvalidRequestError(
-                f"text {index} has {count} words, fewer than the minimum {min_words}: a verdict this short is a "
-                "guess; pass longer texts or lower min_words",
-                param=f"texts[{index}]",
+                f"text {index}: {reason}; pass longer texts or lower min_words", param=f"texts[{index}]"
             )

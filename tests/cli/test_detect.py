@@ -56,9 +56,12 @@ def test_bad_files_exit_2(tmp_path, data_dir):
     binary.write_bytes('{"text": "caf\xe9"}'.encode("latin-1"))
     result = runner.invoke(app, ["detect", "score", str(binary), "--data-dir", str(data_dir)])
     assert result.exit_code == 2 and "UTF-8" in result.output
-    short = _write(tmp_path, "short.jsonl", [{"text": "hi"}])
-    result = runner.invoke(app, ["detect", "score", str(short), "--data-dir", str(data_dir)])
-    assert result.exit_code == 2 and "minimum" in result.output
+    short = _write(tmp_path, "short.jsonl", [{"id": "s", "text": "hi"}, {"id": "long", "text": HUMAN[0]}])
+    result = runner.invoke(app, ["detect", "score", str(short), "--data-dir", str(data_dir), "--json"])
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.exit_code == 0  # one short text is refused with its reason; the others are still scored
+    assert lines[0]["score"] is None and "minimum 16" in lines[0]["refused"]
+    assert isinstance(lines[1]["score"], float) and "refused" not in lines[1]
     unlabelled = _write(tmp_path, "u.jsonl", [{"text": HUMAN[0], "label": "maybe"}])
     result = runner.invoke(app, ["detect", "evaluate", str(unlabelled), "--data-dir", str(data_dir)])
     assert result.exit_code == 2 and "'ai' or 'human'" in result.output

@@ -81,9 +81,11 @@ def test_errors_exit_2_and_name_the_field(tmp_path, clue_model):
     assert unknown.exit_code == 2 and "field: detector" in unknown.output
     short = _write(tmp_path / "s.jsonl", [{"text": AI[0]}, {"text": "Far too short."}])
     refused = runner.invoke(
-        app, ["detect", "score", str(short), "--detector", "clues", "--clue-model", str(clue_model)]
+        app, ["detect", "score", str(short), "--detector", "clues", "--clue-model", str(clue_model), "--json"]
     )
-    assert refused.exit_code == 2 and "field: texts[1]" in refused.output and "minimum 40" in refused.output
+    first, second = (json.loads(line) for line in refused.stdout.splitlines())
+    assert refused.exit_code == 0 and first["score"] > 0.5 and second["score"] is None
+    assert "minimum 40" in second["refused"]
     bad = _write(tmp_path / "b.jsonl", [{"text": AI[0], "label": "ai"}, {"text": HUMAN[0], "label": "bot"}])
     training = runner.invoke(app, ["detect", "train-clues", str(bad), "--output", str(tmp_path / "m.json")])
     assert training.exit_code == 2 and "field: label" in training.output and not (tmp_path / "m.json").exists()

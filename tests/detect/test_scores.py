@@ -93,7 +93,7 @@ def test_one_model_on_both_sides_with_greedy_text(models):
 def test_bad_input_is_refused_with_a_reason(models, data_dir):
     tokenizer, observer, performer = models
     detector = Binoculars(observer, performer, tokenizer, min_tokens=10)
-    with pytest.raises(InvalidRequestError, match="text 1 is empty"):
+    with pytest.raises(InvalidRequestError, match="text 1: empty"):
         detector.score(["fine text that is long enough to score here", "  "])
     with pytest.raises(InvalidRequestError, match="fewer than the minimum 10"):
         detector.score(["hi"])
