@@ -49,13 +49,28 @@ def _choice(detector: str, options: dict[str, object]) -> DetectorChoice:
     return DetectorChoice(detector, **{k: v for k, v in options.items() if k in names})  # type: ignore[arg-type]
 
 
+def _score_choice(options: dict[str, object], saved: Calibration | None) -> DetectorChoice:
+    """The calibrated detector when a calibration is given (other options must agree with it), else the options'."""
+    named = ("detector", "observer", "performer", "clue_model", "model")
+    if saved is None:
+        defaults = {"detector": "binoculars", "observer": "tiny-chat", "performer": "tiny-teacher"}
+        resolved = {**options, **{k: options[k] or v for k, v in defaults.items()}}
+        return _choice(str(resolved["detector"]), resolved)
+    choice = DetectorChoice.from_calibration(saved, options["data_dir"], options["api_key"])  # type: ignore[arg-type]
+    choice.check_given({name: options[name] for name in named})
+    return choice
+
+
 @app.command()
 def score(
     file: Annotated[Path, typer.Argument(help="JSONL with a `text` per line (optional `id`).")],
-    detector: Detector = "binoculars",
-    observer: First = "tiny-chat",
-    performer: Second = "tiny-teacher",
-    calibration: Annotated[Path | None, typer.Option(help="A saved calibration: adds an `ai` verdict.")] = None,
+    detector: Annotated[str | None, typer.Option(help="binoculars (default), fast-detectgpt, clues or llm.")] = None,
+    observer: Annotated[str | None, typer.Option(help="Observer or sampling model (default tiny-chat).")] = None,
+    performer: Annotated[str | None, typer.Option(help="Performer or scoring model (default tiny-teacher).")] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(help="A saved calibration: scores with its detector and settings and adds an `ai` verdict."),
+    ] = None,
     clue_model: ClueModel = None,
     explain: Annotated[bool, typer.Option("--explain", help="clues: add the top clues with their quotes.")] = False,
     model: Model = None,
@@ -70,10 +85,11 @@ def score(
     as_json: Json = False,
 ) -> None:
     """Score each text (Binoculars: low = AI; the others: high = AI). A refused text has score null and a reason."""
-    choice = _choice(detector, locals())
+    options = locals()
     try:
         rows = read_texts(file)
         saved = Calibration.load(calibration) if calibration else None
+        choice = _score_choice(options, saved)
         model_ = choice.build()
         results = run(model_, [row["text"] for row in rows], explain)
     except HeadwaterError as error:

@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from headwater.cli.options import generator_for
 from headwater.detect import Binoculars, ClueDetector, FastDetectGPT, LLMDetector
+from headwater.detect.calibrate import Calibration
 from headwater.detect.lm_scores import check_same_tokenizer
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.jsonl import read_jsonl
@@ -66,6 +67,33 @@ class DetectorChoice:
     guide: bool = True
     rationale_first: bool = False
     min_words: int | None = None
+
+    @classmethod
+    def from_calibration(cls, saved: Calibration, data_dir: Path, api_key: str | None) -> DetectorChoice:
+        """The detector a saved calibration was made with: its models and settings, so a reload scores alike."""
+        settings, models = saved.settings, saved.models
+        choice: dict[str, object] = {"name": saved.detector, "data_dir": data_dir, "api_key": api_key}
+        if saved.detector == "clues":
+            choice |= {"clue_model": Path(models[0]), "min_words": settings.get("min_words")}
+        elif saved.detector == "llm":
+            choice |= {"model": models[0], "base_url": settings.get("base_url")}
+            choice |= {"guide": settings.get("guide", True), "rationale_first": settings.get("rationale_first", False)}
+        else:
+            choice |= {"observer": models[0], "performer": models[-1]}
+            choice |= {"max_tokens": settings.get("max_tokens", 512), "min_tokens": settings.get("min_tokens", 16)}
+        return cls(**choice)  # type: ignore[arg-type]
+
+    def check_given(self, given: dict[str, object]) -> None:
+        """Options typed next to `--calibration` must agree with it: silently scoring another detector than the
+        one the threshold was picked for would give a meaningless verdict."""
+        for option, value in given.items():
+            saved = self.name if option == "detector" else getattr(self, option)
+            if value is not None and str(value) != str(saved):
+                raise InvalidRequestError(
+                    f"--{option.replace('_', '-')} {value} differs from the calibration's {saved}; leave it out to "
+                    "use the calibrated detector, or calibrate this one",
+                    param=option,
+                )
 
     def models(self) -> list[str]:
         if self.name == "clues":

@@ -91,3 +91,24 @@ def test_errors_exit_2_and_name_the_field(tmp_path, clue_model):
     assert training.exit_code == 2 and "field: label" in training.output and not (tmp_path / "m.json").exists()
     not_a_model = runner.invoke(app, ["detect", "score", str(texts), "--detector", "clues", "--clue-model", str(texts)])
     assert not_a_model.exit_code == 2 and "not a saved clue detector" in not_a_model.output
+
+
+def test_a_saved_calibration_reloads_its_detector(tmp_path, clue_model):
+    human = _write(tmp_path / "h.jsonl", [{"text": t} for t in HUMAN])
+    saved = tmp_path / "cal.json"
+    calibrated = runner.invoke(
+        app, ["detect", "calibrate", str(human), "--output", str(saved), "--detector", "clues"]
+        + ["--clue-model", str(clue_model), "--target-fpr", "0.1"]
+    )  # fmt: skip
+    assert calibrated.exit_code == 0, calibrated.output
+    texts = _write(tmp_path / "t.jsonl", [{"id": "a", "text": AI[15]}, {"id": "h", "text": HUMAN[15]}])
+    explicit = runner.invoke(
+        app, ["detect", "score", str(texts), "--detector", "clues", "--clue-model", str(clue_model), "--json"]
+    )
+    reloaded = runner.invoke(app, ["detect", "score", str(texts), "--calibration", str(saved), "--json"])
+    assert reloaded.exit_code == 0, reloaded.output
+    lines = [json.loads(line) for line in reloaded.stdout.splitlines()]
+    assert [line["score"] for line in lines] == [json.loads(line)["score"] for line in explicit.stdout.splitlines()]
+    assert [line["ai"] for line in lines] == [True, False]
+    other = runner.invoke(app, ["detect", "score", str(texts), "--calibration", str(saved), "--detector", "binoculars"])
+    assert other.exit_code == 2 and "differs from the calibration's clues" in other.output
