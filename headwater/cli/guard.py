@@ -2,7 +2,8 @@
 moderation with the Virus attack.
 
 `check` fails closed: an unparseable guard reply is unsafe and reported per line (exit 0); bad input exits 2 with
-the line and field on stderr; a run that breaks midway exits 1. `attack` is for testing moderation you operate.
+the line and field on stderr; a run that breaks midway (a guard server that is down, say) exits 1 and an interrupted
+one 130, neither writing anything. `attack` is for testing moderation you operate.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from headwater.cli.options import ApiKey, DataDir, Json, generator_for
@@ -33,18 +35,67 @@ PromptStyle = Annotated[
 ]
 
 
-def _fail(error: HeadwaterError) -> typer.Exit:
-    err.print(f"[red]error:[/] {error.message}", markup=True, highlight=False)
-    return typer.Exit(2)
+def _fail(error: HeadwaterError, code: int | None = None) -> typer.Exit:
+    err.print(f"[red]error:[/] {escape(error.message)}", markup=True, highlight=False, soft_wrap=True)
+    return typer.Exit(_exit_code(error) if code is None else code)
+
+
+def _exit_code(error: HeadwaterError) -> int:
+    """2 for bad input or usage (a wrong file, option, key or model name), 1 for a run that broke (a guard server
+    down or failing after every retry)."""
+    from headwater.models.openai_generator import GenerationError
+
+    if isinstance(error, GenerationError):  # refused at once (4xx: wrong key, unknown model) is the caller's fault
+        return 2 if "refused the request" in error.message else 1
+    return 1 if error.status_code >= 500 else 2
+
+
+def _run_failed(command: str, error: Exception) -> typer.Exit:
+    """An unexpected failure midway: one line on stderr, no traceback, exit 1."""
+    err.print(
+        f"[red]error:[/] guard {command} failed: {escape(f'{type(error).__name__}: {error}')}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return typer.Exit(1)
+
+
+def _interrupted(command: str) -> typer.Exit:
+    err.print(f"interrupted: guard {command} stopped; nothing was written")
+    return typer.Exit(130)
+
+
+def _bad(option: str, problem: str) -> typer.Exit:
+    return _fail(InvalidRequestError(f"{option} {problem}", param=option))
+
+
+def _check_output_file(path: Path | None, option: str = "--output") -> None:
+    """Refuse, before any work, an output path that cannot be a file."""
+    if path is not None and path.is_dir():
+        raise _bad(option, f"{path} is a folder; give a file name, e.g. {path / 'report.json'}")
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Write next to `path`, then rename: a crash never leaves half a report."""
+    """Write next to `path`, then rename: a crash never leaves half a report (nor the staging file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, staging = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as file:
-        file.write(text)
-    os.replace(staging, path)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o666 & ~umask)  # mkstemp's 0600 would make the report unreadable to others
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+
+
+def _write_output(path: Path, text: str, option: str = "--output") -> None:
+    try:
+        _write_atomically(path, text)
+    except OSError as error:
+        raise _bad(option, f"cannot be written: {error}") from None
 
 
 @app.command()
@@ -60,14 +111,23 @@ def train(
     from headwater.safety.guard import read_labelled, train_classifier
 
     if not 0.0 <= threshold <= 1.0:
-        raise _fail(InvalidRequestError(f"--threshold must be in [0, 1], got {threshold}"))
+        raise _bad("--threshold", f"must be in [0, 1], got {threshold}")
+    if output.exists() and not output.is_dir():
+        raise _bad("--output", f"{output} is a file; give a folder for the trained guard")
     try:
         conversations, labels, categories = read_labelled(data)
         guard = train_classifier(conversations, labels, model, data_dir, threshold, categories)
         flagged = [verdict.flagged for verdict in guard.moderate(conversations)]
     except HeadwaterError as error:
         raise _fail(error) from None
-    guard.save(output)
+    except KeyboardInterrupt:
+        raise _interrupted("train") from None
+    except Exception as error:  # noqa: BLE001 - a CLI reports the failure, it does not print a traceback
+        raise _run_failed("train", error) from None
+    try:
+        guard.save(output)
+    except OSError as error:
+        raise _bad("--output", f"cannot be written: {error}") from None
     summary = {
         "examples": len(labels),
         "unsafe": sum(labels),
@@ -80,6 +140,13 @@ def train(
         err.print(
             f"trained on {summary['examples']} examples; train accuracy {summary['train_accuracy']:.3f}; {output}"
         )
+
+
+def _check_prompt(prompt: str) -> None:
+    from headwater.safety.guard.llm import PROMPT_STYLES
+
+    if prompt not in PROMPT_STYLES:
+        raise _bad("--prompt", f"must be one of {', '.join(PROMPT_STYLES)}, got {prompt!r}")
 
 
 def _guard(model: str, base_url: str | None, api_key: str | None, data_dir: Path, style: str) -> Guard:
@@ -133,6 +200,14 @@ def check(
     """Moderate every example as it will be trained; unparseable replies and scores over the threshold are unsafe."""
     from headwater.safety.guard import check_examples, read_examples
 
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise _bad("--threshold", f"must be in [0, 1], got {threshold}")
+    _check_prompt(prompt)
+    if segments and segments < 8:
+        raise _bad("--segments", f"must be 0 (off) or at least 8 characters, got {segments}")
+    if not perplexity_threshold > 0:
+        raise _bad("--perplexity-threshold", f"must be above 0, got {perplexity_threshold}")
+    _check_output_file(output)
     try:
         examples = read_examples(file)
         guard = _guard(model, base_url, api_key, data_dir, prompt)
@@ -142,8 +217,12 @@ def check(
         raise _fail(error) from None
     except ValueError as error:
         raise _fail(InvalidRequestError(str(error))) from None
+    except KeyboardInterrupt:
+        raise _interrupted("check") from None
+    except Exception as error:  # noqa: BLE001 - a CLI reports the failure, it does not print a traceback
+        raise _run_failed("check", error) from None
     if output is not None:
-        _write_atomically(output, json.dumps({"model": model, **report}, indent=2))
+        _write_output(output, json.dumps({"model": model, **report}, indent=2))
     if as_json:
         print(json.dumps(report))
         return
@@ -182,6 +261,15 @@ def attack(
     from headwater.safety.virus import Pair, VirusConfig, allowed_tokens, attack_sample, prepare_victim
     from headwater.safety.virus.tokens import vocabulary_width
 
+    if not 0.0 <= lam <= 1.0:
+        raise _bad("--lambda", f"must be in [0, 1], got {lam}")
+    for option, value, least in (("--steps", steps, 0), ("--top-k", top_k, 1), ("--swaps", swaps, 1)):
+        if value < least:
+            raise _bad(option, f"must be at least {least}, got {value}")
+    if lora_rank < 1:
+        raise _bad("--lora-rank", f"must be at least 1, got {lora_rank}")
+    _check_prompt(prompt)
+    _check_output_file(output)
     try:
         pairs = _read_pairs(file)
         config = VirusConfig(lam=lam, steps=steps, top_k=top_k, swaps=swaps, seed=seed)
@@ -201,11 +289,15 @@ def attack(
         raise _fail(error) from None
     except ValueError as error:
         raise _fail(InvalidRequestError(str(error))) from None
+    except KeyboardInterrupt:
+        raise _interrupted("attack") from None
+    except Exception as error:  # noqa: BLE001 - a CLI reports the failure, it does not print a traceback
+        raise _run_failed("attack", error) from None
     items = [
         {"line": line, "messages": report.messages, **asdict(report)}
         for (line, _), report in zip(pairs, reports, strict=True)
     ]
-    _write_atomically(output, "".join(json.dumps(item) + "\n" for item in items))
+    _write_output(output, "".join(json.dumps(item) + "\n" for item in items))
     passed = sum(report.passes_guard for report in reports)
     summary = {"total": len(reports), "passed": passed, "leakage_ratio": passed / len(reports), "output": str(output)}
     if as_json:

@@ -19,7 +19,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from headwater.errors import InvalidRequestError
 from headwater.jsonl import read_jsonl
-from headwater.models.loading import load_model, load_tokenizer
+from headwater.models.builtin import is_builtin
+from headwater.models.loading import load_model, load_tokenizer, resolve_model
 from headwater.safety.guard.check import example_conversation
 from headwater.safety.guard.verdict import Conversation, Item, Verdict, as_conversation
 
@@ -90,24 +91,93 @@ class ClassifierGuard:
 
         folder.mkdir(parents=True, exist_ok=True)
         config = {"embedder": self.embedder, "threshold": self.threshold, "categories": list(self.categories)}
-        save_file({key: np.ascontiguousarray(value) for key, value in self.weights.items()}, folder / ".weights.tmp")
-        (folder / ".config.tmp").write_text(json.dumps(config, indent=2), encoding="utf-8")
-        os.replace(folder / ".weights.tmp", folder / WEIGHTS_FILE)
-        os.replace(folder / ".config.tmp", folder / CONFIG_FILE)
+        staging = [folder / ".weights.tmp", folder / ".config.tmp"]
+        try:
+            save_file({key: np.ascontiguousarray(value) for key, value in self.weights.items()}, staging[0])
+            staging[1].write_text(json.dumps(config, indent=2), encoding="utf-8")
+            os.replace(staging[0], folder / WEIGHTS_FILE)
+            os.replace(staging[1], folder / CONFIG_FILE)
+        finally:
+            for path in staging:
+                path.unlink(missing_ok=True)
         return folder
 
     @classmethod
     def load(cls, folder: Path, data_dir: Path | str = ".headwater") -> ClassifierGuard:
-        """Read a saved classifier (JSON + safetensors only) and load its embedder by name."""
-        from safetensors.numpy import load_file
-
+        """Read a saved classifier (JSON + safetensors only, both checked before anything is loaded) and load its
+        embedder by name. A folder that is corrupt or was tampered with is refused with the file and field named;
+        nothing in it is ever unpickled, and an embedder folder must hold safetensors weights too."""
         if not (folder / CONFIG_FILE).exists() or not (folder / WEIGHTS_FILE).exists():
             raise InvalidRequestError(f"{folder} holds no {CONFIG_FILE} and {WEIGHTS_FILE}", param="model")
-        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-        embedder = str(config["embedder"])
+        embedder, threshold, categories = _read_config(folder / CONFIG_FILE)
+        weights = _read_weights(folder / WEIGHTS_FILE)
+        source = resolve_model(embedder, data_dir)
+        if Path(source).is_dir() and not any(Path(source).glob("*.safetensors")):
+            raise InvalidRequestError(
+                f"{folder / CONFIG_FILE}: embedder {embedder!r} holds no .safetensors weights; a saved guard only "
+                "loads safetensors (never pickle): re-save the embedder with save_pretrained",
+                param="embedder",
+            )
         model, tokenizer = load_model(embedder, data_dir=data_dir), load_tokenizer(embedder, data_dir=data_dir)
-        weights = load_file(folder / WEIGHTS_FILE)
-        return cls(model, tokenizer, weights, embedder, float(config["threshold"]), config.get("categories", []))
+        width = getattr(model.config, "hidden_size", None)
+        if width is not None and weights["mean"].shape[0] != width:
+            raise InvalidRequestError(
+                f"{folder / WEIGHTS_FILE} has {weights['mean'].shape[0]} features but embedder {embedder!r} gives "
+                f"{width}: the folder does not belong to this embedder; train it again with `headwater guard train`",
+                param="weights",
+            )
+        return cls(model, tokenizer, weights, embedder, threshold, categories)
+
+
+def _corrupt(path: Path, problem: str, field: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"{path}: {problem}; the folder is corrupt or was edited: train it again with `headwater guard train`",
+        param=field,
+    )
+
+
+def _read_config(path: Path) -> tuple[str, float, list[str]]:
+    """embedder, threshold and categories from classifier.json, every field checked."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _corrupt(path, f"not valid JSON ({error})", "config") from None
+    if not isinstance(config, dict):
+        raise _corrupt(path, "expected a JSON object", "config")
+    embedder = config.get("embedder")
+    if not isinstance(embedder, str) or not embedder.strip():
+        raise _corrupt(path, "`embedder` must be the embedding model's name", "embedder")
+    threshold = config.get("threshold", 0.5)
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0:
+        raise _corrupt(path, f"`threshold` must be a number in [0, 1], got {threshold!r}", "threshold")
+    categories = config.get("categories", [])
+    if not isinstance(categories, list) or not all(isinstance(code, str) for code in categories):
+        raise _corrupt(path, "`categories` must be a list of texts", "categories")
+    return embedder, float(threshold), categories
+
+
+def _read_weights(path: Path) -> dict[str, np.ndarray]:
+    """The scaler and coefficients from classifier.safetensors: 1-D float arrays of one width, finite, scale > 0."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        weights = load_file(path)
+    except (SafetensorError, OSError, ValueError) as error:
+        raise _corrupt(path, f"not a safetensors file ({error})", "weights") from None
+    missing = {"mean", "scale", "coef", "intercept"} - set(weights)
+    if missing:
+        raise _corrupt(path, f"lacks {sorted(missing)}", "weights")
+    width = weights["mean"].shape[0] if weights["mean"].ndim == 1 else -1
+    for key, shape in (("mean", (width,)), ("scale", (width,)), ("coef", (width,)), ("intercept", (1,))):
+        value = weights[key]
+        if value.shape != shape or width < 1 or not np.issubdtype(value.dtype, np.floating):
+            raise _corrupt(path, f"`{key}` has shape {value.shape} and type {value.dtype}", "weights")
+        if not np.isfinite(value).all():
+            raise _corrupt(path, f"`{key}` holds NaN or infinite values", "weights")
+    if (weights["scale"] <= 0).any():
+        raise _corrupt(path, "`scale` must be positive", "weights")
+    return {key: weights[key].astype(np.float64) for key in ("mean", "scale", "coef", "intercept")}
 
 
 def is_classifier(folder: Path | str) -> bool:
@@ -149,6 +219,8 @@ def train_classifier(
     """Embed every example and fit a balanced logistic regression (C = `regularisation`)."""
     from sklearn.linear_model import LogisticRegression
 
+    if not is_builtin(embedder) and Path(embedder).expanduser().is_dir():
+        embedder = str(Path(embedder).expanduser().resolve())  # a saved guard must find it from any folder
     model, tokenizer = load_model(embedder, data_dir=data_dir), load_tokenizer(embedder, data_dir=data_dir)
     texts = [render_text(as_conversation(item), tokenizer) for item in conversations]
     features = embed(texts, model, tokenizer)

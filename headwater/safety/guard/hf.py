@@ -62,7 +62,8 @@ class HFGuard:
     def from_pretrained(cls, name_or_path: str, data_dir: Path | str = ".headwater", **options: object) -> HFGuard:
         """Load the guard by built-in name, folder or HF id."""
         model = load_model(name_or_path, data_dir=data_dir)
-        return cls(model, load_tokenizer(name_or_path, data_dir=data_dir), name=name_or_path, **options)  # type: ignore[arg-type]
+        options.setdefault("name", name_or_path)
+        return cls(model, load_tokenizer(name_or_path, data_dir=data_dir), **options)  # type: ignore[arg-type]
 
     def render(self, item: Item) -> str:
         """The exact text the guard reads: its chat template over the guard messages, ready for its answer."""

@@ -57,9 +57,14 @@ def as_conversation(item: Item) -> Conversation:
     if not isinstance(item, list) or not item:
         raise InvalidRequestError("an item must be a text or a non-empty list of messages", param="messages")
     for index, message in enumerate(item):
-        if not isinstance(message, dict) or message.get("role") not in ROLES:
+        if not isinstance(message, dict):
             raise InvalidRequestError(
-                f"messages[{index}] needs a role among {', '.join(ROLES)}", param=f"messages[{index}].role"
+                f"messages[{index}] must be an object with role and content", param=f"messages[{index}]"
+            )
+        if message.get("role") not in ROLES:
+            got = f", got {message['role']!r}" if "role" in message else ""
+            raise InvalidRequestError(
+                f"messages[{index}] needs a role among {', '.join(ROLES)}{got}", param=f"messages[{index}].role"
             )
         if not isinstance(message.get("content"), str):
             raise InvalidRequestError(f"messages[{index}] needs a text content", param=f"messages[{index}].content")
@@ -68,7 +73,10 @@ def as_conversation(item: Item) -> Conversation:
 
 def _training_row(record: dict[str, object]) -> Conversation:
     if "messages" in record:
-        return as_conversation(record["messages"])  # type: ignore[arg-type]
+        messages = record["messages"]
+        if not isinstance(messages, list) or not messages:  # a bare string is not a chat (plain text is no row)
+            raise InvalidRequestError("`messages` must be a non-empty list of role/content objects", param="messages")
+        return as_conversation(messages)
     prompt, completion = record.get("prompt"), record.get("completion")
     if not isinstance(prompt, str) or not isinstance(completion, str):
         raise InvalidRequestError(

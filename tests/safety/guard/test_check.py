@@ -80,3 +80,28 @@ def test_guards_take_texts_chats_and_fine_tuning_rows_alike():
     assert as_conversation("hello") == [{"role": "user", "content": "hello"}]
     with pytest.raises(InvalidRequestError, match="prompt"):
         as_conversation({"completion": "only"})
+
+
+def test_messages_that_is_a_string_is_refused_not_read_as_text(tmp_path):
+    path = _write(tmp_path / "ft.jsonl", [{"messages": "Hello there"}])
+    with pytest.raises(InvalidRequestError, match="line 1: `messages` must be a non-empty list") as caught:
+        check_file(path, LLMGuard(_never()))
+    assert caught.value.param == "line 1.messages"
+
+
+def test_a_wrong_role_is_named_with_the_value_found(tmp_path):
+    path = _write(tmp_path / "ft.jsonl", [{"messages": [{"role": "human", "content": "hi"}]}])
+    with pytest.raises(
+        InvalidRequestError, match="messages\\[0\\] needs a role among system, user, assistant, got 'human'"
+    ):
+        check_file(path, LLMGuard(_never()))
+
+
+def _never():
+    class Never:
+        name = "never"
+
+        def generate(self, prompts, params=None):
+            raise AssertionError("a bad file must be refused before the guard runs")
+
+    return Never()

@@ -139,4 +139,4 @@ def test_check_defence_flags(tmp_path, monkeypatch):
     assert runner.invoke(app, [*base, "--segments", "16"]).exit_code == 0
     assert len(generator.prompts) == 4  # the whole example, then its last turn in three pieces
     bad = runner.invoke(app, [*base, "--segments", "3"])
-    assert bad.exit_code == 2 and "max_chars" in bad.stderr
+    assert bad.exit_code == 2 and "--segments" in bad.stderr

@@ -71,3 +71,10 @@ def test_hf_guard_score_is_the_first_token_probability_of_unsafe(tiny_chat_path)
             probabilities = torch.softmax(model(input_ids=ids).logits[0, -1].float(), -1)
         assert verdict.score == pytest.approx(float(probabilities[guard.unsafe_id]), abs=1e-5)
         assert verdict == parse_reply(verdict.reply, verdict.score)  # the greedy reply decides, parsed as any other
+
+
+def test_hf_guard_from_pretrained_takes_a_name(data_dir):
+    from headwater.safety.guard import HFGuard
+
+    assert HFGuard.from_pretrained("tiny-chat", data_dir, name="my-guard").name == "my-guard"
+    assert HFGuard.from_pretrained("tiny-chat", data_dir).name == "tiny-chat"
