@@ -198,7 +198,7 @@ def check(
     as_json: Json = False,
 ) -> None:
     """Moderate every example as it will be trained; unparseable replies and scores over the threshold are unsafe."""
-    from headwater.safety.guard import check_examples, read_examples
+    from headwater.safety.guard import ThresholdGuard, check_examples, read_examples
 
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise _bad("--threshold", f"must be in [0, 1], got {threshold}")
@@ -211,8 +211,10 @@ def check(
     try:
         examples = read_examples(file)
         guard = _guard(model, base_url, api_key, data_dir, prompt)
+        if threshold is not None:  # on the scoring guard, before the defences (a perplexity flag has no score)
+            guard = ThresholdGuard(guard, threshold)
         guard = _defended(guard, segments, normalised, perplexity_model, perplexity_threshold, data_dir)
-        report = check_examples(examples, guard, threshold).to_dict()
+        report = check_examples(examples, guard).to_dict()
     except HeadwaterError as error:
         raise _fail(error) from None
     except ValueError as error:

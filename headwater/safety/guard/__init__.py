@@ -12,7 +12,14 @@ from headwater.safety.guard.defences import EnsembleGuard, NormalisedGuard, Segm
 from headwater.safety.guard.hf import HFGuard, verdict_token_ids
 from headwater.safety.guard.llm import LLAMA_GUARD_2_CATEGORIES, LLMGuard, guard_prompt, parse_reply
 from headwater.safety.guard.perplexity import PerplexityFilter
-from headwater.safety.guard.verdict import Guard, Verdict, as_conversation, false_positive_rate, thresholded
+from headwater.safety.guard.verdict import (
+    Guard,
+    ThresholdGuard,
+    Verdict,
+    as_conversation,
+    false_positive_rate,
+    thresholded,
+)
 
 __all__ = [
     "LLAMA_GUARD_2_CATEGORIES",
@@ -26,6 +33,7 @@ __all__ = [
     "NormalisedGuard",
     "PerplexityFilter",
     "SegmentGuard",
+    "ThresholdGuard",
     "Verdict",
     "as_conversation",
     "check_examples",

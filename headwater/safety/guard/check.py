@@ -61,7 +61,9 @@ def read_examples(path: Path) -> list[tuple[int, Conversation]]:
 def check_examples(
     examples: list[tuple[int, Conversation]], guard: Guard, threshold: float | None = None
 ) -> CheckReport:
-    """Moderate every example; over `threshold` (when the guard gives a score) or unparsed means flagged."""
+    """Moderate every example; over `threshold` (when the guard gives a score) or unparsed means flagged.
+    With defences around a scoring guard, wrap the scoring guard in `ThresholdGuard` instead: here the threshold
+    re-decides the combined verdict by its score alone."""
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise InvalidRequestError(f"threshold must be in [0, 1], got {threshold}", param="threshold")
     verdicts = [thresholded(verdict, threshold) for verdict in guard.moderate([conv for _, conv in examples])]

@@ -197,8 +197,19 @@ def read_labelled(path: Path) -> tuple[list[Conversation], list[int], list[str]]
             raise InvalidRequestError(
                 f"line {line}: `label` must be safe or unsafe (or 0/1)", param=f"line {line}.label"
             )
-        text = record.get("text")
-        conversations.append(as_conversation(text) if isinstance(text, str) else example_conversation(record, line))
+        if "text" in record:
+            text = record["text"]
+            if not isinstance(text, str) or not text.strip():
+                raise InvalidRequestError(f"line {line}: `text` must be a non-empty text", param=f"line {line}.text")
+            conversations.append(as_conversation(text))
+        elif "messages" in record or "prompt" in record or "completion" in record:
+            conversations.append(example_conversation(record, line))
+        else:
+            raise InvalidRequestError(
+                f"line {line}: needs `text`, `messages` (a list of role/content objects) or text fields `prompt` and "
+                "`completion`",
+                param=f"line {line}.text",
+            )
         labels.append(label)
         if label and isinstance(record.get("category"), str):
             categories.append(record["category"])

@@ -95,6 +95,21 @@ def thresholded(verdict: Verdict, threshold: float | None) -> Verdict:
     return Verdict(label, categories, verdict.score, None, verdict.reply)
 
 
+class ThresholdGuard:
+    """A guard whose scored verdicts are re-decided at `threshold` (see `thresholded`). Wrap the scoring guard
+    before any defence: an ensemble's verdict carries the highest *scored* member's score, so thresholding the
+    ensemble would clear a flag raised by a member without a score (the perplexity filter)."""
+
+    def __init__(self, guard: Guard, threshold: float) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise InvalidRequestError(f"threshold must be in [0, 1], got {threshold}", param="threshold")
+        self.guard, self.threshold = guard, threshold
+        self.name = f"threshold({guard.name}, {threshold})"
+
+    def moderate(self, items: Sequence[Item]) -> list[Verdict]:
+        return [thresholded(verdict, self.threshold) for verdict in self.guard.moderate(items)]
+
+
 def false_positive_rate(guard: Guard, benign: Sequence[Item]) -> float:
     """Share of benign items a guard (or a defence) rejects: the cost of a defence."""
     if not benign:

@@ -133,3 +133,18 @@ def test_a_local_embedder_is_saved_by_absolute_path(data_dir, tmp_path, monkeypa
     assert guard.embedder == str((data_dir / "models" / "tiny-chat").resolve())
     monkeypatch.chdir(tmp_path)  # checked later from another folder
     assert ClassifierGuard.load(guard.save(tmp_path / "clf"), data_dir).embedder == guard.embedder
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"text": 5, "label": "safe"}, "line 1: `text` must be a non-empty text"),
+        ({"text": "  ", "label": "safe"}, "line 1: `text` must be a non-empty text"),
+        ({"body": "a calm river", "label": "safe"}, "line 1: needs `text`, `messages`"),
+    ],
+)
+def test_read_labelled_names_the_text_field(tmp_path, row, message):
+    path = tmp_path / "labels.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(InvalidRequestError, match=message):
+        read_labelled(path)

@@ -150,3 +150,36 @@ def test_train_output_that_is_a_file_is_refused(tmp_path):
     taken.write_text("not a folder")
     result = runner.invoke(app, ["guard", "train", str(labels), "--output", str(taken)])
     assert result.exit_code == 2 and "--output" in result.stderr and "folder" in result.stderr
+
+
+def test_threshold_keeps_a_flag_from_the_perplexity_defence(upload, monkeypatch):
+    """--threshold re-decides the scoring guard's verdicts, not the ensemble's: the perplexity filter has no score, so
+    thresholding the combined verdict by the guard's score used to clear its flag."""
+    import headwater.models.loading as loading
+    import headwater.safety.guard as guard_package
+    from headwater.safety.guard import Verdict
+
+    class LowScore:
+        name = "low"
+
+        def moderate(self, items):
+            return [Verdict("safe", (), 0.1) for _ in items]
+
+    class Gibberish:
+        name = "perplexity"
+
+        def __init__(self, *args):
+            pass
+
+        def moderate(self, items):
+            return [Verdict("unsafe", ("perplexity",), None, None, "5000.00") for _ in items]
+
+    monkeypatch.setattr(guard_cli, "_guard", lambda *args: LowScore())
+    monkeypatch.setattr(loading, "load_model", lambda *args, **kwargs: None)
+    monkeypatch.setattr(loading, "load_tokenizer", lambda *args, **kwargs: None)
+    monkeypatch.setattr(guard_package, "PerplexityFilter", Gibberish)
+    arguments = ["guard", "check", str(upload), *SERVED, "--perplexity-model", "lm", "--threshold", "0.5"]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    item = json.loads(result.stdout)["items"][0]
+    assert item["verdict"] == "unsafe" and item["categories"] == ["perplexity"]
