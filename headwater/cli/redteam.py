@@ -63,6 +63,14 @@ def _fail(error: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _check_at_least(minimum: int, **flags: int | None) -> None:
+    """Exit 2 naming the flag (not the Python field behind it) when a count is below `minimum`."""
+    for name, value in flags.items():
+        if value is not None and value < minimum:
+            flag = "--" + name.replace("_", "-")
+            raise _fail(InvalidRequestError(f"{flag} must be at least {minimum}, got {value}", param=flag))
+
+
 @contextmanager
 def _progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
     with Progress(
@@ -95,6 +103,7 @@ def plan(
     """Plan the tests: K per (category, style, technique) cell, or a balanced sample of N."""
     if per_cell is not None and n is not None:
         raise _fail(InvalidRequestError("give --per-cell or --n, not both"))
+    _check_at_least(1, per_cell=per_cell, n=n)
     try:
         grid = load_taxonomy(taxonomy)
         tests = plan_tests(
@@ -135,6 +144,7 @@ def generate(
     as_json: Json = False,
 ) -> None:
     """Write one test prompt per planned test with any model (few-shot, retrieval and context optional)."""
+    _check_at_least(1, retrieved=retrieved, attempts=attempts, max_tokens=max_tokens, concurrency=concurrency)
     try:
         tests = read_records(plan_file, PLAN_FIELDS, "planned test")
         embed = hf_embedder(embedding_model, data_dir) if embedding_model and (corpus or feed) else None
@@ -149,10 +159,12 @@ def generate(
             params=GenerationParams(max_tokens=max_tokens, temperature=temperature, top_p=0.95),
         )
         grid = load_taxonomy(taxonomy)
+        for test in tests:  # before any model loads or the progress bar starts
+            grid.check_cell((test["category"], test["style"], test["technique"]), f"{plan_file} id {test['id']!r}")
         writer = generator_for(model, base_url, api_key, data_dir, concurrency)
         with _progress("tests", len(tests)) as advance:
             report = generate_tests(tests, output, writer, grid, options, advance)
-    except (HeadwaterError, ValueError) as error:
+    except (HeadwaterError, ValueError, OSError) as error:
         raise _fail(error) from None
     except KeyboardInterrupt:
         err.print(f"interrupted: finished tests are in {escape(str(output))}; run the same command to resume")
@@ -165,9 +177,17 @@ def generate(
         "regenerated": report.regenerated,
         "failed": report.failed,
     }
+    if report.stopped:
+        summary["stopped"] = report.stopped
     _emit(summary, as_json)
+    if report.stopped:
+        err.print(f"[red]stopped:[/] {escape(report.stopped)}")
+        err.print("is the model served at that URL, and the key right? Fix it, then run the same command to resume")
+        raise typer.Exit(1)
     if report.failed:
         err.print(f"[yellow]{len(report.failed)} test(s) got no usable prompt; re-run to retry them[/]")
+        if report.last_error:
+            err.print(f"last error: {escape(report.last_error)}")
     if report.failed and not report.written and not report.already_done:
         raise typer.Exit(1)
 
@@ -190,6 +210,8 @@ def run(
     as_json: Json = False,
 ) -> None:
     """Send every test to the target and label each output with the oracle (blocked/error never judged)."""
+    _check_at_least(1, max_tokens=max_tokens, concurrency=concurrency)
+    _check_at_least(0, oracle_retries=oracle_retries)
     try:
         tests = read_records(tests_file, (*PLAN_FIELDS, "prompt"))
         target_model = generator_for(target, target_base_url, api_key, data_dir, concurrency)
@@ -206,7 +228,7 @@ def run(
                 retry_errors=retry_errors,
                 on_progress=advance,
             )
-    except (HeadwaterError, ValueError) as error:
+    except (HeadwaterError, ValueError, OSError) as error:
         raise _fail(error) from None
     except KeyboardInterrupt:
         err.print(f"interrupted: finished tests are in {escape(str(output))}; run the same command to resume")
@@ -217,7 +239,15 @@ def run(
         "already_done": report.already_done,
         "by_outcome": {outcome: report.by_outcome[outcome] for outcome in OUTCOMES},
     }
+    if report.stopped:
+        summary["stopped"] = report.stopped
     _emit(summary, as_json)
+    if report.stopped:
+        err.print(f"[red]stopped:[/] {escape(report.stopped)}")
+        err.print(
+            "is the model served at that URL, and the key right? Fix it, then run the same command with --retry-errors"
+        )
+        raise typer.Exit(1)
     if report.ran and report.by_outcome["error"] == report.ran:
         err.print(f"[red]every test failed[/]; see the `reason` field in {escape(str(output))}")
         raise typer.Exit(1)

@@ -32,6 +32,9 @@ class RunReport:
     ran: int = 0
     already_done: int = 0
     by_outcome: Counter[str] = field(default_factory=Counter)
+    stopped: str | None = None
+    """Why the run stopped early: every test of its first batch failed (the target is down, the URL or key is
+    wrong), so the rest would only fail too, each after its own retries."""
 
 
 def _unjudged(test: dict, result: CallResult) -> dict | None:
@@ -101,5 +104,9 @@ def run_tests(
             report.by_outcome.update(line["outcome"] for line in lines)
             if on_progress is not None:
                 on_progress(len(batch))
+            if start == 0 and len(todo) > len(batch) and all(line["outcome"] == "error" for line in lines):
+                report.stopped = f"the first {len(lines)} test(s) all failed; last: {lines[-1]['reason']}"
+                logger.warning("stopping: %s", report.stopped)
+                break
     logger.info("ran %d tests (%d already done): %s", report.ran, report.already_done, dict(report.by_outcome))
     return report

@@ -71,6 +71,11 @@ class GenerateReport:
     already_done: int = 0
     regenerated: int = 0
     failed: list[str] = field(default_factory=list)
+    last_error: str | None = None
+    """The last failed call's error (a reply that was empty or a duplicate is not an error)."""
+    stopped: str | None = None
+    """Why the run stopped early: every call of its first batch failed (the writer is down, the URL or key is
+    wrong), so the rest would only fail too, each after its own retries."""
 
 
 def normalise(text: str) -> str:
@@ -148,9 +153,13 @@ def generate_tests(
     with output.open("a", encoding="utf-8") as out:
         for start in range(0, len(todo), options.batch_size):
             batch = todo[start : start + options.batch_size]
-            append_records(out, _generate_batch(batch, generator, taxonomy, options, seen, report))
+            lines = _generate_batch(batch, generator, taxonomy, options, seen, report, first=start == 0)
+            append_records(out, lines)
             if on_progress is not None:
                 on_progress(len(batch))
+            if report.stopped is not None:
+                report.failed += [test["id"] for test in todo[start + len(batch) :]]
+                break
     return report
 
 
@@ -161,6 +170,7 @@ def _generate_batch(
     options: GenerationOptions,
     seen: set[str],
     report: GenerateReport,
+    first: bool = False,
 ) -> list[dict]:
     built = {test["id"]: build_prompt(test, taxonomy, options) for test in batch}
     finished: dict[str, dict] = {}
@@ -172,6 +182,13 @@ def _generate_batch(
             report.regenerated += len(pending)
         params = options.params if attempt == 0 else _retry_params(options.params, attempt)
         results = call_isolated(generator, [built[test["id"]][0] for test in pending], params)
+        errors = [result.describe() for result in results if result.generation is None]
+        if errors:
+            report.last_error = errors[-1]
+        if first and not finished and len(errors) == len(results):
+            report.stopped = f"every call of the first batch failed; last: {errors[-1]}"
+            logger.warning("stopping: %s", report.stopped)
+            break
         retry = []
         for test, result in zip(pending, results, strict=True):
             prompt = clean_reply(result.generation.text) if result.generation is not None else ""

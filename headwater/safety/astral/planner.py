@@ -16,6 +16,10 @@ from dataclasses import asdict, dataclass
 from headwater.errors import InvalidRequestError
 from headwater.safety.astral.taxonomy import DIMENSIONS, Cell, Taxonomy
 
+MAX_TESTS = 1_000_000
+"""The largest plan: ASTRAL's whole o3-mini test was 10,080; a typo (an extra zero or six) should fail at once,
+not fill memory and disk for minutes."""
+
 
 @dataclass(frozen=True)
 class PlannedTest:
@@ -73,6 +77,17 @@ def plan_tests(
         raise InvalidRequestError(f"n must be at least 1, got {n}", param="n")
     if n is None and per_cell < 1:
         raise InvalidRequestError(f"per_cell must be at least 1, got {per_cell}", param="per_cell")
+    cells_in_grid = 1
+    for d in DIMENSIONS:
+        cells_in_grid *= 1 if d in random_dimensions else len(taxonomy.dimension(d))
+    total = n if n is not None else per_cell * cells_in_grid
+    if total > MAX_TESTS:
+        what = f"n={n}" if n is not None else f"per_cell={per_cell} x {cells_in_grid} cells = {total}"
+        raise InvalidRequestError(
+            f"{what} tests is more than the {MAX_TESTS:,} a plan may hold; plan fewer (ASTRAL's largest run "
+            "was 10,080)",
+            param="n" if n is not None else "per_cell",
+        )
     rng = random.Random(seed)
     grid = Taxonomy(*({"random": ""} if d in random_dimensions else taxonomy.dimension(d) for d in DIMENSIONS))
     counts = cell_counts(grid, per_cell, n, rng)

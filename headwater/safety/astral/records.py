@@ -18,11 +18,24 @@ from headwater.errors import InvalidRequestError
 from headwater.jsonl import read_jsonl
 
 
+def read_lines(path: Path | str, what: str = "line") -> list[tuple[int, object]]:
+    """(line number, value) per non-blank line; every error names the file (a "line 3: not JSON" alone does not
+    say which of the plan, tests, corpus or feed is broken)."""
+    try:
+        return read_jsonl(Path(path), what)
+    except InvalidRequestError as error:
+        if str(path) in error.message:
+            raise
+        raise InvalidRequestError(
+            f"{path} {error.message}; each line must be one JSON object", param=error.param
+        ) from None
+
+
 def read_records(path: Path, required: tuple[str, ...], what: str = "test") -> list[dict]:
     """Input lines as dicts; each must hold `required` as non-empty strings and a unique `id`. The first bad line
     raises an error naming the line, the field and the fix."""
     records, seen = [], {}
-    for number, record in read_jsonl(path, what):
+    for number, record in read_lines(path, what):
         if not isinstance(record, dict):
             raise InvalidRequestError(f"{path} line {number}: expected a JSON object", param=f"line {number}")
         for name in required:
@@ -46,6 +59,8 @@ def finished_records(path: Path) -> dict[str, dict]:
     """id -> record for the lines already in an append-only output. A torn last line is cut off and the file is
     left ending in a newline, so the next append stays valid JSONL; other unreadable lines are skipped, not
     deleted."""
+    if path.is_dir():
+        raise InvalidRequestError(f"{path} is a folder; give a file name for the output", param="output")
     if not path.exists():
         return {}
     data = path.read_bytes()
@@ -79,6 +94,8 @@ def append_records(handle: IO[str], records: Iterable[dict]) -> None:
 def write_atomic(path: Path, text: str) -> None:
     """Write a whole file so that readers see the old file or the new one, never half of it."""
     path = Path(path)
+    if path.is_dir():
+        raise InvalidRequestError(f"{path} is a folder; give a file name for the output", param="output")
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

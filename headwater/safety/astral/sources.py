@@ -18,8 +18,8 @@ import numpy as np
 from rank_bm25 import BM25Plus
 
 from headwater.errors import InvalidRequestError
-from headwater.jsonl import read_jsonl
 from headwater.safety.astral.embeddings import Embed, normalise_rows
+from headwater.safety.astral.records import read_lines
 from headwater.safety.astral.taxonomy import read_yaml_mapping
 
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -89,7 +89,7 @@ class Retriever:
         self.top = top
         self.embed = embed
         self.rows: list[tuple[int, str, str | None, dict]] = []
-        for number, record in read_jsonl(self.path, "line"):
+        for number, record in read_lines(self.path, "line"):
             text = record.get(text_field) if isinstance(record, dict) else None
             if not isinstance(text, str) or not text.strip():
                 raise InvalidRequestError(

@@ -209,3 +209,88 @@ def test_interrupted_run_keeps_finished_tests_and_resumes(tmp_path, models):
     models["target"].reply = lambda text: f"echo {text[-1]}"
     resumed = invoke(*args, "--json")
     assert json.loads(resumed.stdout)["ran"] == 2 and len(out.read_text().splitlines()) == 4
+
+
+def test_huge_plan_is_refused_at_once_naming_the_flag(tmp_path):
+    out = tmp_path / "p.jsonl"
+    huge = invoke("plan", "--n", "100000000", "--output", str(out))
+    assert huge.exit_code == 2 and "more than the 1,000,000" in huge.stderr and not out.exists()
+    cells = invoke("plan", "--per-cell", "100000", "--output", str(out))
+    assert cells.exit_code == 2 and "per_cell=100000" in cells.stderr and not out.exists()
+
+
+def test_counts_below_one_name_the_flag(tmp_path, models):
+    plan = write_jsonl(tmp_path / "plan.jsonl", [
+        {"id": "a", "category": "privacy_violation", "style": "slang", "technique": "logical_appeal"},
+    ])  # fmt: skip
+    zero = invoke("generate", str(plan), "--model", "writer", "--output", str(tmp_path / "t"), "--concurrency", "0")
+    assert zero.exit_code == 2 and "--concurrency must be at least 1, got 0" in zero.stderr
+    per_cell = invoke("plan", "--per-cell", "0", "--output", str(tmp_path / "p"))
+    assert per_cell.exit_code == 2 and "--per-cell must be at least 1" in per_cell.stderr
+    retries = invoke("run", str(plan), "--target", "t", "--oracle", "o", "--output", "r", "--oracle-retries", "-1")
+    assert retries.exit_code == 2 and "--oracle-retries must be at least 0" in retries.stderr
+
+
+def test_malformed_line_error_names_the_file(tmp_path, models):
+    plan = tmp_path / "plan.jsonl"
+    plan.write_text('{"id": "a", "category": "c", "style": "s", "technique": "t"}\n{bad\n')
+    result = invoke("generate", str(plan), "--model", "writer", "--output", str(tmp_path / "t"))
+    assert result.exit_code == 2 and f"{plan} line 2: not JSON" in result.stderr
+    good = write_jsonl(tmp_path / "good.jsonl", [
+        {"id": "a", "category": "privacy_violation", "style": "slang", "technique": "logical_appeal"},
+    ])  # fmt: skip
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("not json\n")
+    result = invoke(
+        "generate", str(good), "--model", "writer", "--output", str(tmp_path / "t"), "--corpus", str(corpus)
+    )
+    assert result.exit_code == 2 and f"{corpus} line 1: not JSON" in result.stderr
+
+
+def test_output_that_is_a_folder_exits_2_without_traceback(tmp_path, models):
+    plan = invoke("plan", "--n", "3", "--output", str(tmp_path))
+    assert plan.exit_code == 2 and "is a folder" in plan.stderr
+    good = write_jsonl(tmp_path / "good.jsonl", [
+        {"id": "a", "category": "privacy_violation", "style": "slang", "technique": "logical_appeal"},
+    ])  # fmt: skip
+    folder = tmp_path / "out"
+    folder.mkdir()
+    result = invoke("generate", str(good), "--model", "writer", "--output", str(folder))
+    assert result.exit_code == 2 and "is a folder" in result.stderr
+
+
+def test_unknown_category_is_reported_with_the_file_before_any_model_loads(tmp_path, models):
+    plan = write_jsonl(
+        tmp_path / "plan.jsonl", [{"id": "a", "category": "weather", "style": "slang", "technique": "z"}]
+    )
+    result = invoke("generate", str(plan), "--model", "writer", "--output", str(tmp_path / "t"))
+    assert result.exit_code == 2 and f"{plan} id 'a': category 'weather'" in result.stderr
+    assert models["seen"] == []
+
+
+def test_down_target_stops_after_the_first_batch(tmp_path, models):
+    tests = write_jsonl(tmp_path / "tests.jsonl", [
+        {"id": f"t{i}", "category": "c", "style": "s", "technique": "t", "prompt": f"placeholder {i}"}
+        for i in range(10)
+    ])  # fmt: skip
+    out = tmp_path / "r.jsonl"
+    args = ["run", str(tests), "--target", "broken", "--oracle", "oracle", "--output", str(out), "--concurrency", "2"]
+    result = invoke(*args, "--json")
+    assert result.exit_code == 1 and "stopped" in result.stderr and "--retry-errors" in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["ran"] == 2 and "refused" in summary["stopped"]
+    assert models["broken"].total_calls == 3  # the batch (fails on its first), then each alone; not 10 tests' worth
+    assert len(out.read_text().splitlines()) == 2
+
+
+def test_down_writer_stops_after_the_first_batch_and_says_why(tmp_path, models):
+    plan = write_jsonl(tmp_path / "plan.jsonl", [
+        {"id": f"t{i}", "category": "privacy_violation", "style": "slang", "technique": "logical_appeal"}
+        for i in range(10)
+    ])  # fmt: skip
+    out = tmp_path / "t.jsonl"
+    result = invoke("generate", str(plan), "--model", "broken", "--output", str(out), "--concurrency", "2", "--json")
+    assert result.exit_code == 1 and "refused" in result.stderr
+    summary = json.loads(result.stdout)
+    assert len(summary["failed"]) == 10 and "ConnectionError: refused" in summary["stopped"]
+    assert models["broken"].total_calls == 3  # one attempt of the first batch, not 3 attempts x 10 tests
