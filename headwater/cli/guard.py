@@ -153,10 +153,10 @@ def _guard(model: str, base_url: str | None, api_key: str | None, data_dir: Path
     """A saved classifier folder, a served guard (with --base-url), or a guard model run in-process."""
     from headwater.safety.guard import ClassifierGuard, HFGuard, LLMGuard, is_classifier
 
+    if base_url:  # a served name, even when a local folder happens to share it (`--output my-guard/` of train)
+        return LLMGuard(generator_for(model, base_url, api_key, data_dir), style=style)
     if is_classifier(model):
         return ClassifierGuard.load(Path(model), data_dir)
-    if base_url:
-        return LLMGuard(generator_for(model, base_url, api_key, data_dir), style=style)
     return HFGuard.from_pretrained(model, data_dir, style=style)
 
 

@@ -183,3 +183,18 @@ def test_threshold_keeps_a_flag_from_the_perplexity_defence(upload, monkeypatch)
     assert result.exit_code == 0, result.output
     item = json.loads(result.stdout)["items"][0]
     assert item["verdict"] == "unsafe" and item["categories"] == ["perplexity"]
+
+
+def test_base_url_means_the_served_model_even_when_a_local_folder_shares_its_name(upload, tmp_path, monkeypatch):
+    """docs/guard.md trains into `my-guard/` and checks `--model my-guard --base-url …`: that must ask the server."""
+    from tests.safety.guard.test_cli import _MarkerGenerator
+
+    (tmp_path / "my-guard").mkdir()
+    (tmp_path / "my-guard" / "classifier.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    generator = _MarkerGenerator()
+    monkeypatch.setattr(guard_cli, "generator_for", lambda *args: generator)
+    arguments = ["guard", "check", str(upload), "--model", "my-guard", "--base-url", "http://127.0.0.1:9/v1", "--json"]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    assert len(generator.prompts) == 1
