@@ -294,3 +294,16 @@ def test_down_writer_stops_after_the_first_batch_and_says_why(tmp_path, models):
     summary = json.loads(result.stdout)
     assert len(summary["failed"]) == 10 and "ConnectionError: refused" in summary["stopped"]
     assert models["broken"].total_calls == 3  # one attempt of the first batch, not 3 attempts x 10 tests
+
+
+def test_plans_and_reports_get_ordinary_file_permissions(tmp_path):
+    import os
+    import stat
+
+    out = tmp_path / "plan.jsonl"
+    previous = os.umask(0o022)
+    try:
+        assert invoke("plan", "--n", "3", "--output", str(out)).exit_code == 0
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644  # not mkstemp's 0600: others read the plan and the report
