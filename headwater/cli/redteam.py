@@ -347,7 +347,8 @@ def review_skip(
         queue.skip(item_id)
     except HeadwaterError as error:
         raise _fail(error) from None
-    _emit({"id": item_id, "skipped": True, **queue.counts()}, as_json)
+    # `status`, not `skipped: true`: the queue's counts carry a `skipped` count that would overwrite it
+    _emit({"id": item_id, "status": "skipped", **queue.counts()}, as_json)
 
 
 @review_app.command("export")

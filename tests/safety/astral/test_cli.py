@@ -307,3 +307,12 @@ def test_plans_and_reports_get_ordinary_file_permissions(tmp_path):
     finally:
         os.umask(previous)
     assert stat.S_IMODE(out.stat().st_mode) == 0o644  # not mkstemp's 0600: others read the plan and the report
+
+
+def test_review_skip_json_says_the_item_was_skipped_and_counts_the_queue(tmp_path):
+    results = write_jsonl(tmp_path / "r.jsonl", [
+        {"id": i, "category": "c", "style": "s", "technique": "t", "outcome": "unknown"} for i in ("a", "b")
+    ])  # fmt: skip
+    invoke("review", "skip", str(results), "a")
+    second = invoke("review", "skip", str(results), "b", "--json")
+    assert json.loads(second.stdout) == {"id": "b", "status": "skipped", "pending": 0, "skipped": 2, "labelled": 0}
