@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from headwater.errors import ModelLoadError
-from headwater.models.builtin import builtin_path, is_builtin
+from headwater.models.builtin import BUILTIN_MODELS, builtin_path, is_builtin
 
 if TYPE_CHECKING:
     import torch
@@ -24,6 +24,12 @@ def resolve_model(name_or_path: str, data_dir: Path | str = ".headwater") -> str
         if not (local / "config.json").exists():
             raise ModelLoadError(f"{local} has no config.json; pass a folder written by save_pretrained")
         return str(local)
+    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
+        builtins = ", ".join(BUILTIN_MODELS)
+        raise ModelLoadError(
+            f"no folder at {name_or_path}; pass a save_pretrained folder, a Hugging Face id (org/name) or a "
+            f"built-in ({builtins})"
+        )
     return name_or_path
 
 

@@ -101,6 +101,9 @@ class OpenAIGenerator:
             return "/completions", {**body, "prompt": prompt}
         return "/chat/completions", {**body, "messages": prompt}
 
+    def _endpoint(self, path: str) -> str:
+        return str(self._client.base_url).rstrip("/") + path
+
     def _post(self, path: str, body: dict[str, object]) -> dict:
         for attempt in range(self.max_retries + 1):
             response: httpx.Response | None = None
@@ -113,10 +116,10 @@ class OpenAIGenerator:
                     return response.json()
                 failure = f"HTTP {response.status_code}: {_error_message(response)}"
                 if response.status_code not in RETRYABLE_STATUS:
-                    raise GenerationError(f"{self._client.base_url}{path} refused the request: {failure}")
+                    raise GenerationError(f"{self._endpoint(path)} refused the request: {failure}")
             if attempt < self.max_retries:
                 time.sleep(_retry_after(response, attempt, self.backoff_s))
-        raise GenerationError(f"{self._client.base_url}{path} failed {self.max_retries + 1} times; last: {failure}")
+        raise GenerationError(f"{self._endpoint(path)} failed {self.max_retries + 1} times; last: {failure}")
 
     def _generate_one(self, prompt: Prompt, params: GenerationParams) -> Generation:
         path, body = self._body(prompt, params)

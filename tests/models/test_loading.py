@@ -26,6 +26,12 @@ def test_folder_without_config_is_refused(tmp_path):
         resolve_model(str(tmp_path))
 
 
+@pytest.mark.parametrize("name", ["./nope", "/no/such/folder", "models/a/b"])
+def test_a_missing_folder_is_named_not_sent_to_the_hub(name):
+    with pytest.raises(ModelLoadError, match="no folder at"):
+        resolve_model(name)
+
+
 def test_unknown_hub_id_fails_clearly_offline():
     with pytest.raises(ModelLoadError, match="cannot load"):
         load_tokenizer("headwater-tests/definitely-not-a-model")
