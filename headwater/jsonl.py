@@ -26,7 +26,9 @@ def read_jsonl(path: Path, what: str = "line") -> list[tuple[int, object]]:
         try:
             rows.append((number, json.loads(line)))
         except json.JSONDecodeError as error:
-            raise InvalidRequestError(f"line {number}: not JSON ({error.msg})", param=f"line {number}") from error
+            raise InvalidRequestError(
+                f"{path} line {number}: not JSON ({error.msg})", param=f"line {number}"
+            ) from error
     if not rows:
         raise InvalidRequestError(f"{path} holds no {what}", param="file")
     return rows
