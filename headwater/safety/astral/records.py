@@ -8,6 +8,7 @@ last line (a crash mid-write) is cut off. Whole files (plans, reports) are writt
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterable
@@ -16,6 +17,8 @@ from typing import IO
 
 from headwater.errors import InvalidRequestError
 from headwater.jsonl import read_jsonl
+
+logger = logging.getLogger(__name__)
 
 
 def read_lines(path: Path | str, what: str = "line") -> list[tuple[int, object]]:
@@ -77,6 +80,7 @@ def finished_records(path: Path) -> dict[str, dict]:
                 with path.open("r+b") as handle:
                     handle.truncate(len(data) - len(raw))
                 return done
+            logger.warning("%s line %d is unreadable; it is kept, and its item counts as not done", path, index + 1)
     if data and not data.endswith(b"\n"):
         with path.open("ab") as handle:
             handle.write(b"\n")
