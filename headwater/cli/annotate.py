@@ -22,6 +22,7 @@ from headwater.cli.options import Json
 from headwater.cli.serve import admin_key, check_port_free
 from headwater.config import Settings
 from headwater.errors import HeadwaterError, InvalidRequestError
+from headwater.files import write_atomic
 from headwater.jsonl import read_jsonl
 from headwater.platform.annotation.report import export_rows, set_summary
 from headwater.platform.annotation.routes import ArticleIn
@@ -173,9 +174,7 @@ def export(
         raise _fail(error) from None
     finally:
         store.engine.dispose()
-    staging = output.with_name(f".{output.name}.tmp")
-    staging.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    staging.replace(output)
+    write_atomic(output, "".join(json.dumps(row) + "\n" for row in rows))
     if as_json:
         print(json.dumps({"output": str(output), "annotations": len(rows)}))
     else:

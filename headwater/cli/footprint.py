@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from headwater.errors import HeadwaterError, InvalidRequestError
+from headwater.files import write_atomic
 from headwater.footprint import (
     CRITERIA,
     CapgeminiEstimator,
@@ -198,9 +199,7 @@ def report(
         err.print(f"[red]error:[/] {error.message}")
         raise typer.Exit(2) from None
     page = render(total(clusters), clusters, projections)
-    staging = out_path.with_name(f".{out_path.name}.tmp")
-    staging.write_text(page, encoding="utf-8")
-    staging.replace(out_path)
+    write_atomic(out_path, page)
     if as_json:
         print(json.dumps({"out": str(out_path), "bytes": len(page.encode()), **total(clusters).to_dict()}))
         return

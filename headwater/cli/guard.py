@@ -9,8 +9,6 @@ one 130, neither writing anything. `attack` is for testing moderation you operat
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +20,7 @@ from rich.table import Table
 
 from headwater.cli.options import ApiKey, DataDir, Json, generator_for
 from headwater.errors import HeadwaterError, InvalidRequestError
+from headwater.files import write_atomic
 from headwater.safety.guard.verdict import Guard
 
 app = typer.Typer(
@@ -75,25 +74,9 @@ def _check_output_file(path: Path | None, option: str = "--output") -> None:
         raise _bad(option, f"{path} is a folder; give a file name, e.g. {path / 'report.json'}")
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write next to `path`, then rename: a crash never leaves half a report (nor the staging file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o666 & ~umask)  # mkstemp's 0600 would make the report unreadable to others
-        os.replace(staging, path)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
-
-
 def _write_output(path: Path, text: str, option: str = "--output") -> None:
     try:
-        _write_atomically(path, text)
+        write_atomic(path, text)
     except OSError as error:
         raise _bad(option, f"cannot be written: {error}") from None
 

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from headwater.cli.options import ApiKey, DataDir, Json, generator_for
 from headwater.errors import HeadwaterError, InvalidRequestError
+from headwater.files import write_atomic
 from headwater.models.generator import GenerationParams
 from headwater.safety.astral import (
     OUTCOMES,
@@ -41,7 +42,7 @@ from headwater.safety.astral import (
     render_html,
     run_tests,
 )
-from headwater.safety.astral.records import write_atomic, write_jsonl_atomic
+from headwater.safety.astral.records import write_jsonl_atomic
 
 app = typer.Typer(
     help="Safety testing (ASTRAL): plan -> generate -> run (target + oracle) -> review -> report.", no_args_is_help=True

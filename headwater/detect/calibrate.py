@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from headwater.errors import InvalidRequestError
+from headwater.files import write_atomic
 
 
 class SmallSampleWarning(UserWarning):
@@ -54,9 +55,7 @@ class Calibration:
         return (raw_score if self.higher_is_ai else -raw_score) >= self.threshold
 
     def save(self, path: Path) -> None:
-        staging = path.with_name(f".{path.name}.tmp")
-        staging.write_text(json.dumps(asdict(self), indent=2))
-        staging.replace(path)
+        write_atomic(path, json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, path: Path) -> Calibration:

@@ -22,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from headwater.detect.clue_features import FeatureValue, Lexicon, Span, extract
 from headwater.detect.words import require_words, word_refusal
 from headwater.errors import InvalidRequestError
+from headwater.files import write_atomic
 
 FORMAT = "headwater.clue_detector/1"
 
@@ -145,9 +146,7 @@ class ClueDetector:
             "c": self.c,
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        staging = Path(path).with_name(f".{Path(path).name}.tmp")
-        staging.write_text(json.dumps(data, indent=1))
-        staging.replace(path)
+        write_atomic(path, json.dumps(data, indent=1))
 
     @classmethod
     def load(cls, path: Path) -> ClueDetector:

@@ -22,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 
 from headwater.detect.calibrate import Calibration, calibrate, orient
 from headwater.errors import InvalidRequestError
+from headwater.files import write_atomic
 
 FORMAT = "headwater.ensemble/1"
 MemberScores = Sequence[Sequence[float]]
@@ -84,9 +85,7 @@ class Ensemble:
     def save(self, path: Path) -> None:
         data = {"format": FORMAT, **asdict(self)}
         data.pop("higher_is_ai")
-        staging = Path(path).with_name(f".{Path(path).name}.tmp")
-        staging.write_text(json.dumps(data, indent=2))
-        staging.replace(path)
+        write_atomic(path, json.dumps(data, indent=2))
 
     @classmethod
     def load(cls, path: Path) -> Ensemble:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
 from headwater.errors import InvalidRequestError
+from headwater.files import write_atomic
 from headwater.jsonl import read_jsonl
 
 logger = logging.getLogger(__name__)
@@ -93,31 +93,6 @@ def append_records(handle: IO[str], records: Iterable[dict]) -> None:
         handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     handle.flush()
     os.fsync(handle.fileno())
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a whole file so that readers see the old file or the new one, never half of it."""
-    path = Path(path)
-    if path.is_dir():
-        raise InvalidRequestError(f"{path} is a folder; give a file name for the output", param="output")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it 0600; a report is meant to be shared
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_jsonl_atomic(path: Path, records: Iterable[dict]) -> None:

@@ -4,7 +4,6 @@ exits 2 (bad input) / 1 (run failure) / 130 (interrupted), prints no traceback a
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from typer.testing import CliRunner
@@ -94,25 +93,6 @@ def test_an_interrupted_check_writes_nothing(upload, tmp_path, monkeypatch):
     result = runner.invoke(app, ["guard", "check", str(upload), *SERVED, "--output", str(report)])
     assert result.exit_code == 130 and "nothing was written" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ft.jsonl"]
-
-
-def test_a_report_that_fails_to_write_leaves_no_staging_file(tmp_path, monkeypatch):
-    def broken_replace(source, target):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(guard_cli.os, "replace", broken_replace)
-    with pytest.raises(OSError):
-        guard_cli._write_atomically(tmp_path / "report.json", "{}")
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_the_report_file_gets_ordinary_permissions(tmp_path):
-    umask = os.umask(0o022)
-    try:
-        guard_cli._write_atomically(tmp_path / "report.json", "{}")
-    finally:
-        os.umask(umask)
-    assert (tmp_path / "report.json").stat().st_mode & 0o777 == 0o644
 
 
 @pytest.mark.parametrize(
