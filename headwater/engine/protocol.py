@@ -15,13 +15,23 @@ FinishReason = Literal["stop", "length", "abort", "error"]
 
 
 class SamplingParams(msgspec.Struct, frozen=True):
-    """How to pick tokens for one sequence. temperature 0 is greedy; seed makes sampling reproducible."""
+    """How to pick tokens for one sequence. temperature 0 is greedy; seed makes sampling reproducible.
+
+    The penalties and `logit_bias` change the logits before sampling as OpenAI defines them; `grammar` (an
+    llguidance grammar, see `headwater.engine.grammar`) masks every token that would leave it; `top_logprobs` asks
+    for that many most likely tokens at each step. Reported logprobs stay the model's raw ones (vLLM's default).
+    """
 
     max_tokens: int = 16
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0
     seed: int | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logit_bias: dict[int, float] = {}
+    top_logprobs: int = 0
+    grammar: str | None = None
 
 
 class EngineRequest(msgspec.Struct, frozen=True):
@@ -41,6 +51,8 @@ class EngineOutput(msgspec.Struct):
     logprobs: list[float]
     finish_reason: FinishReason | None = None
     error: str | None = None
+    top_logprobs: list[list[tuple[int, float]]] = []
+    """Per generated token, the `top_logprobs` most likely (token id, raw logprob), most likely first."""
 
 
 class LoadReport(msgspec.Struct):

@@ -24,6 +24,8 @@ from transformers.generation.continuous_batching.cb_logits_processors import (
 from transformers.generation.continuous_batching.requests import FutureRequestState
 from transformers.generation.logits_process import LogitsProcessorList
 
+from headwater.engine.controls import NO_SLOT
+
 NO_SEED = -1
 _SEED_STRIDE = 1_000_003
 
@@ -76,12 +78,14 @@ class SeedArgument(RequestArgument):
 
 
 def sampling_argument_list() -> ContinuousBatchingLogitsProcessorList:
-    """The processor list the engine installs: four argument rows, in the order `SamplingBatch` reads them."""
+    """The processor list the engine installs: five argument rows, in the order `SamplingBatch` reads them. The
+    last is the request's slot in the engine's `ControlTable` (penalties, logit_bias, grammar, top_logprobs)."""
     arguments = [
         RequestArgument("temperature", 1.0, is_float=True),
         RequestArgument("top_p", 1.0, is_float=True),
         RequestArgument("top_k", 0, is_float=False),
         SeedArgument(),
+        RequestArgument("slot", NO_SLOT, is_float=False),
     ]
     processors = ContinuousBatchingLogitsProcessorList(
         LogitsProcessorList(arguments), drop_unsupported_processors=False
@@ -98,6 +102,7 @@ class SamplingBatch:
     top_p: torch.Tensor
     top_k: torch.Tensor
     seed_key: torch.Tensor
+    slot: torch.Tensor
 
     @classmethod
     def from_arguments(cls, arguments: torch.Tensor, rows: int) -> SamplingBatch:
@@ -107,6 +112,7 @@ class SamplingBatch:
             top_p=arguments[1].view(dtype=torch.float32),
             top_k=arguments[2],
             seed_key=arguments[3],
+            slot=arguments[4],
         )
 
 
@@ -138,15 +144,21 @@ def _exponential_noise(shape: torch.Size, seed_keys: torch.Tensor, device: torch
     return noise
 
 
-def sample_next_tokens(logits: torch.Tensor, batch: SamplingBatch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pick one token per row of `logits` [rows, vocab]; return (tokens, their raw model log-probabilities)."""
+def sample_next_tokens(
+    logits: torch.Tensor, batch: SamplingBatch, adjusted: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pick one token per row of `logits` [rows, vocab]; return (tokens, their raw model log-probabilities).
+
+    `adjusted` are the scores after the requests' penalties, biases and grammar masks (`ControlTable.apply`):
+    tokens are drawn from them, while the reported log-probabilities stay those of the model."""
     logits = logits.float()
     raw_logprobs = logits.log_softmax(dim=-1)
+    scores = logits if adjusted is None else adjusted
     greedy = (batch.temperature <= 0).to(logits.device)
-    tokens = logits.argmax(dim=-1)
+    tokens = scores.argmax(dim=-1)
     if not bool(greedy.all()):
         temperature = batch.temperature.clamp(min=1e-5).to(logits.device).unsqueeze(-1)
-        scores = _filter_top_p(_filter_top_k(logits / temperature, batch.top_k), batch.top_p)
+        scores = _filter_top_p(_filter_top_k(scores / temperature, batch.top_k), batch.top_p)
         probs = scores.softmax(dim=-1)
         sampled = (probs / _exponential_noise(probs.shape, batch.seed_key, logits.device)).argmax(dim=-1)
         tokens = torch.where(greedy, tokens, sampled)

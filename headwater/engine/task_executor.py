@@ -58,7 +58,7 @@ def build_engine(spec: ExecutorSpec) -> tuple[Engine, EngineInfo]:
     tokenizer = load_tokenizer(spec.model, data_dir=spec.data_dir)
     eos = {tokenizer.eos_token_id, *_as_list(model.generation_config.eos_token_id)} - {None}
     config = EngineConfig(spec.max_batch_tokens, spec.kv_blocks, spec.kv_block_size)
-    engine = TransformersEngine(model, sorted(eos), config)
+    engine = TransformersEngine(model, sorted(eos), config, tokenizer)
     engine.start()
     return engine, engine_info(model)
 

@@ -13,11 +13,13 @@ import threading
 from dataclasses import dataclass
 
 import torch
-from transformers import GenerationConfig, PreTrainedModel
+from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.generation import ContinuousBatchingConfig
 from transformers.generation.continuous_batching import ContinuousBatchingManager, RequestStatus
 from transformers.generation.continuous_batching.requests import GenerationOutput
 
+from headwater.engine.controls import ControlTable, RequestControls
+from headwater.engine.grammar import MatcherFactory
 from headwater.engine.protocol import EngineOutput, EngineRequest, FinishReason, LoadReport
 from headwater.engine.sampling import SamplingBatch, sample_next_tokens, sampling_argument_list
 
@@ -40,10 +42,12 @@ class _Tracked:
 
     emitted: int
     eos_ids: frozenset[int]
+    slot: int | None = None
 
 
-def _install_sampler(manager: ContinuousBatchingManager) -> None:
-    """Replace the batch processor's sampling step with `sample_next_tokens` (see headwater.engine.sampling)."""
+def _install_sampler(manager: ContinuousBatchingManager, controls: ControlTable) -> None:
+    """Replace the batch processor's sampling step with `sample_next_tokens` (see headwater.engine.sampling),
+    with each controlled request's penalties, bias and grammar applied first (see headwater.engine.controls)."""
     runner = manager.batch_processor.model_runner
     io = manager.batch_processor.inputs_and_outputs
 
@@ -54,7 +58,8 @@ def _install_sampler(manager: ContinuousBatchingManager) -> None:
             logits = logits[:, batch_data["logits_indices"], :]
         rows = logits.size(1)
         batch = SamplingBatch.from_arguments(batch_data["logits_processor_args"], rows)
-        tokens, logprobs = sample_next_tokens(logits[0], batch)
+        tokens, logprobs = sample_next_tokens(logits[0], batch, controls.apply(logits[0], batch.slot))
+        controls.record(logits[0], batch.slot, tokens)
         output_ids[0, :rows].copy_(tokens)
         output_ids[1, :rows].copy_(logprobs.view(dtype=torch.int32))
 
@@ -64,12 +69,23 @@ def _install_sampler(manager: ContinuousBatchingManager) -> None:
 class TransformersEngine:
     """An `Engine` on transformers' ContinuousBatchingManager."""
 
-    def __init__(self, model: PreTrainedModel, eos_token_ids: list[int], config: EngineConfig | None = None) -> None:
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        eos_token_ids: list[int],
+        config: EngineConfig | None = None,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+    ) -> None:
+        """`tokenizer` is needed only by requests with a grammar (structured outputs)."""
         self.model = model
         self.eos_token_ids = list(eos_token_ids)
         self.config = config or EngineConfig()
+        vocab = model.get_output_embeddings().weight.shape[0]
+        self._matchers = MatcherFactory(tokenizer, vocab) if tokenizer is not None else None
+        self._controls = ControlTable(self.eos_token_ids)
         self._tracked: dict[str, _Tracked] = {}
-        self._aborted: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._ready: queue.SimpleQueue[EngineOutput] = queue.SimpleQueue()
+        """Final outputs made off the generation thread: aborts and refusals."""
         self._lock = threading.Lock()
         self._manager: ContinuousBatchingManager | None = None
 
@@ -90,7 +106,7 @@ class TransformersEngine:
         )
         manager.logit_processor = sampling_argument_list()
         manager.batch_processor = manager._create_batch_processor()
-        _install_sampler(manager)
+        _install_sampler(manager, self._controls)
         manager.start()
         self._manager = manager
 
@@ -104,9 +120,17 @@ class TransformersEngine:
         }
         if params.seed is not None:
             kwargs["seed"] = int(params.seed)
+        try:
+            controls = RequestControls.from_params(params, self._matchers)
+        except ValueError as error:  # a grammar the gateway let through but the engine cannot build
+            self._ready.put(EngineOutput(request.request_id, [], [], "error", str(error)))
+            return
+        slot = self._controls.add(controls) if controls is not None else None
+        if slot is not None:
+            kwargs["slot"] = slot
         eos = sorted({*self.eos_token_ids, *request.stop_token_ids})
         with self._lock:
-            self._tracked[request.request_id] = _Tracked(emitted=0, eos_ids=frozenset(eos))
+            self._tracked[request.request_id] = _Tracked(emitted=0, eos_ids=frozenset(eos), slot=slot)
         manager.add_request(
             input_ids=list(request.prompt_ids),
             request_id=request.request_id,
@@ -118,14 +142,18 @@ class TransformersEngine:
 
     def abort(self, request_id: str) -> None:
         with self._lock:
-            known = self._tracked.pop(request_id, None) is not None
-        if known:
+            tracked = self._tracked.pop(request_id, None)
+        if tracked is not None:
             self._require_manager().cancel_request(request_id)
-            self._aborted.put(request_id)
+            self._release(tracked)
+            self._ready.put(EngineOutput(request_id, [], [], finish_reason="abort"))
+
+    def _release(self, tracked: _Tracked) -> RequestControls | None:
+        return self._controls.pop(tracked.slot) if tracked.slot is not None else None
 
     def get_outputs(self, timeout: float) -> list[EngineOutput]:
         manager = self._require_manager()
-        outputs = self._drain_aborted()
+        outputs = self._drain_ready()
         result = manager.get_result(timeout=0 if outputs else timeout)
         while result is not None:
             delta = self._to_delta(result)
@@ -134,10 +162,10 @@ class TransformersEngine:
             result = manager.get_result(timeout=0)
         return outputs
 
-    def _drain_aborted(self) -> list[EngineOutput]:
+    def _drain_ready(self) -> list[EngineOutput]:
         outputs = []
-        while not self._aborted.empty():
-            outputs.append(EngineOutput(self._aborted.get(), [], [], finish_reason="abort"))
+        while not self._ready.empty():
+            outputs.append(self._ready.get())
         return outputs
 
     def _to_delta(self, result: GenerationOutput) -> EngineOutput | None:
@@ -146,19 +174,25 @@ class TransformersEngine:
             tracked = self._tracked.get(result.request_id)
             if tracked is None:  # aborted: its final output was already given
                 return None
-            new_tokens = result.generated_tokens[tracked.emitted :]
-            new_logprobs = result.logprobs[tracked.emitted : tracked.emitted + len(new_tokens)]
+            start = tracked.emitted
+            new_tokens = result.generated_tokens[start:]
+            new_logprobs = result.logprobs[start : start + len(new_tokens)]
             tracked.emitted += len(new_tokens)
             if finished:
                 del self._tracked[result.request_id]
+        controls = self._release(tracked) if finished else self._controls.get(tracked.slot)
+        top = controls.top[start : start + len(new_tokens)] if controls is not None else []
         if not finished:
-            return EngineOutput(result.request_id, new_tokens, new_logprobs)
+            return EngineOutput(result.request_id, new_tokens, new_logprobs, top_logprobs=top)
+        error = controls.error if controls is not None else None
         if result.status == RequestStatus.FAILED:
-            return EngineOutput(result.request_id, new_tokens, new_logprobs, "error", result.error or "failed")
+            error = result.error or "failed"
+        if error:
+            return EngineOutput(result.request_id, new_tokens, new_logprobs, "error", error, top)
         reason: FinishReason = (
             "stop" if result.generated_tokens and result.generated_tokens[-1] in tracked.eos_ids else "length"
         )
-        return EngineOutput(result.request_id, new_tokens, new_logprobs, reason)
+        return EngineOutput(result.request_id, new_tokens, new_logprobs, reason, top_logprobs=top)
 
     def load(self) -> LoadReport:
         manager = self._manager

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 from transformers import PreTrainedTokenizerBase
@@ -18,14 +19,8 @@ from headwater.engine.protocol import EngineRequest, SamplingParams
 from headwater.errors import EngineUnavailableError, InvalidRequestError
 from headwater.platform.detokenize import IncrementalDetokenizer, StopMatcher
 from headwater.platform.executors.local import LocalTaskExecutor
-
-
-@dataclass(frozen=True)
-class TokenLogprob:
-    """One generated token and its log-probability under the model."""
-
-    token: str
-    logprob: float
+from headwater.platform.logprobs import ContentLogprobs, TokenBytes, TokenLogprob
+from headwater.platform.tools import template_renders_tools
 
 
 @dataclass(frozen=True)
@@ -73,6 +68,7 @@ class ServedModel:
         self.context_window = context_window
         self.executors = list(executors)
         self.default_sampling = default_sampling or SamplingParams()
+        self.token_bytes = TokenBytes(tokenizer)
 
     @property
     def in_flight(self) -> int:
@@ -84,16 +80,22 @@ class ServedModel:
         ready = [executor for executor in self.executors if executor.ready] or self.executors
         return min(ready, key=lambda executor: executor.in_flight)
 
-    async def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
+    @property
+    def template_renders_tools(self) -> bool:
+        return template_renders_tools(self.tokenizer.chat_template)
+
+    async def encode_chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> list[int]:
         if self.tokenizer.chat_template is None:
             raise InvalidRequestError(
                 f"model {self.name!r} has no chat template; use /v1/completions", param="messages"
             )
-        return await asyncio.to_thread(self._apply_chat_template, messages)
+        return await asyncio.to_thread(self._apply_chat_template, messages, tools)
 
-    def _apply_chat_template(self, messages: list[dict[str, str]]) -> list[int]:
+    def _apply_chat_template(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> list[int]:
         try:
-            encoded = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+            encoded = self.tokenizer.apply_chat_template(
+                messages, tools=tools, add_generation_prompt=True, tokenize=True
+            )
         except Exception as error:  # templates raise their own errors (e.g. roles must alternate)
             raise InvalidRequestError(f"the chat template rejected the messages: {error}", param="messages") from error
         ids = encoded["input_ids"] if isinstance(encoded, dict) or hasattr(encoded, "keys") else encoded
@@ -172,22 +174,17 @@ class ServedModel:
         request = EngineRequest(f"{plan.request_id}-{index}", prompt, params)
         detokenizer = IncrementalDetokenizer(self.tokenizer)
         stops = StopMatcher(plan.stops)
+        content = ContentLogprobs(self.token_bytes)
         async for output in self.pick_executor().generate(request):
             if output.finish_reason == "error":
                 raise RuntimeError(f"the engine failed on this request: {output.error}")
             text = stops.feed(detokenizer.add(output.token_ids))
-            logprobs = self._token_logprobs(output.token_ids, output.logprobs) if plan.logprobs else []
-            if stops.stopped:
-                yield ChoiceDelta(index, text, len(output.token_ids), logprobs, "stop")
-                return
-            finish = output.finish_reason
-            if finish is not None:
+            content.add(output.token_ids, output.logprobs, output.top_logprobs)
+            finish = "stop" if stops.stopped else output.finish_reason
+            if finish is not None and not stops.stopped:
                 text += stops.flush()
                 finish = "length" if finish == "length" else "stop"
+            logprobs = content.release(text, finish is not None, stops.stopped) if plan.logprobs else []
             yield ChoiceDelta(index, text, len(output.token_ids), logprobs, finish)
-
-    def _token_logprobs(self, token_ids: list[int], logprobs: list[float]) -> list[TokenLogprob]:
-        return [
-            TokenLogprob(self.tokenizer.decode([token_id]), logprob)
-            for token_id, logprob in zip(token_ids, logprobs, strict=False)
-        ]
+            if finish is not None:
+                return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from headwater.engine.controls import NO_SLOT
 from headwater.engine.sampling import NO_SEED, SamplingBatch, sample_next_tokens, seed_key
 
 
@@ -17,6 +18,7 @@ def _batch(rows: int, temperature=1.0, top_p=1.0, top_k=0, seeds=None) -> Sampli
         top_p=column(top_p, torch.float32),
         top_k=column(top_k, torch.int32),
         seed_key=column(seeds if seeds is not None else NO_SEED, torch.int32),
+        slot=column(NO_SLOT, torch.int32),
     )
 
 
@@ -66,3 +68,13 @@ def test_sampling_follows_the_tempered_distribution():
     observed = torch.bincount(tokens, minlength=4).float() / draws
     expected = (base[0] / 0.5).softmax(-1)
     assert torch.allclose(observed, expected, atol=0.015)
+
+
+def test_adjusted_scores_pick_the_token_but_logprobs_stay_raw():
+    logits = torch.randn(3, 20)
+    adjusted = torch.full_like(logits, float("-inf"))
+    adjusted[:, 7] = 0.0
+    for temperature in (0.0, 1.0):
+        tokens, logprobs = sample_next_tokens(logits, _batch(3, temperature=temperature), adjusted)
+        assert tokens.tolist() == [7, 7, 7]
+        assert torch.allclose(logprobs, logits.log_softmax(-1)[:, 7])

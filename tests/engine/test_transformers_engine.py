@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 import torch
 
+from headwater.engine.grammar import json_schema_grammar
 from headwater.engine.protocol import EngineRequest, SamplingParams
 from headwater.engine.transformers_engine import EngineConfig, TransformersEngine
 from headwater.models.loading import load_model, load_tokenizer
@@ -17,24 +19,29 @@ def engine(tiny_chat_path):
     model = load_model(str(tiny_chat_path))
     tokenizer = load_tokenizer(str(tiny_chat_path))
     running = TransformersEngine(
-        model, [tokenizer.eos_token_id], EngineConfig(max_batch_tokens=128, kv_blocks=64, kv_block_size=16)
+        model, [tokenizer.eos_token_id], EngineConfig(max_batch_tokens=128, kv_blocks=64, kv_block_size=16), tokenizer
     )
     running.start()
     yield running
     running.shutdown()
 
 
-def _collect(engine, requests, timeout=60.0):
+def _outputs(engine, requests, timeout=60.0) -> dict[str, list]:
     for request in requests:
         engine.add_request(request)
-    tokens = {request.request_id: [] for request in requests}
-    finished = {}
+    outputs = {request.request_id: [] for request in requests}
     deadline = time.monotonic() + timeout
-    while len(finished) < len(requests) and time.monotonic() < deadline:
+    while sum(bool(o and o[-1].finish_reason) for o in outputs.values()) < len(requests):
+        assert time.monotonic() < deadline, "the engine did not finish in time"
         for output in engine.get_outputs(0.5):
-            tokens[output.request_id] += output.token_ids
-            if output.finish_reason:
-                finished[output.request_id] = output.finish_reason
+            outputs[output.request_id].append(output)
+    return outputs
+
+
+def _collect(engine, requests, timeout=60.0):
+    outputs = _outputs(engine, requests, timeout)
+    tokens = {rid: [t for o in outs for t in o.token_ids] for rid, outs in outputs.items()}
+    finished = {rid: outs[-1].finish_reason for rid, outs in outputs.items()}
     return tokens, finished
 
 
@@ -97,3 +104,53 @@ def test_load_report_counts_blocks(engine):
     assert report.kv_blocks_total == 64
     assert 0 <= report.kv_blocks_used <= report.kv_blocks_total
     assert engine.is_alive()
+
+
+def test_grammar_and_free_requests_share_a_batch(engine, tiny_chat_path):
+    tokenizer = load_tokenizer(str(tiny_chat_path))
+    schema = {
+        "type": "object",
+        "properties": {"ok": {"type": "boolean"}, "tag": {"enum": ["x", "yy"]}},
+        "required": ["ok", "tag"],
+        "additionalProperties": False,
+    }
+    constrained = SamplingParams(max_tokens=60, temperature=1.0, seed=3, grammar=json_schema_grammar(schema))
+    free = SamplingParams(max_tokens=20, temperature=0)
+    requests = [EngineRequest(f"j{i}", [5, 6, 7 + i], constrained) for i in range(3)]
+    requests.append(EngineRequest("free", [5, 17, 42, 99, 7], free))
+    tokens, finished = _collect(engine, requests)
+    for i in range(3):
+        assert finished[f"j{i}"] == "stop"
+        document = json.loads(tokenizer.decode(tokens[f"j{i}"], skip_special_tokens=True))
+        assert isinstance(document["ok"], bool) and document["tag"] in ("x", "yy")
+    alone, _ = _collect(engine, [EngineRequest("free-alone", [5, 17, 42, 99, 7], free)])
+    assert tokens["free"] == alone["free-alone"]  # masks of other rows never touch a free row
+
+
+def test_top_logprobs_come_with_each_token_and_match_the_logprob(engine):
+    params = SamplingParams(max_tokens=6, temperature=0, top_logprobs=3)
+    outputs = _outputs(engine, [EngineRequest("t", [9, 8, 7], params)])["t"]
+    tops = [top for output in outputs for top in output.top_logprobs]
+    tokens = [token for output in outputs for token in output.token_ids]
+    logprobs = [value for output in outputs for value in output.logprobs]
+    assert len(tops) == len(tokens) == 6
+    for token, logprob, top in zip(tokens, logprobs, tops, strict=True):
+        assert len(top) == 3 and top[0][0] == token  # greedy: the chosen token is the most likely
+        assert top[0][1] == pytest.approx(logprob, abs=1e-5)
+        assert top[0][1] >= top[1][1] >= top[2][1]
+
+
+def test_logit_bias_of_minus_100_bans_the_greedy_token(engine):
+    prompt = [5, 17, 42, 99, 7]
+    greedy, _ = _collect(engine, [EngineRequest("g0", prompt, SamplingParams(max_tokens=1, temperature=0))])
+    banned = greedy["g0"][0]
+    params = SamplingParams(max_tokens=1, temperature=0, logit_bias={banned: -100.0})
+    biased, _ = _collect(engine, [EngineRequest("g1", prompt, params)])
+    assert biased["g1"][0] != banned
+
+
+def test_a_grammar_the_engine_cannot_build_fails_only_that_request(engine):
+    bad = SamplingParams(max_tokens=4, grammar="start: nonsense_rule_that_is_never_defined")
+    outputs = _outputs(engine, [EngineRequest("bad", [1, 2], bad), EngineRequest("ok", [1, 2], SamplingParams(4))])
+    assert outputs["bad"][-1].finish_reason == "error" and "grammar" in outputs["bad"][-1].error
+    assert outputs["ok"][-1].finish_reason in {"stop", "length"}

@@ -290,6 +290,25 @@ def test_client_going_away_aborts_the_generation(server):
     assert _metric(server, "headwater:num_requests_running") == 0
 
 
+def test_a_non_streaming_client_that_leaves_cancels_its_generation(server):
+    body = {"model": server.model, "messages": MESSAGES, "max_tokens": 900, "temperature": 0}
+    body["logit_bias"] = {"2": -100}  # never the end of turn (id 2): the generation outlives the client
+    before = {job.id for job in _jobs(server)}
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+    with pytest.raises(httpx.ReadTimeout):  # the client gives up and closes its connection
+        httpx.post(server.base_url + "/chat/completions", json=body, headers=headers, timeout=0.5)
+    deadline = time.monotonic() + 20
+    job = None
+    while time.monotonic() < deadline:
+        new = [job for job in _jobs(server) if job.id not in before]
+        job = new[0] if new else None
+        if job is not None and job.state != "running":
+            break
+        time.sleep(0.1)
+    assert job is not None and job.state == "cancelled"
+    assert job.completion_tokens < 900
+
+
 def test_footprint_is_recorded_per_request_and_aggregated_per_tenant(openai_client, server):
     def get(path: str, key: str) -> httpx.Response:
         return httpx.get(server.base_url + path, headers={"Authorization": f"Bearer {key}"}, timeout=30)

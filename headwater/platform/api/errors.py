@@ -18,10 +18,17 @@ def error_body(message: str, error_type: str, param: str | None = None, code: st
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
+def exception_body(error: Exception) -> dict:
+    """The error JSON of an exception: a HeadwaterError's own message and type, else an opaque internal error.
+    Responses and server-sent events use this one body, so a client parses both alike."""
+    if isinstance(error, HeadwaterError):
+        return error_body(error.message, error.error_type, error.param)
+    return error_body(f"internal error: {type(error).__name__}", "internal_error")
+
+
 def headwater_error_response(error: HeadwaterError) -> JSONResponse:
     headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, RateLimitError) else None
-    body = error_body(error.message, error.error_type, error.param)
-    return JSONResponse(body, status_code=error.status_code, headers=headers)
+    return JSONResponse(exception_body(error), status_code=error.status_code, headers=headers)
 
 
 def _field_name(location: tuple[object, ...]) -> str:
@@ -50,7 +57,7 @@ async def _on_http_error(_request: Request, error: StarletteHTTPException) -> JS
 
 async def _on_unexpected(_request: Request, error: Exception) -> JSONResponse:
     logger.exception("unexpected error", exc_info=error)
-    return JSONResponse(error_body(f"internal error: {type(error).__name__}", "internal_error"), status_code=500)
+    return JSONResponse(exception_body(error), status_code=500)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -7,7 +7,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from headwater.platform.serving import ChoiceDelta, TokenLogprob
+from headwater.platform.logprobs import TokenLogprob
+from headwater.platform.serving import ChoiceDelta
+from headwater.platform.tools import ToolCall
 
 Kind = Literal["chat", "completion"]
 
@@ -20,11 +22,20 @@ class Choice:
     text: str = ""
     logprobs: list[TokenLogprob] = field(default_factory=list)
     finish_reason: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
-    def add(self, delta: ChoiceDelta) -> None:
+    def add(self, delta: ChoiceDelta, tool_calls: list[ToolCall] | None = None) -> None:
         self.text += delta.text
         self.logprobs.extend(delta.logprobs)
         self.finish_reason = delta.finish_reason or self.finish_reason
+        self.tool_calls.extend(tool_calls or [])
+
+    def message(self) -> dict[str, object]:
+        """The assistant message: content is null when the reply is only tool calls, as OpenAI sends it."""
+        if not self.tool_calls:
+            return {"role": "assistant", "content": self.text}
+        calls = [call.to_openai() for call in self.tool_calls]
+        return {"role": "assistant", "content": self.text if self.text.strip() else None, "tool_calls": calls}
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
@@ -38,7 +49,14 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
 def _chat_logprobs(logprobs: list[TokenLogprob]) -> dict[str, list[dict[str, object]]]:
     return {
         "content": [
-            {"token": item.token, "logprob": item.logprob, "bytes": list(item.token.encode()), "top_logprobs": []}
+            {
+                "token": item.token,
+                "logprob": item.logprob,
+                "bytes": list(item.bytes),
+                "top_logprobs": [
+                    {"token": top.token, "logprob": top.logprob, "bytes": list(top.bytes)} for top in item.top
+                ],
+            }
             for item in logprobs
         ]
     }
@@ -52,7 +70,9 @@ def _text_logprobs(logprobs: list[TokenLogprob], start_offset: int) -> dict[str,
     return {
         "tokens": [item.token for item in logprobs],
         "token_logprobs": [item.logprob for item in logprobs],
-        "top_logprobs": None,
+        "top_logprobs": [{top.token: top.logprob for top in item.top} for item in logprobs]
+        if any(item.top for item in logprobs)
+        else None,
         "text_offset": offsets,
     }
 
@@ -74,7 +94,7 @@ def full_response(
         body["choices"] = [
             {
                 "index": choice.index,
-                "message": {"role": "assistant", "content": choice.text},
+                "message": choice.message(),
                 "logprobs": _chat_logprobs(choice.logprobs) if logprobs else None,
                 "finish_reason": choice.finish_reason,
             }
@@ -95,14 +115,21 @@ def full_response(
 
 
 def stream_chunk(
-    kind: Kind, request_id: str, model: str, delta: ChoiceDelta, logprobs: bool, text_offset: int = 0
+    kind: Kind,
+    request_id: str,
+    model: str,
+    delta: ChoiceDelta,
+    logprobs: bool,
+    text_offset: int = 0,
+    tool_calls: list[dict[str, object]] | None = None,
 ) -> dict[str, object]:
-    """One SSE chunk carrying one choice's delta."""
+    """One SSE chunk carrying one choice's delta (and, for chat, the tool calls it completed, with their index)."""
     body = _envelope(kind, request_id, model, chunk=True)
     if kind == "chat":
+        content: dict[str, object] = {"content": delta.text} if delta.text or delta.finish_reason is None else {}
         choice: dict[str, object] = {
             "index": delta.index,
-            "delta": {"content": delta.text} if delta.text or delta.finish_reason is None else {},
+            "delta": {**content, "tool_calls": tool_calls} if tool_calls else content,
             "logprobs": _chat_logprobs(delta.logprobs) if logprobs else None,
             "finish_reason": delta.finish_reason,
         }

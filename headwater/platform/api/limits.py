@@ -1,7 +1,14 @@
-"""Request-size limit as a plain ASGI middleware: a body over the limit gets HTTP 413 before it is parsed."""
+"""Request-body checks as a plain ASGI middleware, before any route parses the body: a body over the size limit
+gets HTTP 413, a JSON body that is not UTF-8 gets HTTP 400 saying so.
+
+Both are checked as the body streams in (by Content-Length up front when declared, else by counting a chunked
+body), so a refused body is never buffered whole. When the route has already started reading, its own parse error
+is replaced by ours: the client learns the real cause, not "There was an error parsing the body".
+"""
 
 from __future__ import annotations
 
+import codecs
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -9,12 +16,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from headwater.platform.api.errors import error_body
 
 
-class _TooLarge(Exception):
-    pass
+class _Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 class BodySizeLimit:
-    """Refuse bodies larger than `max_bytes`, by Content-Length up front or by counting a chunked body."""
+    """Refuse bodies larger than `max_bytes` (413) and JSON bodies that are not UTF-8 (400)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -24,41 +34,61 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await _send_error(send, 413, self._too_large())
             return
+        is_json = headers.get(b"content-type", b"").split(b";")[0].strip() == b"application/json"
+        decoder = codecs.getincrementaldecoder("utf-8")() if is_json else None
         received = 0
+        refused: _Refused | None = None
         started = False
 
-        async def counting_receive() -> Message:
-            nonlocal received
+        async def checking_receive() -> Message:
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > self.max_bytes:
-                    raise _TooLarge
+                    refused = _Refused(413, self._too_large())
+                elif decoder is not None:
+                    refused = _check_utf8(decoder, chunk, received - len(chunk), not message.get("more_body"))
+                if refused is not None:
+                    raise refused
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if refused is not None:  # the route answered its own parse failure: send the real cause instead
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await _send_error(send, refused.status, refused.message)
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
+            await self.app(scope, checking_receive, guarded_send)
+        except _Refused as error:
             if not started:
-                await self._refuse(send)
+                await _send_error(send, error.status, error.message)
 
-    async def _refuse(self, send: Send) -> None:
-        message = f"the request body is larger than {self.max_bytes} bytes; send less (HEADWATER_MAX_BODY_BYTES)"
-        body = json.dumps(error_body(message, "invalid_request_error", "body")).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    def _too_large(self) -> str:
+        return f"the request body is larger than {self.max_bytes} bytes; send less (HEADWATER_MAX_BODY_BYTES)"
+
+
+def _check_utf8(decoder: codecs.IncrementalDecoder, chunk: bytes, offset: int, final: bool) -> _Refused | None:
+    try:
+        decoder.decode(chunk, final=final)
+    except UnicodeDecodeError as error:
+        return _Refused(400, f"the request body is not UTF-8 (byte {offset + error.start}); send JSON encoded as UTF-8")
+    return None
+
+
+async def _send_error(send: Send, status: int, message: str) -> None:
+    body = json.dumps(error_body(message, "invalid_request_error", "body")).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -163,7 +163,7 @@ class LocalTaskExecutor:
             process.kill()
         await asyncio.to_thread(process.wait)
         for queue in self._queues.values():
-            queue.put_nowait(_ExecutorDied(f"task executor {self.name} for model {self.spec.model!r} {how}"))
+            queue.put_nowait(_ExecutorDied(f"task executor {self.name} {how}"))
         self._close_sockets()
         if self._closing:
             return
@@ -185,7 +185,7 @@ class LocalTaskExecutor:
                 await asyncio.wait_for(self._ready.wait(), self.start_timeout_s)
             except TimeoutError:
                 raise EngineUnavailableError(
-                    f"model {self.spec.model!r} is restarting and not ready yet; retry shortly"
+                    f"task executor {self.name} is restarting and not ready yet; retry shortly"
                 ) from None
         if self._process is None or self._process.poll() is not None:
             raise EngineUnavailableError(f"task executor {self.name} is restarting; retry shortly")
