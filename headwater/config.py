@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     """Everything the platform can be told; the README's configuration table is generated from these fields."""
 
-    model_config = SettingsConfigDict(env_prefix="HEADWATER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="HEADWATER_", extra="ignore", populate_by_name=True)
 
     host: str = Field("127.0.0.1", description="Address the HTTP gateway binds to.")
     port: int = Field(8000, ge=0, le=65535, description="Port of the HTTP gateway (0 picks a free one).")
@@ -31,11 +31,39 @@ class Settings(BaseSettings):
     max_batch_tokens: int = Field(512, ge=16, description="Most tokens one engine step processes.")
     kv_blocks: int = Field(256, ge=4, description="Paged KV-cache blocks per engine.")
     kv_block_size: int = Field(32, ge=4, description="Tokens per KV-cache block.")
-    max_queued_requests: int = Field(
-        256, ge=1, description="Requests admitted at once (running + waiting); beyond it: HTTP 429."
+    max_queued_sequences: int = Field(
+        1024,
+        ge=1,
+        validation_alias=AliasChoices(
+            "max_queued_sequences", "HEADWATER_MAX_QUEUED_SEQUENCES", "HEADWATER_MAX_QUEUED_REQUESTS"
+        ),
+        description="Sequences (prompts × n) admitted at once, running + waiting; beyond it: HTTP 429.",
     )
-    tenant_max_queued_requests: int = Field(
-        128, ge=1, description="Requests one tenant may have admitted at once; beyond it: HTTP 429."
+    tenant_max_queued_sequences: int = Field(
+        512,
+        ge=1,
+        validation_alias=AliasChoices(
+            "tenant_max_queued_sequences",
+            "HEADWATER_TENANT_MAX_QUEUED_SEQUENCES",
+            "HEADWATER_TENANT_MAX_QUEUED_REQUESTS",
+        ),
+        description="Sequences one tenant may have admitted at once; beyond it: HTTP 429.",
+    )
+    max_sequences_per_request: int = Field(
+        256, ge=1, description="Most sequences (prompts × n) one request may ask for; beyond it: HTTP 400."
+    )
+    engine_max_sequences: int = Field(
+        64,
+        ge=1,
+        description="Sequences a task executor generates at once; the rest wait at the gateway, taken round-robin "
+        "across tenants.",
+    )
+    tenant_engine_share: float = Field(
+        0.75,
+        gt=0,
+        le=1,
+        description="Largest share of a task executor's sequences one tenant may hold, so another tenant's "
+        "request starts at once.",
     )
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest request body accepted; beyond: 413.")
     default_max_tokens: int = Field(
@@ -55,11 +83,17 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _check_tenant_bound(self) -> Settings:
-        if self.tenant_max_queued_requests > self.max_queued_requests:
+    def _check_bounds(self) -> Settings:
+        if self.tenant_max_queued_sequences > self.max_queued_sequences:
             raise ValueError(
-                f"tenant_max_queued_requests ({self.tenant_max_queued_requests}) cannot exceed "
-                f"max_queued_requests ({self.max_queued_requests}); lower the first or raise the second."
+                f"tenant_max_queued_sequences ({self.tenant_max_queued_sequences}) cannot exceed "
+                f"max_queued_sequences ({self.max_queued_sequences}); lower the first or raise the second."
+            )
+        if self.max_sequences_per_request > self.tenant_max_queued_sequences:
+            raise ValueError(
+                f"max_sequences_per_request ({self.max_sequences_per_request}) cannot exceed "
+                f"tenant_max_queued_sequences ({self.tenant_max_queued_sequences}): such a request could never "
+                "be admitted; lower the first or raise the second."
             )
         return self
 

@@ -150,7 +150,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, saved_tiny_model: Path) -> 
         saved_tiny_model,
         tmp_path_factory.mktemp("server"),
         "tiny-local",
-        {"HEADWATER_TENANT_MAX_QUEUED_REQUESTS": "8", "HEADWATER_MAX_QUEUED_REQUESTS": "64"},
+        {
+            "HEADWATER_TENANT_MAX_QUEUED_SEQUENCES": "8",
+            "HEADWATER_MAX_QUEUED_SEQUENCES": "64",
+            "HEADWATER_MAX_SEQUENCES_PER_REQUEST": "8",
+        },
     )
     yield running
     running.stop()

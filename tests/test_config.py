@@ -18,8 +18,20 @@ def test_environment_overrides_defaults(monkeypatch, tmp_path):
 
 
 def test_tenant_bound_cannot_exceed_total():
-    with pytest.raises(ValidationError, match="tenant_max_queued_requests"):
-        Settings(max_queued_requests=4, tenant_max_queued_requests=8)
+    with pytest.raises(ValidationError, match="tenant_max_queued_sequences"):
+        Settings(max_queued_sequences=4, tenant_max_queued_sequences=8)
+
+
+def test_a_request_cap_no_request_could_meet_is_refused():
+    with pytest.raises(ValidationError, match="max_sequences_per_request"):
+        Settings(tenant_max_queued_sequences=8, max_sequences_per_request=16)
+
+
+def test_the_former_request_bound_names_still_apply(monkeypatch):
+    monkeypatch.setenv("HEADWATER_MAX_QUEUED_REQUESTS", "300")
+    monkeypatch.setenv("HEADWATER_TENANT_MAX_QUEUED_REQUESTS", "280")
+    settings = Settings()
+    assert (settings.max_queued_sequences, settings.tenant_max_queued_sequences) == (300, 280)
 
 
 def test_store_url_wins(monkeypatch):

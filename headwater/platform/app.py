@@ -23,6 +23,7 @@ from headwater.platform.api.limits import BodySizeLimit
 from headwater.platform.api.openai_routes import router as openai_router
 from headwater.platform.api.system_routes import router as system_router
 from headwater.platform.executors.local import LocalTaskExecutor
+from headwater.platform.fair_queue import FairQueue
 from headwater.platform.footprint import FootprintAccountant
 from headwater.platform.metrics import Metrics
 from headwater.platform.runs import RunServices
@@ -54,7 +55,7 @@ class Gateway:
         self.store = Store(settings.resolved_store_url)
         self.annotations = AnnotationStore(self.store.engine)
         self.metrics = Metrics()
-        self.admission = Admission(settings.max_queued_requests, settings.tenant_max_queued_requests)
+        self.admission = Admission(settings.max_queued_sequences, settings.tenant_max_queued_sequences)
         self.services = RunServices(self.store, self.metrics, self.admission, FootprintAccountant(settings))
         self.models: dict[str, ServedModel] = {}
         self.started_at = time.time()
@@ -92,7 +93,8 @@ class Gateway:
         await executor.start()
         # One request must fit the paged KV cache too, or the engine cannot schedule it (and its loop dies).
         kv_room = (settings.kv_blocks - 1) * settings.kv_block_size
-        served = ServedModel(name, tokenizer, min(context_window(config), kv_room), [executor], defaults)
+        fair_queue = FairQueue(settings.engine_max_sequences, settings.tenant_engine_share)
+        served = ServedModel(name, tokenizer, min(context_window(config), kv_room), [executor], defaults, fair_queue)
         self.models[name] = served
         return served
 
@@ -107,7 +109,7 @@ class Gateway:
         for name, served in self.models.items():
             reports = [te.load_report for te in served.executors]
             self.metrics.running.labels(name).set(sum(r.running for r in reports))
-            self.metrics.waiting.labels(name).set(sum(r.waiting for r in reports))
+            self.metrics.waiting.labels(name).set(sum(r.waiting for r in reports) + served.fair_queue.waiting)
             total = sum(r.kv_blocks_total for r in reports)
             self.metrics.kv_usage.labels(name).set(sum(r.kv_blocks_used for r in reports) / total if total else 0)
             self.metrics.task_executors.labels(name).set(sum(te.ready for te in served.executors))

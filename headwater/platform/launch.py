@@ -3,6 +3,7 @@ a real server beside them."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -35,9 +36,16 @@ class LaunchedServer:
 
 
 def launch_server(
-    model: str, data_dir: Path | str, *, log: Path | None = None, timeout_s: float = 300
+    model: str,
+    data_dir: Path | str,
+    *,
+    log: Path | None = None,
+    timeout_s: float = 300,
+    auth: bool = False,
+    env: dict[str, str] | None = None,
 ) -> LaunchedServer:
-    """`headwater serve MODEL --no-auth` on a free loopback port; raises RuntimeError if it does not come up."""
+    """`headwater serve MODEL` on a free loopback port (`--no-auth` unless `auth`, with `env` added to the
+    environment); raises RuntimeError if it does not come up."""
     port = free_port()
     log_file = Path(log or Path(data_dir) / "launched-server.log")
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -49,11 +57,13 @@ def launch_server(
         model,
         "--port",
         str(port),
-        "--no-auth",
+        *([] if auth else ["--no-auth"]),
         "--data-dir",
         str(data_dir),
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log_file.open("wb"))
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=log_file.open("wb"), env={**os.environ, **(env or {})}
+    )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -50,11 +50,11 @@ class Run:
     async def begin(
         cls, services: RunServices, tenant: str, kind: str, model: ServedModel, plan: GenerationPlan
     ) -> Run:
-        services.admission.acquire(tenant)
+        services.admission.acquire(tenant, plan.sequences)
         try:
             job_id = await asyncio.to_thread(services.store.start_job, tenant, kind, model.name)
         except BaseException:
-            services.admission.release(tenant)
+            services.admission.release(tenant, plan.sequences)
             raise
         return cls(services, tenant, model, plan, job_id, concurrency_at_start=model.in_flight + 1)
 
@@ -81,7 +81,7 @@ class Run:
         if self._closed:
             return
         self._closed = True
-        self.services.admission.release(self.tenant)
+        self.services.admission.release(self.tenant, self.plan.sequences)
         e2e = time.perf_counter() - self.started
         concurrency = max(1.0, (self.concurrency_at_start + self.model.in_flight) / 2)
         impacts = self.services.footprint.impacts(

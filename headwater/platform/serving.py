@@ -19,6 +19,7 @@ from headwater.engine.protocol import EngineRequest, SamplingParams
 from headwater.errors import EngineUnavailableError, InvalidRequestError
 from headwater.platform.detokenize import IncrementalDetokenizer, StopMatcher
 from headwater.platform.executors.local import LocalTaskExecutor
+from headwater.platform.fair_queue import FairQueue
 from headwater.platform.logprobs import ContentLogprobs, TokenBytes, TokenLogprob
 from headwater.platform.tools import template_renders_tools
 
@@ -46,10 +47,16 @@ class GenerationPlan:
     sampling: SamplingParams
     stops: list[str]
     logprobs: bool
+    tenant: str = ""
 
     @property
     def prompt_tokens(self) -> int:
         return sum(len(prompt) for prompt in self.prompts)
+
+    @property
+    def sequences(self) -> int:
+        """What the request costs the engines: one sequence per prompt and choice."""
+        return self.n * len(self.prompts)
 
 
 class ServedModel:
@@ -62,12 +69,15 @@ class ServedModel:
         context_window: int,
         executors: Sequence[LocalTaskExecutor],
         default_sampling: SamplingParams | None = None,
+        fair_queue: FairQueue | None = None,
     ) -> None:
+        """`fair_queue` shares the executors' sequence slots between tenants (default: unbounded, first come)."""
         self.name = name
         self.tokenizer = tokenizer
         self.context_window = context_window
         self.executors = list(executors)
         self.default_sampling = default_sampling or SamplingParams()
+        self.fair_queue = fair_queue or FairQueue(slots=1_000_000)
         self.token_bytes = TokenBytes(tokenizer)
 
     @property
@@ -172,6 +182,11 @@ class ServedModel:
             seed=None if seed is None else seed + index,  # n seeded choices differ, reproducibly
         )
         request = EngineRequest(f"{plan.request_id}-{index}", prompt, params)
+        async with self.fair_queue.slot(plan.tenant):  # waits here, not in the engine, when the TEs are full
+            async for delta in self._generate(plan, index, request):
+                yield delta
+
+    async def _generate(self, plan: GenerationPlan, index: int, request: EngineRequest) -> AsyncIterator[ChoiceDelta]:
         detokenizer = IncrementalDetokenizer(self.tokenizer)
         stops = StopMatcher(plan.stops)
         content = ContentLogprobs(self.token_bytes)

@@ -154,3 +154,10 @@ def test_one_model_by_id(openai_client, server):
     assert model.id == server.model and model.object == "model"
     with pytest.raises(openai.NotFoundError):
         openai_client.models.retrieve("no-such-model")
+
+
+def test_a_request_over_the_sequence_cap_is_a_400_naming_the_cap(server):
+    body = {"model": server.model, "prompt": ["a", "b", "c"], "n": 3, "max_tokens": 2}  # 9 > the fixture's cap 8
+    response = _post(server, "/completions", body)
+    assert response.status_code == 400 and response.json()["error"]["param"] == "n"
+    assert "HEADWATER_MAX_SEQUENCES_PER_REQUEST" in response.json()["error"]["message"]

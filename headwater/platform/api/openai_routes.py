@@ -63,6 +63,15 @@ def _check_supported(body: SamplingFields, max_n: int) -> None:
         )
 
 
+def _check_sequences(sequences: int, limit: int) -> None:
+    if sequences > limit:
+        raise InvalidRequestError(
+            f"this request asks for {sequences} sequences (prompts × n); one request may ask for at most {limit} "
+            "(HEADWATER_MAX_SEQUENCES_PER_REQUEST): split it",
+            param="n",
+        )
+
+
 def _logit_bias(body: SamplingFields, model: ServedModel) -> dict[int, float]:
     vocab = len(model.tokenizer)
     bias = {int(token): value for token, value in (body.logit_bias or {}).items()}
@@ -97,6 +106,7 @@ async def chat_completions(
     gateway = request.app.state.gateway
     model = gateway.model(body.model)
     _check_supported(body, gateway.settings.max_n)
+    _check_sequences(body.n, gateway.settings.max_sequences_per_request)
     if body.top_logprobs and not body.logprobs:
         raise InvalidRequestError("top_logprobs needs logprobs=true", param="top_logprobs")
     grammar = await asyncio.to_thread(response_grammar, body.response_format)
@@ -117,7 +127,9 @@ async def chat_completions(
         len(prompt), body.requested_max_tokens(), gateway.settings.default_max_tokens, field
     )
     sampling = _sampling(body, model, body.top_logprobs or 0, grammar)
-    plan = GenerationPlan(uuid.uuid4().hex, [prompt], [budget], body.n, sampling, body.stop_list(), bool(body.logprobs))
+    plan = GenerationPlan(
+        uuid.uuid4().hex, [prompt], [budget], body.n, sampling, body.stop_list(), bool(body.logprobs), tenant
+    )
     calls = ChoiceToolCalls(use) if use is not None else None
     return await _respond(request, tenant, "chat", model, plan, body.stream, body.include_usage(), calls)
 
@@ -159,6 +171,7 @@ async def completions(
         raise InvalidRequestError("echo is not supported yet", param="echo")
     grammar = await asyncio.to_thread(response_grammar, body.response_format)
     prompts = await _completion_prompts(model, body.prompt)
+    _check_sequences(len(prompts) * body.n, gateway.settings.max_sequences_per_request)
     vocab = len(model.tokenizer)
     if any(token < 0 or token >= vocab for prompt in prompts for token in prompt):
         raise InvalidRequestError(f"prompt token ids must be in [0, {vocab})", param="prompt")
@@ -168,7 +181,7 @@ async def completions(
     ]
     sampling = _sampling(body, model, body.logprobs or 0, grammar)
     plan = GenerationPlan(
-        uuid.uuid4().hex, prompts, budgets, body.n, sampling, body.stop_list(), body.logprobs is not None
+        uuid.uuid4().hex, prompts, budgets, body.n, sampling, body.stop_list(), body.logprobs is not None, tenant
     )
     return await _respond(request, tenant, "completion", model, plan, body.stream, body.include_usage())
 
