@@ -61,7 +61,10 @@ class LoadReport(msgspec.Struct):
     running: int = 0
     waiting: int = 0
     kv_blocks_used: int = 0
+    """Blocks that live requests hold."""
     kv_blocks_total: int = 0
+    kv_blocks_cached: int = 0
+    """Blocks no request holds, kept for their prefix (reusable, evicted first under pressure)."""
 
 
 class EngineInfo(msgspec.Struct, frozen=True):

@@ -199,13 +199,16 @@ class TransformersEngine:
         if manager is None or manager.batch_processor is None:
             return LoadReport()
         processor = manager.batch_processor
-        total = processor.cache.num_blocks
-        free_fraction = float(processor.cache.compute_free_capacity(relative=True))
+        cache = processor.cache
+        total = cache.num_blocks
+        not_free = round(total * (1.0 - float(cache.compute_free_capacity(relative=True))))
+        cached = sum(len(allocator.ledger.cached_blocks) for allocator in cache.cache_allocators.values())
         return LoadReport(
             running=len(processor.scheduler.active_requests),
             waiting=len(processor.scheduler.waiting_requests) + manager.input_queue.qsize(),
-            kv_blocks_used=round(total * (1.0 - free_fraction)),
+            kv_blocks_used=max(0, not_free - cached),
             kv_blocks_total=total,
+            kv_blocks_cached=cached,
         )
 
     def is_alive(self) -> bool:

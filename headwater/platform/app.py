@@ -21,6 +21,7 @@ from headwater.platform.api.errors import install_error_handlers
 from headwater.platform.api.footprint_routes import router as footprint_router
 from headwater.platform.api.limits import BodySizeLimit
 from headwater.platform.api.openai_routes import router as openai_router
+from headwater.platform.api.responses import openapi_without_unused_422
 from headwater.platform.api.system_routes import router as system_router
 from headwater.platform.executors.local import LocalTaskExecutor
 from headwater.platform.fair_queue import FairQueue
@@ -112,6 +113,7 @@ class Gateway:
             self.metrics.waiting.labels(name).set(sum(r.waiting for r in reports) + served.fair_queue.waiting)
             total = sum(r.kv_blocks_total for r in reports)
             self.metrics.kv_usage.labels(name).set(sum(r.kv_blocks_used for r in reports) / total if total else 0)
+            self.metrics.kv_cached.labels(name).set(sum(r.kv_blocks_cached for r in reports) / total if total else 0)
             self.metrics.task_executors.labels(name).set(sum(te.ready for te in served.executors))
             self.metrics.executor_restarts.labels(name).set(sum(te.restarts for te in served.executors))
 
@@ -157,6 +159,7 @@ def _app(gateway: Gateway, lifespan: Callable) -> FastAPI:
     """What every Headwater app shares: the gateway state, the error shape, the body limit, the annotation app."""
     app = FastAPI(title="Headwater", version="0.1.0", lifespan=lifespan)
     app.state.gateway = gateway
+    app.openapi = lambda: openapi_without_unused_422(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.include_router(annotation_router)
     app.add_middleware(BodySizeLimit, max_bytes=gateway.settings.max_body_bytes)

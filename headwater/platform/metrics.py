@@ -40,7 +40,16 @@ class Metrics:
             "headwater:num_requests_waiting", "Sequences waiting for the engine.", model, registry=registry
         )
         self.kv_usage = Gauge(
-            "headwater:kv_cache_usage_perc", "Fraction of KV-cache blocks in use.", model, registry=registry
+            "headwater:kv_cache_usage_perc",
+            "Fraction of KV-cache blocks held by live requests.",
+            model,
+            registry=registry,
+        )
+        self.kv_cached = Gauge(
+            "headwater:kv_cache_cached_perc",
+            "Fraction of KV-cache blocks free of requests but kept for their prefix (reused, evicted first).",
+            model,
+            registry=registry,
         )
         self.task_executors = Gauge("headwater:task_executors", "Ready task executors.", model, registry=registry)
         self.executor_restarts = Gauge(

@@ -106,6 +106,17 @@ def test_load_report_counts_blocks(engine):
     assert engine.is_alive()
 
 
+def test_blocks_kept_for_their_prefix_are_not_counted_as_used(engine):
+    prompt = [(7 * i) % 400 + 3 for i in range(40)]  # two full 16-token blocks, hashed and kept after the end
+    _collect(engine, [EngineRequest("cached", prompt, SamplingParams(max_tokens=2, temperature=0))])
+    deadline = time.monotonic() + 5
+    while engine.load().running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    report = engine.load()
+    assert report.kv_blocks_cached >= 2
+    assert report.kv_blocks_used == 0  # nothing is running: no block is in use
+
+
 def test_grammar_and_free_requests_share_a_batch(engine, tiny_chat_path):
     tokenizer = load_tokenizer(str(tiny_chat_path))
     schema = {

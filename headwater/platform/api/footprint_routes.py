@@ -8,6 +8,7 @@ import re
 from fastapi import APIRouter, Depends, Query, Request
 
 from headwater.errors import InvalidRequestError
+from headwater.platform.api.responses import error_responses
 from headwater.platform.auth import authenticate
 from headwater.platform.store import FOOTPRINT_CRITERIA
 
@@ -21,7 +22,7 @@ def _day(value: str | None, name: str) -> str | None:
     return value
 
 
-@router.get("/footprint")
+@router.get("/footprint", responses=error_responses(400, 401))
 async def footprint(
     request: Request,
     tenant: str = Depends(authenticate),

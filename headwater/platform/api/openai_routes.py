@@ -19,6 +19,14 @@ from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.platform.api import formats
 from headwater.platform.api.chat_tools import ChoiceToolCalls, resolve_tool_use
 from headwater.platform.api.errors import exception_body
+from headwater.platform.api.responses import (
+    ChatCompletion,
+    Completion,
+    ModelCard,
+    ModelList,
+    error_responses,
+    with_stream,
+)
 from headwater.platform.api.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest, SamplingFields
 from headwater.platform.api.structured import response_grammar
 from headwater.platform.auth import authenticate
@@ -27,6 +35,7 @@ from headwater.platform.serving import GenerationPlan, ServedModel
 from headwater.platform.tools import prepare_messages
 
 router = APIRouter(prefix="/v1")
+_GENERATION_ERRORS = (400, 401, 404, 413, 429, 503)
 logger = logging.getLogger(__name__)
 
 
@@ -40,14 +49,16 @@ def _model_card(name: str, model: ServedModel, created: int) -> dict[str, object
     }
 
 
-@router.get("/models")
+@router.get("/models", response_model=None, responses={200: {"model": ModelList}, **error_responses(401)})
 async def list_models(request: Request, _tenant: str = Depends(authenticate)) -> dict[str, object]:
     gateway = request.app.state.gateway
     created = int(gateway.started_at)
     return {"object": "list", "data": [_model_card(name, model, created) for name, model in gateway.models.items()]}
 
 
-@router.get("/models/{model_id:path}")
+@router.get(
+    "/models/{model_id:path}", response_model=None, responses={200: {"model": ModelCard}, **error_responses(401, 404)}
+)
 async def retrieve_model(model_id: str, request: Request, _tenant: str = Depends(authenticate)) -> dict[str, object]:
     gateway = request.app.state.gateway
     return _model_card(model_id, gateway.model(model_id), int(gateway.started_at))
@@ -99,7 +110,11 @@ def _sampling(body: SamplingFields, model: ServedModel, top_logprobs: int, gramm
     )
 
 
-@router.post("/chat/completions", response_model=None)
+@router.post(
+    "/chat/completions",
+    response_model=None,
+    responses={**with_stream(ChatCompletion, "chat.completion.chunk"), **error_responses(*_GENERATION_ERRORS)},
+)
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, tenant: str = Depends(authenticate)
 ) -> JSONResponse | StreamingResponse:
@@ -158,7 +173,11 @@ async def _completion_prompts(
     return [list(ids) for ids in prompt]
 
 
-@router.post("/completions", response_model=None)
+@router.post(
+    "/completions",
+    response_model=None,
+    responses={**with_stream(Completion, "text_completion"), **error_responses(*_GENERATION_ERRORS)},
+)
 async def completions(
     body: CompletionRequest, request: Request, tenant: str = Depends(authenticate)
 ) -> JSONResponse | StreamingResponse:
