@@ -35,6 +35,8 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/serving/throughput.py
+	$(PY) benchmarks/serving/structured.py
+	$(PY) benchmarks/serving/fairness.py
 	$(PY) benchmarks/train/distill.py
 	$(PY) benchmarks/judge/throughput.py
 	$(PY) benchmarks/detect/throughput.py

@@ -118,7 +118,7 @@ def main() -> None:
         print(json.dumps(report))
         return
     print(
-        f"per request, same batch: json_schema {report['json_request_tokens_per_s']:.2f} tokens/s, "
+        f"decode per request, same batch: json_schema {report['json_request_tokens_per_s']:.2f} tokens/s, "
         f"free {report['free_request_tokens_per_s']:.2f} tokens/s: "
         f"{report['json_over_free_per_request']:.2f}x (target >= 0.8x)"
     )
