@@ -8,6 +8,10 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from headwater.engine.protocol import EngineConfig
+
+_ENGINE = EngineConfig()
+
 
 class Settings(BaseSettings):
     """Everything the platform can be told; the README's configuration table is generated from these fields."""
@@ -28,9 +32,9 @@ class Settings(BaseSettings):
         "auto", description="Weight dtype of the engine (auto: float32 on CPU, bfloat16 on GPU)."
     )
     device: str = Field("auto", description="Torch device of the engine (auto: cuda when present, else cpu).")
-    max_batch_tokens: int = Field(512, ge=16, description="Most tokens one engine step processes.")
-    kv_blocks: int = Field(256, ge=4, description="Paged KV-cache blocks per engine.")
-    kv_block_size: int = Field(32, ge=4, description="Tokens per KV-cache block.")
+    max_batch_tokens: int = Field(_ENGINE.max_batch_tokens, ge=16, description="Most tokens one engine step processes.")
+    kv_blocks: int = Field(_ENGINE.kv_blocks, ge=4, description="Paged KV-cache blocks per engine.")
+    kv_block_size: int = Field(_ENGINE.kv_block_size, ge=4, description="Tokens per KV-cache block.")
     max_queued_sequences: int = Field(
         1024,
         ge=1,
@@ -96,6 +100,11 @@ class Settings(BaseSettings):
                 "be admitted; lower the first or raise the second."
             )
         return self
+
+    @property
+    def engine(self) -> EngineConfig:
+        """The sizes each task executor's engine gets."""
+        return EngineConfig(self.max_batch_tokens, self.kv_blocks, self.kv_block_size)
 
     @property
     def resolved_store_url(self) -> str:

@@ -13,6 +13,7 @@ import uvicorn
 from rich.console import Console
 
 from headwater.config import Settings
+from headwater.engine.protocol import EngineConfig
 
 err = Console(stderr=True)
 ADMIN_KEY_FILE = "admin.key"
@@ -105,7 +106,9 @@ def serve(
     ],
     host: Annotated[str | None, typer.Option(help="Address to bind; default 127.0.0.1.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind; default 8000.")] = None,
-    max_batch_tokens: Annotated[int | None, typer.Option(help="Most tokens per engine step; default 512.")] = None,
+    max_batch_tokens: Annotated[
+        int | None, typer.Option(help=f"Most tokens per engine step; default {EngineConfig().max_batch_tokens}.")
+    ] = None,
     dtype: Annotated[str | None, typer.Option(help="auto, float32, bfloat16 or float16; default auto.")] = None,
     served_model_name: Annotated[str | None, typer.Option(help="Name clients send as `model`; default MODEL.")] = None,
     data_dir: Annotated[

@@ -67,6 +67,25 @@ class LoadReport(msgspec.Struct):
     """Blocks no request holds, kept for their prefix (reusable, evicted first under pressure)."""
 
 
+class EngineConfig(msgspec.Struct, frozen=True):
+    """Sizes of an engine's batch and paged KV cache: the one place their defaults are written."""
+
+    max_batch_tokens: int = 512
+    """Most tokens one engine step processes."""
+    kv_blocks: int = 256
+    """Paged KV-cache blocks."""
+    kv_block_size: int = 32
+    """Tokens per KV-cache block."""
+    prefix_sharing: bool = True
+    """Share the blocks of a common prompt prefix between requests."""
+
+    @property
+    def max_sequence_tokens(self) -> int:
+        """The longest sequence (prompt + completion) the engine can hold: one request must fit the paged cache or
+        it can never be scheduled (and the generation loop stalls on it). One block stays free for the decode."""
+        return (self.kv_blocks - 1) * self.kv_block_size
+
+
 class EngineInfo(msgspec.Struct, frozen=True):
     """What an engine hosts and runs on: for routing, footprint accounting and /health."""
 

@@ -17,7 +17,7 @@ import msgspec
 import zmq
 
 from headwater.engine import ipc
-from headwater.engine.protocol import Engine, EngineInfo
+from headwater.engine.protocol import Engine, EngineConfig, EngineInfo
 
 LOAD_PERIOD_S = 0.25
 logger = logging.getLogger("headwater.task_executor")
@@ -32,9 +32,7 @@ class ExecutorSpec(msgspec.Struct, frozen=True):
     data_dir: str = ".headwater"
     dtype: str = "auto"
     device: str = "auto"
-    max_batch_tokens: int = 512
-    kv_blocks: int = 256
-    kv_block_size: int = 32
+    engine: EngineConfig = EngineConfig()
 
 
 def engine_info(model: object) -> EngineInfo:
@@ -51,14 +49,13 @@ def engine_info(model: object) -> EngineInfo:
 
 def build_engine(spec: ExecutorSpec) -> tuple[Engine, EngineInfo]:
     """Load the model and start a transformers continuous-batching engine for it."""
-    from headwater.engine.transformers_engine import EngineConfig, TransformersEngine
+    from headwater.engine.transformers_engine import TransformersEngine
     from headwater.models.loading import load_model, load_tokenizer
 
     model = load_model(spec.model, dtype=spec.dtype, device=spec.device, data_dir=spec.data_dir)
     tokenizer = load_tokenizer(spec.model, data_dir=spec.data_dir)
     eos = {tokenizer.eos_token_id, *_as_list(model.generation_config.eos_token_id)} - {None}
-    config = EngineConfig(spec.max_batch_tokens, spec.kv_blocks, spec.kv_block_size)
-    engine = TransformersEngine(model, sorted(eos), config, tokenizer)
+    engine = TransformersEngine(model, sorted(eos), spec.engine, tokenizer)
     engine.start()
     return engine, engine_info(model)
 

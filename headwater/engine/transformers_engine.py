@@ -20,20 +20,10 @@ from transformers.generation.continuous_batching.requests import GenerationOutpu
 
 from headwater.engine.controls import ControlTable, RequestControls
 from headwater.engine.grammar import MatcherFactory
-from headwater.engine.protocol import EngineOutput, EngineRequest, FinishReason, LoadReport
+from headwater.engine.protocol import EngineConfig, EngineOutput, EngineRequest, FinishReason, LoadReport
 from headwater.engine.sampling import SamplingBatch, sample_next_tokens, sampling_argument_list
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """Sizes of the batch and of the paged KV cache."""
-
-    max_batch_tokens: int = 512
-    kv_blocks: int = 256
-    kv_block_size: int = 32
-    prefix_sharing: bool = True
 
 
 @dataclass

@@ -85,15 +85,12 @@ class Gateway:
             data_dir=str(settings.data_dir),
             dtype=settings.dtype,
             device=settings.device,
-            max_batch_tokens=settings.max_batch_tokens,
-            kv_blocks=settings.kv_blocks,
-            kv_block_size=settings.kv_block_size,
+            engine=settings.engine,
         )
         name = served_name or model
         executor = LocalTaskExecutor(spec, settings.engine_start_timeout_s, name=f"{name}/te-0")
         await executor.start()
-        # One request must fit the paged KV cache too, or the engine cannot schedule it (and its loop dies).
-        kv_room = (settings.kv_blocks - 1) * settings.kv_block_size
+        kv_room = settings.engine.max_sequence_tokens
         fair_queue = FairQueue(settings.engine_max_sequences, settings.tenant_engine_share)
         served = ServedModel(name, tokenizer, min(context_window(config), kv_room), [executor], defaults, fair_queue)
         self.models[name] = served

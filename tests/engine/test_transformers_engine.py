@@ -53,8 +53,8 @@ def test_greedy_matches_model_generate(engine):
             torch.tensor([prompt]), max_new_tokens=12, do_sample=False, eos_token_id=None, pad_token_id=0
         )
     expected = reference[0, len(prompt) :].tolist()
-    assert tokens["g"] == expected[: len(tokens["g"])]
-    assert finished["g"] in {"length", "stop"}
+    assert tokens["g"] and tokens["g"] == expected[: len(tokens["g"])]
+    assert finished["g"] == "stop" or len(tokens["g"]) == 12
 
 
 def test_many_concurrent_requests_each_get_their_budget(engine):
@@ -95,8 +95,11 @@ def test_abort_ends_a_request_at_once(engine):
     engine.abort("long")
     reasons = [output.finish_reason for output in engine.get_outputs(1.0) if output.request_id == "long"]
     assert reasons[-1] == "abort"
-    time.sleep(0.3)
-    assert all(output.request_id != "long" for output in engine.get_outputs(0.2))
+    later = _outputs(engine, [EngineRequest("after", [1, 2], SamplingParams(max_tokens=8, temperature=0))])
+    assert later["after"], "the engine kept generating for other requests"
+    time.sleep(0.2)
+    stragglers = [output for output in engine.get_outputs(0.2) if output.request_id == "long"]
+    assert stragglers == []  # nothing of the aborted request arrived while another one ran
 
 
 def test_load_report_counts_blocks(engine):
