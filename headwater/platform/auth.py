@@ -7,6 +7,7 @@ import asyncio
 from fastapi import Request
 
 from headwater.errors import AuthenticationError
+from headwater.platform.state import gateway_of
 
 ANONYMOUS_TENANT = "default"
 ADMIN_TENANT = "admin"
@@ -15,7 +16,7 @@ ADMIN_TENANT = "admin"
 
 async def authenticate(request: Request) -> str:
     """FastAPI dependency: the caller's tenant, or HTTP 401 naming what is wrong with the key."""
-    gateway = request.app.state.gateway
+    gateway = gateway_of(request)
     if not gateway.settings.auth:
         return ANONYMOUS_TENANT
     header = request.headers.get("authorization", "")

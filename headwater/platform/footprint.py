@@ -24,9 +24,11 @@ class FootprintAccountant:
     def impacts(
         self, info: EngineInfo, prompt_tokens: int, completion_tokens: int, seconds: float, concurrency: float
     ) -> Impacts:
+        """`seconds` is the request's measured end-to-end time: the `capgemini` path charges the devices for it; the
+        `ecologits` path caps its fitted generation time at it, as EcoLogits does with the latency it measures."""
         if self.estimator == "ecologits" and info.parameters > 0:
             workload = InferenceWorkload(info.parameters, prompt_tokens, completion_tokens, region=self.region)
-            return EcologitsEstimator(self.factors).estimate(workload)
+            return EcologitsEstimator(self.factors).estimate(workload, request_latency=seconds if seconds > 0 else None)
         device = ServingDevice(info.device_kind, info.device_units, self.device_power_w)
         request = ServedRequest(prompt_tokens, completion_tokens, seconds, concurrency, self.region)
         return served_request_impacts(request, device, self.factors)

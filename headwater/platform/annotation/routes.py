@@ -22,6 +22,7 @@ from headwater.errors import AuthenticationError, ForbiddenError
 from headwater.platform.annotation.report import export_rows, set_summary
 from headwater.platform.annotation.store import Annotation, AnnotationStore, Article, Highlight
 from headwater.platform.auth import ADMIN_TENANT
+from headwater.platform.state import gateway_of
 
 router = APIRouter(prefix="/annotate", tags=["annotate"])
 COOKIE = "hw_annotate"
@@ -65,11 +66,11 @@ class AnnotationIn(BaseModel):
 
 
 def _store(request: Request) -> AnnotationStore:
-    return request.app.state.gateway.annotations
+    return gateway_of(request).annotations
 
 
 async def _name_for(request: Request, key: str) -> str:
-    gateway = request.app.state.gateway
+    gateway = gateway_of(request)
     if not gateway.settings.auth:
         return key.strip()[:64]
     tenant = await asyncio.to_thread(gateway.store.tenant_for_key, key.strip())

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from headwater.errors import InvalidRequestError
 from headwater.platform.api.responses import error_responses
 from headwater.platform.auth import authenticate
+from headwater.platform.state import gateway_of
 from headwater.platform.store import FOOTPRINT_CRITERIA
 
 router = APIRouter(prefix="/v1")
@@ -31,7 +32,7 @@ async def footprint(
     model: str | None = Query(None, description="Only this model."),
 ) -> dict[str, object]:
     """Energy, GHG, water, primary energy and ADPe of the tenant's requests, summed per model and day."""
-    store = request.app.state.gateway.store
+    store = gateway_of(request).store
     rows = await asyncio.to_thread(store.footprint_summary, tenant, _day(since, "since"), _day(until, "until"), model)
     data = [{"tenant": r.tenant, "model": r.model, "day": r.day, "requests": r.requests, **r.criteria} for r in rows]
     totals = {c: sum(row[c] for row in data) for c in FOOTPRINT_CRITERIA}

@@ -32,6 +32,7 @@ from headwater.platform.api.structured import response_grammar
 from headwater.platform.auth import authenticate
 from headwater.platform.runs import Run
 from headwater.platform.serving import GenerationPlan, ServedModel
+from headwater.platform.state import gateway_of
 from headwater.platform.tools import prepare_messages
 
 router = APIRouter(prefix="/v1")
@@ -51,7 +52,7 @@ def _model_card(name: str, model: ServedModel, created: int) -> dict[str, object
 
 @router.get("/models", response_model=None, responses={200: {"model": ModelList}, **error_responses(401)})
 async def list_models(request: Request, _tenant: str = Depends(authenticate)) -> dict[str, object]:
-    gateway = request.app.state.gateway
+    gateway = gateway_of(request)
     created = int(gateway.started_at)
     return {"object": "list", "data": [_model_card(name, model, created) for name, model in gateway.models.items()]}
 
@@ -60,7 +61,7 @@ async def list_models(request: Request, _tenant: str = Depends(authenticate)) ->
     "/models/{model_id:path}", response_model=None, responses={200: {"model": ModelCard}, **error_responses(401, 404)}
 )
 async def retrieve_model(model_id: str, request: Request, _tenant: str = Depends(authenticate)) -> dict[str, object]:
-    gateway = request.app.state.gateway
+    gateway = gateway_of(request)
     return _model_card(model_id, gateway.model(model_id), int(gateway.started_at))
 
 
@@ -118,7 +119,7 @@ def _sampling(body: SamplingFields, model: ServedModel, top_logprobs: int, gramm
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, tenant: str = Depends(authenticate)
 ) -> JSONResponse | StreamingResponse:
-    gateway = request.app.state.gateway
+    gateway = gateway_of(request)
     model = gateway.model(body.model)
     _check_supported(body, gateway.settings.max_n)
     _check_sequences(body.n, gateway.settings.max_sequences_per_request)
@@ -181,7 +182,7 @@ async def _completion_prompts(
 async def completions(
     body: CompletionRequest, request: Request, tenant: str = Depends(authenticate)
 ) -> JSONResponse | StreamingResponse:
-    gateway = request.app.state.gateway
+    gateway = gateway_of(request)
     model = gateway.model(body.model)
     _check_supported(body, gateway.settings.max_n)
     if body.suffix:
@@ -215,7 +216,7 @@ async def _respond(
     include_usage: bool,
     calls: ChoiceToolCalls | None = None,
 ) -> JSONResponse | StreamingResponse:
-    gateway = request.app.state.gateway
+    gateway = gateway_of(request)
     run = await Run.begin(gateway.services, tenant, kind, model, plan)
     if stream:
         events = _sse(run, kind, include_usage, calls)

@@ -6,13 +6,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from headwater.platform.state import gateway_of
+
 router = APIRouter()
 
 
 @router.get("/health")
 async def health(request: Request) -> JSONResponse:
     """200 when every model has a ready task executor, 503 otherwise; the body says which."""
-    gateway = request.app.state.gateway
+    gateway = gateway_of(request)
     models = {
         name: [
             {"name": te.name, "pid": te.pid, "ready": te.ready, "restarts": te.restarts, "in_flight": te.in_flight}
@@ -27,6 +29,6 @@ async def health(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
-    gateway = request.app.state.gateway
+    gateway = gateway_of(request)
     gateway.refresh_gauges()
     return Response(gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)
