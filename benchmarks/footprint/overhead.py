@@ -19,14 +19,14 @@ from headwater.config import Settings
 from headwater.engine.protocol import EngineInfo, EngineRequest, SamplingParams
 from headwater.engine.transformers_engine import TransformersEngine
 from headwater.footprint import InferenceWorkload, load_factors
-from headwater.footprint.ecologits import EcologitsEstimator, package_energy_kwh
+from headwater.footprint.ecologits import EcologitsEstimator, package_request
 from headwater.models.loading import load_model, load_tokenizer
 from headwater.platform.footprint import FootprintAccountant
 from headwater.platform.store import JobResult, Store
 
 
-def request_seconds(model_name: str, data_dir: str, count: int, max_tokens: int) -> float:
-    """Mean end-to-end time of `count` concurrent requests on the transformers engine."""
+def request_seconds(model_name: str, data_dir: str, count: int, max_tokens: int) -> tuple[float, int]:
+    """Mean end-to-end time of `count` concurrent requests on the transformers engine, and the model's parameters."""
     model, tokenizer = load_model(model_name, data_dir=data_dir), load_tokenizer(model_name, data_dir=data_dir)
     engine = TransformersEngine(model, [tokenizer.eos_token_id])
     engine.start()
@@ -40,7 +40,7 @@ def request_seconds(model_name: str, data_dir: str, count: int, max_tokens: int)
             if output.finish_reason is not None:
                 durations.append(time.perf_counter() - started[output.request_id])
     engine.shutdown()
-    return sum(durations) / len(durations)
+    return sum(durations) / len(durations), sum(p.numel() for p in model.parameters())
 
 
 def accounting_seconds(repeats: int) -> tuple[float, float]:
@@ -65,14 +65,23 @@ def accounting_seconds(repeats: int) -> tuple[float, float]:
     return compute, max(0.0, timings["with_footprint"] - timings["plain"])
 
 
-def ecologits_ratio() -> float | None:
-    """Our ecologits estimator's energy / the ecologits package's, for a 70B model and 208 output tokens."""
+def ecologits_ratios(params: float, output_tokens: float, latency: float | None) -> dict[str, float] | None:
+    """Our ecologits estimator / the ecologits package, energy and embodied GWP, for one request measured at
+    `latency` seconds (None: not measured); None when the package is not installed."""
     factors = load_factors()
-    workload = InferenceWorkload(70e9, 127, 208, region="usa")
-    reference = package_energy_kwh(workload, factors)
+    workload = InferenceWorkload(params, 127, output_tokens, region="usa")
+    reference = package_request(workload, factors, request_latency=latency)
     if reference is None:
         return None
-    return EcologitsEstimator(factors).estimate(workload)["energy_kwh"].value / reference
+    ours = EcologitsEstimator(factors).request(workload, request_latency=latency)
+    return {
+        "energy": ours.energy_kwh / reference["request_energy"],
+        "embodied_gwp": ours.embodied["gwp_kgco2e"] / reference["request_embodied_gwp"],
+    }
+
+
+def _rounded(ratios: dict[str, float]) -> dict[str, float]:
+    return {key: round(value, 9) for key, value in ratios.items()}
 
 
 def main() -> None:
@@ -83,16 +92,18 @@ def main() -> None:
     parser.add_argument("--data-dir", default=".headwater")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    request = request_seconds(args.model, args.data_dir, args.requests, args.max_tokens)
+    request, params = request_seconds(args.model, args.data_dir, args.requests, args.max_tokens)
     compute, storage = accounting_seconds(200)
-    ratio = ecologits_ratio()
+    served = ecologits_ratios(params, args.max_tokens, request)  # a request of this run, at its measured latency
+    large = ecologits_ratios(70e9, 208, None)
     figures = {
         "model": args.model,
         "mean_request_s": round(request, 4),
         "impacts_compute_us": round(compute * 1e6, 1),
         "footprint_row_write_us": round(storage * 1e6, 1),
         "overhead_pct_of_request": round(100 * (compute + storage) / request, 4),
-        "ecologits_ours_vs_package_energy_ratio": None if ratio is None else round(ratio, 6),
+        "ecologits_ours_vs_package_served_measured": None if served is None else _rounded(served),
+        "ecologits_ours_vs_package_70b_unmeasured": None if large is None else _rounded(large),
     }
     if args.json:
         print(json.dumps(figures))

@@ -21,7 +21,7 @@ from headwater.footprint import (
     load_factors,
     read_yaml,
 )
-from headwater.footprint.ecologits import EcologitsEstimator
+from headwater.footprint.ecologits import EcologitsEstimator, check_latency
 from headwater.footprint.factors import Factors
 from headwater.footprint.portfolio import Portfolio, assess, total
 from headwater.footprint.scenarios import PAPER_SCENARIOS, Scenario
@@ -63,13 +63,28 @@ def estimate(
     ] = ("portfolio"),
     estimator: Annotated[str, typer.Option(help="capgemini (the paper) or ecologits (their method).")] = "capgemini",
     factors: Annotated[Path | None, typer.Option(help="YAML file of factor overrides (e.g. pue: 1.1).")] = None,
+    latency: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="Measured latency of the whole request (ecologits only): generation time is capped at it, as "
+            "EcoLogits does.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Impacts of one inference: a paper cluster (--use-case chat --size 70B, --use-case vision) or your own
-    LLM workload (--model-params 70e9 --output-tokens 208)."""
+    LLM workload (--model-params 70e9 --output-tokens 208; with --estimator ecologits, --latency 1.2 for a request
+    measured at 1.2 s)."""
     try:
         if estimator not in ESTIMATORS:
             raise InvalidRequestError(f"unknown estimator {estimator!r}; allowed: {', '.join(ESTIMATORS)}")
+        if latency is not None and estimator != "ecologits":
+            raise InvalidRequestError(
+                "--latency applies to --estimator ecologits only (capgemini takes latency from the paper's table)",
+                param="latency",
+            )
+        check_latency(latency, name="--latency")
         table = load_factors(overrides=read_yaml(factors) if factors else None)
         if use_case is not None and model_params is None:
             workload = cluster_workload(use_case.lower(), size.upper() if size else None, region)
@@ -84,7 +99,7 @@ def estimate(
         if estimator == "ecologits":
             if not isinstance(workload, InferenceWorkload):
                 raise InvalidRequestError("the ecologits estimator covers LLM inferences only", param="use_case")
-            impacts = EcologitsEstimator(table).estimate(workload)
+            impacts = EcologitsEstimator(table).estimate(workload, request_latency=latency)
         else:
             impacts = CapgeminiEstimator(table).estimate(workload)
     except HeadwaterError as error:

@@ -9,7 +9,7 @@ from headwater.footprint.clusters import (
     TokenProfile,
     cluster_workload,
 )
-from headwater.footprint.ecologits import EcologitsEstimator
+from headwater.footprint.ecologits import EcologitsEstimator, EcologitsRequest
 from headwater.footprint.factors import Factors, Latency, load_factors, read_yaml
 from headwater.footprint.impacts import CRITERIA, Impacts, Range
 from headwater.footprint.measured import EstimatedEnergyWarning, Measurement, measure
@@ -20,6 +20,7 @@ __all__ = [
     "MODEL_SIZES",
     "CapgeminiEstimator",
     "EcologitsEstimator",
+    "EcologitsRequest",
     "EstimatedEnergyWarning",
     "Factors",
     "Impacts",

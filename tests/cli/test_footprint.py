@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from headwater.cli import app
+from headwater.footprint import EcologitsEstimator, load_factors
 
 runner = CliRunner()
 KEYS = {"energy_kwh", "gwp_kgco2e", "water_m3eq", "pe_mj", "adpe_kgsbeq"}
@@ -56,6 +57,9 @@ def test_custom_workload_and_factor_file(tmp_path):
         (["--use-case", "chat", "--model-params", "8e9"], "--use-case"),
         (["--model-params", "8e9", "--estimator", "guess"], "allowed: capgemini, ecologits"),
         (["--model-params", "8e9", "--region", "mars"], "allowed: portfolio"),
+        (["--model-params", "8e9", "--estimator", "ecologits", "--latency", "0"], "--latency must be a positive"),
+        (["--model-params", "8e9", "--estimator", "ecologits", "--latency", "-2"], "--latency must be a positive"),
+        (["--model-params", "8e9", "--latency", "1"], "--latency applies to --estimator ecologits only"),
     ],
 )
 def test_bad_input_exits_2_with_the_reason(args, message):
@@ -73,6 +77,21 @@ def test_traditional_and_ecologits():
         ).stdout
     )
     assert eco["estimator"] == "ecologits" and eco["energy_kwh"] > 0
+
+
+def test_latency_caps_the_ecologits_generation_time():
+    """135M parameters, 100 tokens: the fit says 3.95 s; measured at 1 s, EcoLogits charges 1 s of server time."""
+    args = ["footprint", "estimate", "--model-params", "135e6", "--output-tokens", "100", "--estimator", "ecologits"]
+    fitted, measured, slow = (
+        json.loads(runner.invoke(app, [*args, *extra, "--json"]).stdout)
+        for extra in ([], ["--latency", "1"], ["--latency", "60"])
+    )
+    estimator = EcologitsEstimator(load_factors())
+    server_kwh_per_s = 1.15 * 1.2 / 8 / 64 / 3600
+    expected = 1.15 * estimator.gpu_kwh(0.135, 100) + server_kwh_per_s
+    assert measured["energy_kwh"] == pytest.approx(expected, rel=1e-12)
+    assert fitted["energy_kwh"] - measured["energy_kwh"] == pytest.approx(server_kwh_per_s * 2.953, rel=1e-3)
+    assert slow == fitted
 
 
 def test_table_output():
