@@ -28,6 +28,17 @@ class Settings(BaseSettings):
         "smollm2-135m", description="Model served by `headwater up`: built-in name, HF id or local path."
     )
     served_model_name: str | None = Field(None, description="Name clients use for the model; default: `model`.")
+    models: Path | None = Field(
+        None, description="Catalogue YAML (a top-level `models:` list) served instead of `model`."
+    )
+    pool_size: int = Field(1, ge=0, description="Pre-warmed task executors (no model yet) kept on this host.")
+    activator_timeout_s: float = Field(
+        60.0, gt=0, description="How long a request waits for its model to get a ready TE before a 503."
+    )
+    activator_max_waiting: int = Field(
+        256, ge=1, description="Requests that may wait for a model to get a ready TE; beyond it: 503."
+    )
+    autoscale_period_s: float = Field(1.0, gt=0, description="Seconds between two autoscaling decisions.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Weight dtype of the engine (auto: float32 on CPU, bfloat16 on GPU)."
     )

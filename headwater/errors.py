@@ -8,6 +8,8 @@ class HeadwaterError(Exception):
 
     status_code = 500
     error_type = "internal_error"
+    retry_after_s: int | None = None
+    """Seconds after which a retry may succeed (sent as `Retry-After`), when the error says so."""
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -55,10 +57,15 @@ class RateLimitError(HeadwaterError):
 
 
 class EngineUnavailableError(HeadwaterError):
-    """The task executor serving the request died or is restarting; the request did not complete."""
+    """The task executor serving the request died or is restarting, or the model could not be brought up in
+    time; the request did not complete."""
 
     status_code = 503
     error_type = "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class ModelLoadError(HeadwaterError):

@@ -99,11 +99,14 @@ class RunningServer:
 
 
 def start_server(
-    model_path: Path,
+    model_path: Path | None,
     data_dir: Path,
     served_name: str,
     env: dict[str, str] | None = None,
+    extra_args: Sequence[str] = (),
 ) -> RunningServer:
+    """`headwater serve` on a free port with a key for tenant `tests`; `model_path` None serves `extra_args`'
+    catalogue (`--models FILE`) instead of one model."""
     from headwater.platform.store import Store
 
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -112,16 +115,16 @@ def start_server(
     store.engine.dispose()
     port = free_port()
     log = data_dir / "server.log"
+    one_model = [str(model_path), "--served-model-name", served_name] if model_path is not None else []
     command = [
         sys.executable,
         "-m",
         "headwater",
         "serve",
-        str(model_path),
+        *one_model,
+        *extra_args,
         "--port",
         str(port),
-        "--served-model-name",
-        served_name,
         "--data-dir",
         str(data_dir),
     ]
@@ -154,6 +157,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, saved_tiny_model: Path) -> 
             "HEADWATER_TENANT_MAX_QUEUED_SEQUENCES": "8",
             "HEADWATER_MAX_QUEUED_SEQUENCES": "64",
             "HEADWATER_MAX_SEQUENCES_PER_REQUEST": "8",
+            "HEADWATER_POOL_SIZE": "0",
         },
     )
     yield running

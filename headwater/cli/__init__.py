@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from headwater.cli import annotate, cft, chat, detect, distill, footprint, guard, judge, keys, redteam, serve
+from headwater.cli import annotate, cft, chat, detect, distill, footprint, guard, judge, keys, ps, redteam, serve
 
 app = typer.Typer(
     name="headwater",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 app.command("up")(serve.up)
 app.command("serve")(serve.serve)
+app.command("ps")(ps.ps)
 app.command("chat")(chat.chat)
 app.command("distill")(distill.distill)
 app.add_typer(keys.app, name="keys")

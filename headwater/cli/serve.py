@@ -14,6 +14,8 @@ from rich.console import Console
 
 from headwater.config import Settings
 from headwater.engine.protocol import EngineConfig
+from headwater.errors import HeadwaterError
+from headwater.platform.catalogue import CatalogueEntry, catalogue_from_settings, read_catalogue
 
 err = Console(stderr=True)
 ADMIN_KEY_FILE = "admin.key"
@@ -54,14 +56,14 @@ def check_port_free(host: str, port: int) -> None:
             raise typer.Exit(2) from None
 
 
-def _banner(settings: Settings, key: str | None) -> None:
+def _banner(settings: Settings, names: list[str], key: str | None) -> None:
     url = f"http://{settings.host}:{settings.port}"
-    err.print(f"[bold green]Headwater is serving[/] [cyan]{settings.public_model_name}[/] at {url}/v1")
+    err.print(f"[bold green]Headwater is serving[/] [cyan]{', '.join(names)}[/] at {url}/v1")
     if key is None:
         return
     body = json.dumps(
         {
-            "model": settings.public_model_name,
+            "model": names[0],
             "messages": [{"role": "user", "content": "What is the capital of France?"}],
         }
     )
@@ -75,35 +77,66 @@ def _banner(settings: Settings, key: str | None) -> None:
     err.print(f"  or       .venv/bin/headwater chat --api-key {key}", soft_wrap=True)
 
 
-def _run(settings: Settings, banner_key: str | None) -> None:
+def _catalogue(settings: Settings, models: list[str] | None, models_file: Path | None) -> list[CatalogueEntry]:
+    """`--models FILE`, else each `--model` with one TE, else the settings' catalogue (HEADWATER_MODELS or model)."""
+    try:
+        if models_file is not None:
+            return read_catalogue(models_file)
+        if models:
+            return [CatalogueEntry(model=name) for name in models]
+        return catalogue_from_settings(settings)
+    except HeadwaterError as error:
+        err.print(f"[red]error:[/] {error.message}")
+        raise typer.Exit(2) from None
+
+
+def _run(settings: Settings, catalogue: list[CatalogueEntry], banner_key: str | None) -> None:
     from headwater.platform.app import create_app
 
     check_port_free(settings.host, settings.port)
+    names = [entry.served_name for entry in catalogue]
     err.print(
-        f"[bold]Headwater[/] starting [cyan]{settings.model}[/] (a built-in's first start prepares its weights once) …"
+        f"[bold]Headwater[/] starting [cyan]{', '.join(names)}[/] (a built-in's first start prepares its weights) …"
     )
-    app = create_app(settings, on_ready=lambda: _banner(settings, banner_key))
+    app = create_app(settings, on_ready=lambda: _banner(settings, names, banner_key), catalogue=catalogue)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 
+ModelsFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--models",
+        help="Catalogue YAML: a top-level `models:` list of {model, name, min_tes, max_tes, idle_timeout_s, "
+        "target_in_flight, ttft_slo_s, preload}. Default: HEADWATER_MODELS.",
+    ),
+]
+
+
 def up(
-    model: Annotated[str | None, typer.Option(help="Model to serve (default: smollm2-135m).")] = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", help="Model to serve; repeat for several (default: smollm2-135m).")
+    ] = None,
+    models_file: ModelsFile = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
 ) -> None:
-    """Start the platform on localhost with its embedded defaults: SQLite store in ./.headwater, one local
-    task executor, the built-in smollm2-135m model. Prints the URL, an API key and an example curl."""
-    overrides = {k: v for k, v in {"model": model, "port": port}.items() if v is not None}
-    settings = Settings(**overrides)
-    _run(settings, admin_key(settings))
+    """Start the platform on localhost with its embedded defaults: SQLite store in ./.headwater, the built-in
+    smollm2-135m model on one local task executor, one pre-warmed TE in the pool. Prints the URL, an API key and
+    an example curl."""
+    settings = Settings(**({"port": port} if port is not None else {}))
+    _run(settings, _catalogue(settings, model, models_file), admin_key(settings))
 
 
 def serve(
     model: Annotated[
-        str,
+        str | None,
         typer.Argument(
             help="Hugging Face id, local folder (save_pretrained), or built-in: smollm2-135m, tiny-chat, tiny-teacher."
         ),
-    ],
+    ] = None,
+    extra_models: Annotated[
+        list[str] | None, typer.Option("--model", help="Another model to serve; repeat for several.")
+    ] = None,
+    models_file: ModelsFile = None,
     host: Annotated[str | None, typer.Option(help="Address to bind; default 127.0.0.1.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind; default 8000.")] = None,
     max_batch_tokens: Annotated[
@@ -116,10 +149,11 @@ def serve(
     ] = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="Accept requests without an API key.")] = False,
 ) -> None:
-    """Serve MODEL over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models).
+    """Serve MODEL (or several: --model A --model B, or a catalogue --models FILE) over an OpenAI-compatible API
+    (/v1/chat/completions, /v1/completions, /v1/models).
 
     Requests need `Authorization: Bearer KEY`; create keys with `headwater keys create`. Every option also reads
-    its HEADWATER_* variable (see the README's configuration table)."""
+    its HEADWATER_* variable (see the README's configuration table). `headwater ps` shows the task executors."""
     given = {
         "model": model,
         "host": host,
@@ -134,4 +168,8 @@ def serve(
     except ValueError as error:
         err.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None
-    _run(settings, None)
+    named = ([model] if model else []) + list(extra_models or [])
+    catalogue = _catalogue(settings, named, models_file)
+    if served_model_name and len(catalogue) == 1 and not models_file:
+        catalogue = [catalogue[0].model_copy(update={"name": served_model_name})]
+    _run(settings, catalogue, None)

@@ -2,13 +2,36 @@
 
 The gateway binds two sockets per TE incarnation (requests out, outputs in) on Unix-domain (ipc://) paths; the TE
 connects to both. Every message is one tagged msgspec Struct, so both sides decode into types, not dicts.
+
+A TE may start with no model (pre-warmed: imports and device set-up done): it says `Pooled` and waits for a
+`Bind`; `Unbind` sends it back to that state.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from headwater.engine.protocol import EngineInfo, EngineOutput, EngineRequest, LoadReport
+from headwater.engine.protocol import EngineConfig, EngineInfo, EngineOutput, EngineRequest, LoadReport
+
+
+class ModelSpec(msgspec.Struct, frozen=True):
+    """Which model a TE serves and how its engine is sized."""
+
+    model: str
+    data_dir: str = ".headwater"
+    dtype: str = "auto"
+    device: str = "auto"
+    engine: EngineConfig = EngineConfig()
+
+
+class Bind(msgspec.Struct, tag="bind"):
+    """Gateway → pooled TE: load this model and start an engine for it."""
+
+    spec: ModelSpec
+
+
+class Unbind(msgspec.Struct, tag="unbind"):
+    """Gateway → bound TE: stop the engine, free the model, go back to the pool."""
 
 
 class AddRequest(msgspec.Struct, tag="add"):
@@ -27,12 +50,21 @@ class Shutdown(msgspec.Struct, tag="shutdown"):
     """Gateway → TE: finish and exit."""
 
 
+class Pooled(msgspec.Struct, tag="pooled"):
+    """TE → gateway: warm and model-free, waiting for a `Bind` (also the heartbeat of a pooled TE)."""
+
+    pid: int
+    start_seconds: float = 0.0
+
+
 class Ready(msgspec.Struct, tag="ready"):
-    """TE → gateway: the model is loaded and the engine accepts requests."""
+    """TE → gateway: the model is loaded and the engine accepts requests. `phases` are the seconds of each
+    scale-up phase spent inside the TE (`weight_load`, `engine_start`, `warmup`)."""
 
     pid: int
     load_seconds: float
     info: EngineInfo = EngineInfo()
+    phases: dict[str, float] = {}
 
 
 class Outputs(msgspec.Struct, tag="outputs"):
@@ -53,8 +85,8 @@ class Failed(msgspec.Struct, tag="failed"):
     error: str
 
 
-ToExecutor = AddRequest | AbortRequest | Shutdown
-FromExecutor = Ready | Outputs | Load | Failed
+ToExecutor = AddRequest | AbortRequest | Bind | Unbind | Shutdown
+FromExecutor = Pooled | Ready | Outputs | Load | Failed
 
 encode = msgspec.msgpack.Encoder().encode
 decode_to_executor = msgspec.msgpack.Decoder(ToExecutor).decode

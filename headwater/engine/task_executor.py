@@ -1,38 +1,40 @@
 """The task-executor process: hosts one Engine for one model and talks to the gateway over ZeroMQ IPC.
 
-Run as `python -m headwater.engine.task_executor SPEC_JSON`. One thread receives requests and feeds the engine;
-another sends the engine's outputs and a load report every `LOAD_PERIOD_S` (the gateway's liveness signal). The
-process exits when told to, when its engine dies (after reporting why), or when its parent gateway is gone.
+Run as `python -m headwater.engine.task_executor SPEC_JSON`. The process first does what every model needs
+(imports, torch threads, device set-up) and, if its spec names no model, reports `Pooled` and waits for a `Bind`:
+that is DeepFlow's pre-warmed, model-agnostic TE, which turns a scale-from-zero into a weight load. Once bound,
+one thread receives requests and feeds the engine; another sends the engine's outputs and a load report every
+`LOAD_PERIOD_S` (the gateway's liveness signal). `Unbind` frees the model and returns the process to the pooled
+state. The process exits when told to, when its engine dies (after reporting why), or when its gateway is gone.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
 import threading
 import time
+from typing import Literal
 
 import msgspec
 import zmq
 
 from headwater.engine import ipc
-from headwater.engine.protocol import Engine, EngineConfig, EngineInfo
+from headwater.engine.protocol import Engine, EngineInfo, EngineRequest, SamplingParams
 
 LOAD_PERIOD_S = 0.25
+POOLED_HEARTBEAT_S = 1.0
 logger = logging.getLogger("headwater.task_executor")
 
 
 class ExecutorSpec(msgspec.Struct, frozen=True):
-    """Everything a TE needs to start: which model, how to size its engine, where the gateway listens."""
+    """Where the gateway listens, and the model to bind at once (None: start pooled and wait for a `Bind`)."""
 
-    model: str
     requests_address: str
     outputs_address: str
-    data_dir: str = ".headwater"
-    dtype: str = "auto"
-    device: str = "auto"
-    engine: EngineConfig = EngineConfig()
+    bind: ipc.ModelSpec | None = None
 
 
 def engine_info(model: object) -> EngineInfo:
@@ -47,17 +49,49 @@ def engine_info(model: object) -> EngineInfo:
     return EngineInfo(parameters, "cpu", float(torch.get_num_threads()))
 
 
-def build_engine(spec: ExecutorSpec) -> tuple[Engine, EngineInfo]:
-    """Load the model and start a transformers continuous-batching engine for it."""
+def warm_up_runtime() -> None:
+    """What every model needs, done before any model is known: the heavy imports and the device set-up."""
+    import torch
+    import transformers  # noqa: F401
+    from transformers.utils import logging as transformers_logging
+
+    import headwater.engine.transformers_engine  # noqa: F401
+    import headwater.models.loading  # noqa: F401
+
+    transformers_logging.disable_progress_bar()
+    if torch.cuda.is_available():
+        torch.cuda.init()
+
+
+def build_engine(spec: ipc.ModelSpec) -> tuple[Engine, EngineInfo, dict[str, float]]:
+    """Load the model, start a transformers continuous-batching engine for it and run one dummy request through
+    it; returns the engine, what it runs on and the seconds of each phase."""
     from headwater.engine.transformers_engine import TransformersEngine
     from headwater.models.loading import load_model, load_tokenizer
 
+    phases: dict[str, float] = {}
+    started = time.monotonic()
     model = load_model(spec.model, dtype=spec.dtype, device=spec.device, data_dir=spec.data_dir)
     tokenizer = load_tokenizer(spec.model, data_dir=spec.data_dir)
+    phases["weight_load"] = time.monotonic() - started
+    started = time.monotonic()
     eos = {tokenizer.eos_token_id, *_as_list(model.generation_config.eos_token_id)} - {None}
     engine = TransformersEngine(model, sorted(eos), spec.engine, tokenizer)
     engine.start()
-    return engine, engine_info(model)
+    phases["engine_start"] = time.monotonic() - started
+    started = time.monotonic()
+    _warm_up(engine)
+    phases["warmup"] = time.monotonic() - started
+    return engine, engine_info(model), phases
+
+
+def _warm_up(engine: Engine, timeout_s: float = 60.0) -> None:
+    """One dummy request before the TE is announced, so the first user does not pay for lazy initialisation."""
+    engine.add_request(EngineRequest("warmup", [0], SamplingParams(max_tokens=1, temperature=0)))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(output.finish_reason for output in engine.get_outputs(0.5) if output.request_id == "warmup"):
+            return
 
 
 def _as_list(value: int | list[int] | None) -> list[int]:
@@ -81,10 +115,15 @@ def _send_outputs(engine: Engine, socket: zmq.Socket, stop: threading.Event) -> 
             stop.set()
 
 
-def _receive_requests(engine: Engine, socket: zmq.Socket, stop: threading.Event, parent: int) -> None:
+Outcome = Literal["unbind", "shutdown", "gone", "failed"]
+
+
+def _receive_requests(engine: Engine, socket: zmq.Socket, stop: threading.Event, parent: int) -> Outcome:
+    outcome: Outcome = "failed"
     while not stop.is_set():
         if os.getppid() != parent:
             logger.error("gateway process is gone; exiting")
+            outcome = "gone"
             break
         if not socket.poll(100):
             continue
@@ -93,43 +132,82 @@ def _receive_requests(engine: Engine, socket: zmq.Socket, stop: threading.Event,
             engine.add_request(message.request)
         elif isinstance(message, ipc.AbortRequest):
             engine.abort(message.request_id)
-        else:
+        elif isinstance(message, ipc.Unbind):
+            outcome = "unbind"
+            break
+        elif isinstance(message, ipc.Shutdown):
+            outcome = "shutdown"
             break
     stop.set()
+    return outcome
+
+
+def _wait_for_bind(requests: zmq.Socket, outputs: zmq.Socket, parent: int, pooled: ipc.Pooled) -> ipc.ModelSpec | None:
+    """Pooled: heartbeat until a `Bind` (its model spec) or a `Shutdown` / a lost gateway (None)."""
+    outputs.send(ipc.encode(pooled))
+    while os.getppid() == parent:
+        if not requests.poll(int(POOLED_HEARTBEAT_S * 1000)):
+            outputs.send(ipc.encode(pooled))
+            continue
+        message = ipc.decode_to_executor(requests.recv())
+        if isinstance(message, ipc.Bind):
+            return message.spec
+        if isinstance(message, ipc.Shutdown):
+            return None
+    return None
+
+
+def _serve_model(spec: ipc.ModelSpec, requests: zmq.Socket, outputs: zmq.Socket, parent: int) -> Outcome:
+    """Load `spec`'s model, serve it until told to unbind or stop; report a load failure and give up."""
+    started = time.monotonic()
+    try:
+        engine, info, phases = build_engine(spec)
+    except Exception as error:  # any load failure is reported to the gateway, which shows it to the user
+        outputs.send(ipc.encode(ipc.Failed(f"{type(error).__name__}: {error}")))
+        return "failed"
+    ready = ipc.Ready(pid=os.getpid(), load_seconds=time.monotonic() - started, info=info, phases=phases)
+    outputs.send(ipc.encode(ready))
+    stop = threading.Event()
+    sender = threading.Thread(target=_send_outputs, args=(engine, outputs, stop), daemon=True)
+    sender.start()
+    outcome = _receive_requests(engine, requests, stop, parent)
+    sender.join(timeout=5)
+    engine.shutdown()
+    del engine
+    gc.collect()
+    return outcome
 
 
 def serve(spec: ExecutorSpec) -> int:
     """Run a TE until shutdown; returns the process exit code."""
     parent = os.getppid()
+    started = time.monotonic()
     context = zmq.Context()
     requests = context.socket(zmq.PULL)
     requests.connect(spec.requests_address)
     outputs = context.socket(zmq.PUSH)
     outputs.setsockopt(zmq.LINGER, 1000)
     outputs.connect(spec.outputs_address)
-    started = time.monotonic()
-    try:
-        engine, info = build_engine(spec)
-    except Exception as error:  # any load failure is reported to the gateway, which shows it to the user
-        outputs.send(ipc.encode(ipc.Failed(f"{type(error).__name__}: {error}")))
-        return 1
-    outputs.send(ipc.encode(ipc.Ready(pid=os.getpid(), load_seconds=time.monotonic() - started, info=info)))
-    stop = threading.Event()
-    sender = threading.Thread(target=_send_outputs, args=(engine, outputs, stop), daemon=True)
-    sender.start()
-    _receive_requests(engine, requests, stop, parent)
-    sender.join(timeout=5)
-    engine.shutdown()
-    context.destroy(linger=0)
-    return 0
+    warm_up_runtime()
+    pooled = ipc.Pooled(pid=os.getpid(), start_seconds=time.monotonic() - started)
+    model, code = spec.bind, 0
+    while True:
+        if model is None:
+            model = _wait_for_bind(requests, outputs, parent, pooled)
+            if model is None:
+                break
+        outcome = _serve_model(model, requests, outputs, parent)
+        model = None
+        if outcome != "unbind":
+            code = 1 if outcome == "failed" else 0
+            break
+    context.destroy(linger=1000)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s te %(levelname)s %(message)s")
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()
     return serve(msgspec.json.decode(argv[0], type=ExecutorSpec))
 
 

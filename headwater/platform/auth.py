@@ -6,12 +6,12 @@ import asyncio
 
 from fastapi import Request
 
-from headwater.errors import AuthenticationError
+from headwater.errors import AuthenticationError, ForbiddenError
 from headwater.platform.state import gateway_of
 
 ANONYMOUS_TENANT = "default"
 ADMIN_TENANT = "admin"
-"""The tenant whose keys may administer the platform (annotation sets today; jobs and models later)."""
+"""The tenant whose keys may administer the platform: annotation sets, the model catalogue."""
 
 
 async def authenticate(request: Request) -> str:
@@ -28,4 +28,12 @@ async def authenticate(request: Request) -> str:
     tenant = await asyncio.to_thread(gateway.store.tenant_for_key, key.strip())
     if tenant is None:
         raise AuthenticationError("invalid or revoked API key; `headwater keys list` shows the live ones")
+    return tenant
+
+
+async def authenticate_admin(request: Request) -> str:
+    """FastAPI dependency: like `authenticate`, and 403 unless the key is the admin tenant's (or auth is off)."""
+    tenant = await authenticate(request)
+    if gateway_of(request).settings.auth and tenant != ADMIN_TENANT:
+        raise ForbiddenError(f"this route is for admin keys (tenant {ADMIN_TENANT!r}); tenant {tenant!r} may not")
     return tenant

@@ -55,6 +55,29 @@ class Metrics:
         self.executor_restarts = Gauge(
             "headwater:task_executor_restarts", "Task executors restarted after a failure.", model, registry=registry
         )
+        self.executors_by_state = Gauge(
+            "headwater:task_executors_by_state",
+            "Task executors of a model by state (starting, binding, ready, draining).",
+            ["model", "state"],
+            registry=registry,
+        )
+        self.pooled_executors = Gauge(
+            "headwater:pooled_task_executors", "Pre-warmed task executors waiting for a model.", registry=registry
+        )
+        self.scale_phase = Histogram(
+            "headwater_scale_phase_seconds",
+            "Seconds of each phase of a scale-up (DeepFlow's five): pool_take, weight_load, engine_start, warmup, "
+            "registration; source says where the TE (pool, fresh) or the weights (disk) came from.",
+            ["phase", "source"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.cold_starts = Counter(
+            "headwater:cold_starts",
+            "Scale-ups that found no pooled TE and started a process.",
+            model,
+            registry=registry,
+        )
         self.prompt_tokens = Counter("headwater:prompt_tokens", "Prompt tokens processed.", model, registry=registry)
         self.generation_tokens = Counter("headwater:generation_tokens", "Tokens generated.", model, registry=registry)
         self.requests = Counter(

@@ -64,6 +64,7 @@ class Run:
             async for delta in self.model.stream(self.plan):
                 if self.ttft_s is None and delta.token_count:
                     self.ttft_s = time.perf_counter() - self.started
+                    self.model.group.record_ttft(self.ttft_s)
                 self.completion_tokens += delta.token_count
                 yield delta
             state = "succeeded"
@@ -85,7 +86,7 @@ class Run:
         e2e = time.perf_counter() - self.started
         concurrency = max(1.0, (self.concurrency_at_start + self.model.in_flight) / 2)
         impacts = self.services.footprint.impacts(
-            self.model.executors[0].info, self.plan.prompt_tokens, self.completion_tokens, e2e, concurrency
+            self.model.group.info, self.plan.prompt_tokens, self.completion_tokens, e2e, concurrency
         )
         self._observe(state, e2e, impacts)
         footprint = {key: value for key, value in impacts.to_dict().items() if key != "ranges"}

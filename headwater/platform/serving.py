@@ -8,7 +8,7 @@ detokenisation, stop strings, and merging the `n` choices of a request into one 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from headwater.platform.detokenize import IncrementalDetokenizer, StopMatcher
 from headwater.platform.executors.local import LocalTaskExecutor
 from headwater.platform.fair_queue import FairQueue
 from headwater.platform.logprobs import ContentLogprobs, TokenBytes, TokenLogprob
+from headwater.platform.te_group import TEGroup
 from headwater.platform.tools import template_renders_tools
 
 
@@ -60,14 +61,14 @@ class GenerationPlan:
 
 
 class ServedModel:
-    """One model name served by a group of task executors."""
+    """One model name served by a group of task executors (see `headwater.platform.te_group`)."""
 
     def __init__(
         self,
         name: str,
         tokenizer: PreTrainedTokenizerBase,
         context_window: int,
-        executors: Sequence[LocalTaskExecutor],
+        group: TEGroup,
         default_sampling: SamplingParams | None = None,
         fair_queue: FairQueue | None = None,
     ) -> None:
@@ -75,20 +76,19 @@ class ServedModel:
         self.name = name
         self.tokenizer = tokenizer
         self.context_window = context_window
-        self.executors = list(executors)
+        self.group = group
         self.default_sampling = default_sampling or SamplingParams()
         self.fair_queue = fair_queue or FairQueue(slots=1_000_000)
         self.token_bytes = TokenBytes(tokenizer)
 
     @property
+    def executors(self) -> list[LocalTaskExecutor]:
+        return self.group.executors
+
+    @property
     def in_flight(self) -> int:
         """Sequences being generated for this model across its executors."""
-        return sum(executor.in_flight for executor in self.executors)
-
-    def pick_executor(self) -> LocalTaskExecutor:
-        """The ready TE with the fewest requests in flight (any TE if none is ready: the request waits)."""
-        ready = [executor for executor in self.executors if executor.ready] or self.executors
-        return min(ready, key=lambda executor: executor.in_flight)
+        return self.group.in_flight
 
     @property
     def template_renders_tools(self) -> bool:
@@ -190,7 +190,8 @@ class ServedModel:
         detokenizer = IncrementalDetokenizer(self.tokenizer)
         stops = StopMatcher(plan.stops)
         content = ContentLogprobs(self.token_bytes)
-        async for output in self.pick_executor().generate(request):
+        executor = await self.group.executor()
+        async for output in executor.generate(request):
             if output.finish_reason == "error":
                 raise RuntimeError(f"the engine failed on this request: {output.error}")
             text = stops.feed(detokenizer.add(output.token_ids))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from transformers import GenerationConfig
 
-from headwater.platform.app import default_sampling
+from headwater.platform.control import default_sampling
 
 
 def test_model_generation_config_gives_default_sampling(tmp_path):

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from headwater.errors import HeadwaterError, RateLimitError
+from headwater.errors import HeadwaterError
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def exception_body(error: Exception) -> dict:
 
 
 def headwater_error_response(error: HeadwaterError) -> JSONResponse:
-    headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, RateLimitError) else None
+    headers = {"Retry-After": str(error.retry_after_s)} if error.retry_after_s is not None else None
     return JSONResponse(exception_body(error), status_code=error.status_code, headers=headers)
 
 

@@ -28,8 +28,10 @@ class ErrorResponse(BaseModel):
 _ERROR_MEANING = {
     400: "Bad input; `param` names the field.",
     401: "Missing, unknown or revoked API key.",
+    403: "The key may not do this (admin routes need an admin key).",
     404: "Unknown model or object; the message lists what exists.",
     413: "Body larger than HEADWATER_MAX_BODY_BYTES.",
+    409: "It already exists.",
     429: "Too many sequences in flight for the server or the tenant; see Retry-After.",
     503: "The task executor was lost or is restarting; retry.",
 }

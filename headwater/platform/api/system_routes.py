@@ -13,16 +13,29 @@ router = APIRouter()
 
 @router.get("/health")
 async def health(request: Request) -> JSONResponse:
-    """200 when every model has a ready task executor, 503 otherwise; the body says which."""
+    """200 when every model that keeps TEs up (`min_tes` > 0) has a ready one, 503 otherwise; the body says which.
+    A model scaled to zero is healthy: its next request brings a TE up."""
     gateway = gateway_of(request)
     models = {
         name: [
-            {"name": te.name, "pid": te.pid, "ready": te.ready, "restarts": te.restarts, "in_flight": te.in_flight}
+            {
+                "name": te.name,
+                "pid": te.pid,
+                "ready": te.ready,
+                "state": te.state,
+                "restarts": te.restarts,
+                "in_flight": te.in_flight,
+            }
             for te in model.executors
         ]
         for name, model in gateway.models.items()
     }
-    healthy = all(any(te["ready"] for te in executors) for executors in models.values())
+    entries = gateway.control.entries
+    healthy = all(
+        entries[name].min_tes == 0 or any(te["ready"] for te in executors)
+        for name, executors in models.items()
+        if name in entries
+    )
     body = {"status": "ok" if healthy else "degraded", "models": models}
     return JSONResponse(body, status_code=200 if healthy else 503)
 

@@ -1,15 +1,18 @@
-"""Local task executors: a TE is a child process hosting one engine, supervised by the gateway.
+"""Local task executors: a TE is a child process, pooled (warm, no model) or bound to one model, supervised by
+the gateway.
 
-`LocalTaskExecutor` spawns the process, talks to it over ZeroMQ (see `headwater.engine.ipc`), routes each
-request's token deltas to its own asyncio queue, and watches the process. When the TE dies or stops sending its
-heartbeat, every request in flight on it fails at once with `EngineUnavailableError` (HTTP 503, never a hang)
-and a fresh TE is started; new requests wait for it to be ready.
+`LocalTaskExecutor` spawns the process, talks to it over ZeroMQ (see `headwater.engine.ipc`), binds and unbinds
+its model, routes each request's token deltas to its own asyncio queue, and watches the process. When the TE dies
+or stops sending its heartbeat, every request in flight on it fails at once with `EngineUnavailableError` (HTTP
+503, never a hang) and a fresh process is started in the same role (bound to the same model, or pooled); new
+requests wait for it to be ready.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import shutil
@@ -19,6 +22,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 import zmq
@@ -32,6 +36,8 @@ from headwater.errors import EngineUnavailableError, ModelLoadError
 logger = logging.getLogger(__name__)
 HEARTBEAT_TIMEOUT_S = 30.0
 WATCH_PERIOD_S = 0.1
+State = Literal["starting", "pooled", "binding", "ready", "draining", "stopped"]
+_ids = itertools.count()
 
 
 class _ExecutorDied(Exception):
@@ -39,18 +45,25 @@ class _ExecutorDied(Exception):
 
 
 class LocalTaskExecutor:
-    """One supervised TE process for one model; restarts it when it dies."""
+    """One supervised TE process; bound to a model it serves it, pooled it waits for one."""
 
-    def __init__(self, spec: ExecutorSpec, start_timeout_s: float = 180.0, name: str = "te-0") -> None:
-        self.spec = spec
+    def __init__(self, start_timeout_s: float = 180.0, name: str | None = None) -> None:
+        self.id = f"te-{next(_ids)}"
+        self.name = name or self.id
         self.start_timeout_s = start_timeout_s
-        self.name = name
+        self.model: ipc.ModelSpec | None = None
+        self.draining = False
         self.restarts = 0
         self.load_report = LoadReport()
         self.info = EngineInfo()
+        self.phases: dict[str, float] = {}
+        """Seconds of each scale-up phase of the last bind, as the TE measured them."""
+        self.pool_start_seconds = 0.0
+        self.bound_since: float | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._queues: dict[str, asyncio.Queue[EngineOutput | _ExecutorDied]] = {}
         self._ready = asyncio.Event()
+        self._pooled = asyncio.Event()
         self._context = zmq.asyncio.Context()
         self._sockets: tuple[zmq.asyncio.Socket, zmq.asyncio.Socket] | None = None
         self._ipc_dir = Path(tempfile.mkdtemp(prefix="headwater-te-"))
@@ -70,28 +83,62 @@ class LocalTaskExecutor:
         return self._ready.is_set()
 
     @property
+    def state(self) -> State:
+        if self._closing:
+            return "stopped"
+        if self._ready.is_set():
+            return "draining" if self.draining else "ready"
+        if self.model is not None:
+            return "binding" if self._pooled.is_set() else "starting"
+        return "pooled" if self._pooled.is_set() else "starting"
+
+    @property
     def in_flight(self) -> int:
         return len(self._queues)
 
-    async def start(self) -> None:
-        """Spawn the TE and wait until its engine is ready; raise ModelLoadError if it cannot start."""
+    async def start(self, model: ipc.ModelSpec | None = None) -> None:
+        """Spawn the TE, bound to `model` at once (a cold start) or pooled, and wait until it is so; raise
+        ModelLoadError with the TE's own reason if it cannot start."""
+        self.model = model
         self._spawn()
-        self._tasks.append(asyncio.create_task(self._watch(), name=f"{self.name}-watch"))
+        self._tasks.append(asyncio.create_task(self._watch(), name=f"{self.id}-watch"))
         try:
-            await self.wait_ready(self.start_timeout_s)
+            await self._wait(self._ready if model is not None else self._pooled, self.start_timeout_s)
         except ModelLoadError:
             await self.stop()
             raise
+        if model is not None:
+            self.bound_since = time.time()
 
-    async def wait_ready(self, timeout_s: float) -> None:
-        """Wait for the first start; fail fast with the TE's own reason when it cannot load the model."""
+    async def bind(self, model: ipc.ModelSpec, name: str) -> None:
+        """Load `model` into this pooled TE and wait until it serves; ModelLoadError (the TE's reason) if not."""
+        if self.state != "pooled":
+            raise RuntimeError(f"{self.id} is {self.state}, not pooled: it cannot take a model")
+        self.model, self.name, self.draining = model, name, False
+        self._startup_error = None
+        await self._send(ipc.Bind(model))
+        await self._wait(self._ready, self.start_timeout_s)
+        self.bound_since = time.time()
+
+    async def unbind(self) -> None:
+        """Free the model and go back to the pool (the caller drained the TE first)."""
+        self.model, self.draining, self.bound_since = None, False, None
+        self._ready.clear()
+        self._pooled.clear()
+        await self._send(ipc.Unbind())
+        await self._wait(self._pooled, self.start_timeout_s)
+        self.name = self.id
+
+    async def _wait(self, event: asyncio.Event, timeout_s: float) -> None:
+        """Wait for `event`; fail fast with the TE's own reason when it cannot load its model."""
         deadline = time.monotonic() + timeout_s
-        while not self._ready.is_set():
+        while not event.is_set():
             if self._startup_error is not None:
-                raise ModelLoadError(f"cannot serve {self.spec.model!r}: {self._startup_error}")
+                what = self.model.model if self.model is not None else "a pooled task executor"
+                raise ModelLoadError(f"cannot serve {what!r}: {self._startup_error}")
             if time.monotonic() > deadline:
-                raise ModelLoadError(f"task executor for {self.spec.model!r} did not start in {timeout_s:.0f} s")
-            await asyncio.sleep(0.05)
+                raise ModelLoadError(f"task executor {self.name} did not become ready in {timeout_s:.0f} s")
+            await asyncio.sleep(0.02)
 
     def _spawn(self) -> None:
         self._incarnation += 1
@@ -104,15 +151,13 @@ class LocalTaskExecutor:
         outputs.setsockopt(zmq.LINGER, 0)
         outputs.bind(f"{prefix}-outputs")
         self._sockets = (requests, outputs)
-        spec = msgspec.structs.replace(
-            self.spec, requests_address=f"{prefix}-requests", outputs_address=f"{prefix}-outputs"
-        )
+        spec = ExecutorSpec(f"{prefix}-requests", f"{prefix}-outputs", bind=self.model)
         command = [sys.executable, "-m", "headwater.engine.task_executor", msgspec.json.encode(spec).decode()]
         # Its own session: a Ctrl-C meant for the gateway must not kill the TE mid-request; the gateway stops it
         # (and the TE exits by itself if the gateway disappears).
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
         self._last_heartbeat = time.monotonic()
-        self._tasks.append(asyncio.create_task(self._read(outputs), name=f"{self.name}-read"))
+        self._tasks.append(asyncio.create_task(self._read(outputs), name=f"{self.id}-read"))
 
     async def _read(self, socket: zmq.asyncio.Socket) -> None:
         with contextlib.suppress(zmq.ZMQError, asyncio.CancelledError):
@@ -123,8 +168,12 @@ class LocalTaskExecutor:
                     self._dispatch(message.outputs)
                 elif isinstance(message, ipc.Load):
                     self.load_report = message.report
+                elif isinstance(message, ipc.Pooled):
+                    self.pool_start_seconds = message.start_seconds
+                    self._pooled.set()
                 elif isinstance(message, ipc.Ready):
-                    self.info = message.info
+                    self.info, self.phases = message.info, dict(message.phases)
+                    self._pooled.clear()
                     logger.info("%s ready (pid %s, %.1f s)", self.name, message.pid, message.load_seconds)
                     self._ready.set()
                 else:
@@ -144,7 +193,8 @@ class LocalTaskExecutor:
             if process is None:
                 continue
             exited = process.poll() is not None
-            silent = self._ready.is_set() and time.monotonic() - self._last_heartbeat > HEARTBEAT_TIMEOUT_S
+            alive = self._ready.is_set() or self._pooled.is_set()
+            silent = alive and time.monotonic() - self._last_heartbeat > HEARTBEAT_TIMEOUT_S
             if exited or silent:
                 try:
                     await self._replace(process, "exited" if exited else "stopped responding")
@@ -153,9 +203,11 @@ class LocalTaskExecutor:
                     await asyncio.sleep(5.0)
 
     async def _replace(self, process: subprocess.Popen[bytes], how: str) -> None:
-        """Fail everything in flight on a lost TE, then start a new one (with a pause if it died at start-up)."""
-        died_at_start = not self._ready.is_set()
+        """Fail everything in flight on a lost TE, then start a new one in the same role (with a pause if it
+        died at start-up)."""
+        died_at_start = not (self._ready.is_set() or self._pooled.is_set())
         self._ready.clear()
+        self._pooled.clear()
         logger.error(
             "%s (pid %s) %s; failing %d request(s) and restarting", self.name, process.pid, how, len(self._queues)
         )
@@ -171,12 +223,6 @@ class LocalTaskExecutor:
         if died_at_start:
             await asyncio.sleep(min(30.0, 2.0**self.restarts))
         self._spawn()
-
-    def _close_sockets(self) -> None:
-        if self._sockets is not None:
-            for socket in self._sockets:
-                socket.close(linger=0)
-            self._sockets = None
 
     async def generate(self, request: EngineRequest) -> AsyncIterator[EngineOutput]:
         """Stream the request's token deltas; abort it on the TE if the consumer stops early."""
@@ -213,7 +259,7 @@ class LocalTaskExecutor:
                 with contextlib.suppress(zmq.ZMQError):
                     await self._send(ipc.AbortRequest(request.request_id))
 
-    async def _send(self, message: ipc.AddRequest | ipc.AbortRequest | ipc.Shutdown) -> None:
+    async def _send(self, message: ipc.AddRequest | ipc.AbortRequest | ipc.Bind | ipc.Unbind | ipc.Shutdown) -> None:
         if self._sockets is None:
             raise EngineUnavailableError(f"task executor {self.name} is restarting; retry shortly")
         await self._sockets[0].send(ipc.encode(message))
@@ -241,3 +287,9 @@ class LocalTaskExecutor:
         """Kill the TE process (tests and chaos drills); the watcher restarts it."""
         if self._process is not None and self._process.poll() is None:
             os.kill(self._process.pid, 9)
+
+    def _close_sockets(self) -> None:
+        if self._sockets is not None:
+            for socket in self._sockets:
+                socket.close(linger=0)
+            self._sockets = None

@@ -1,0 +1,76 @@
+"""The model catalogue: which models the platform serves, and how each one's group of task executors scales.
+
+Read from YAML at start (`--models FILE` / `HEADWATER_MODELS`: a top-level `models:` list) and changed at run time
+through the admin API. A catalogued model may have no TE at all (`min_tes: 0`): it is listed, and the first
+request for it brings one up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from headwater.config import Settings
+from headwater.errors import InvalidRequestError
+
+
+class CatalogueEntry(BaseModel):
+    """One served model and its TE-group settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, description="Built-in name, Hugging Face id or local folder.")
+    name: str | None = Field(None, min_length=1, description="Name clients send as `model`; default: `model`.")
+    min_tes: int = Field(1, ge=0, description="TEs kept up even when idle; 0 scales to zero.")
+    max_tes: int = Field(1, ge=1, description="Most TEs the autoscaler brings up.")
+    idle_timeout_s: float = Field(300.0, gt=0, description="Seconds a TE is not needed before it is drained.")
+    target_in_flight: int = Field(8, ge=1, description="Sequences per TE the autoscaler aims for.")
+    ttft_slo_s: float | None = Field(None, gt=0, description="Time to first token to keep; misses add a TE.")
+    preload: bool = Field(False, description="Keep the weights in the page cache while no TE uses them.")
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> CatalogueEntry:
+        if self.min_tes > self.max_tes:
+            raise ValueError(f"min_tes ({self.min_tes}) cannot exceed max_tes ({self.max_tes})")
+        return self
+
+    @property
+    def served_name(self) -> str:
+        return self.name or self.model
+
+
+def parse_entry(data: object, where: str) -> CatalogueEntry:
+    """One entry, or an InvalidRequestError that names where it is and which field is wrong."""
+    try:
+        return CatalogueEntry.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "entry"
+        raise InvalidRequestError(f"{where}: {field}: {first['msg']}", param=field) from None
+
+
+def read_catalogue(path: Path) -> list[CatalogueEntry]:
+    """The entries of a catalogue YAML file; names must be unique."""
+    try:
+        document = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise InvalidRequestError(f"cannot read the catalogue {path}: {error.strerror}", param="models") from None
+    except yaml.YAMLError as error:
+        raise InvalidRequestError(f"{path} is not valid YAML: {error}", param="models") from None
+    if not isinstance(document, dict) or not isinstance(document.get("models"), list) or not document["models"]:
+        raise InvalidRequestError(f"{path} needs a top-level `models:` list with at least one entry", param="models")
+    entries = [parse_entry(item, f"{path}: models[{index}]") for index, item in enumerate(document["models"])]
+    names = [entry.served_name for entry in entries]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InvalidRequestError(f"{path}: two entries serve the name {repeated[0]!r}; give one a `name`")
+    return entries
+
+
+def catalogue_from_settings(settings: Settings) -> list[CatalogueEntry]:
+    """The catalogue file the settings name (`HEADWATER_MODELS`), else their one model with one TE."""
+    if settings.models is not None:
+        return read_catalogue(settings.models)
+    return [CatalogueEntry(model=settings.model, name=settings.public_model_name)]

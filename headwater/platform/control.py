@@ -1,0 +1,233 @@
+"""The control plane: catalogued models brought up and down with demand, on TEs taken from the pool.
+
+Each catalogued model gets a `ServedModel` with a TE group. Every `autoscale_period_s` (or at once when a request
+waits in an activator) the autoscaler's decision is applied: a scale-up takes a pooled TE and binds the model to it
+(each phase timed and exported); a scale-down drains the least busy TEs, which finish their requests and go back
+to the pool. Models are added and removed at run time by the admin API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from headwater.config import Settings
+from headwater.engine.ipc import ModelSpec
+from headwater.engine.protocol import SamplingParams
+from headwater.errors import ModelLoadError, NotFoundError
+from headwater.models.loading import context_window, load_tokenizer, resolve_model
+from headwater.platform.autoscaler import GroupLoad, ScaleDecider, ScalePolicy
+from headwater.platform.catalogue import CatalogueEntry
+from headwater.platform.executors.local import LocalTaskExecutor
+from headwater.platform.fair_queue import FairQueue
+from headwater.platform.metrics import Metrics
+from headwater.platform.pool import Pool
+from headwater.platform.serving import ServedModel
+from headwater.platform.te_group import TEGroup
+
+logger = logging.getLogger(__name__)
+
+
+def default_sampling(source: str) -> SamplingParams:
+    """The model's recommended sampling (its generation_config), used where a request leaves a field out."""
+    from transformers import GenerationConfig
+
+    try:
+        config = GenerationConfig.from_pretrained(source)
+    except OSError:
+        return SamplingParams()
+    return SamplingParams(
+        temperature=config.temperature if config.do_sample and config.temperature is not None else 1.0,
+        top_p=config.top_p if config.do_sample and config.top_p is not None else 1.0,
+        top_k=config.top_k if config.do_sample and config.top_k is not None else 0,
+    )
+
+
+class ControlPlane:
+    """Owns the catalogue, the pool and the autoscaling loop of one gateway."""
+
+    def __init__(self, settings: Settings, models: dict[str, ServedModel], metrics: Metrics) -> None:
+        self.settings = settings
+        self.models = models
+        self.metrics = metrics
+        self.entries: dict[str, CatalogueEntry] = {}
+        self.specs: dict[str, ModelSpec] = {}
+        self.pool = Pool(settings.pool_size, self._new_executor)
+        self.decider = ScaleDecider()
+        self._wake = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _new_executor(self) -> LocalTaskExecutor:
+        return LocalTaskExecutor(self.settings.engine_start_timeout_s)
+
+    async def start(self, entries: list[CatalogueEntry]) -> None:
+        """Bring up every entry's `min_tes` (cold, in parallel), fill the pool, start autoscaling."""
+        await asyncio.gather(*(self.add(entry) for entry in entries))
+        self.pool.refill_soon()
+        self._loop = asyncio.create_task(self._autoscale(), name="autoscaler")
+
+    async def add(self, entry: CatalogueEntry) -> ServedModel:
+        """Catalogue a model and start its `min_tes` TEs; ModelLoadError (the TE's own reason) if it cannot load,
+        and then it is not catalogued."""
+        name, settings = entry.served_name, self.settings
+        source = await asyncio.to_thread(resolve_model, entry.model, settings.data_dir)
+        tokenizer = await asyncio.to_thread(load_tokenizer, source, settings.data_dir)
+        from transformers import AutoConfig
+
+        config = await asyncio.to_thread(AutoConfig.from_pretrained, source)
+        defaults = await asyncio.to_thread(default_sampling, source)
+        group = TEGroup(name, settings.activator_timeout_s, settings.activator_max_waiting, self._wake.set)
+        window = min(context_window(config), settings.engine.max_sequence_tokens)
+        queue = FairQueue(settings.engine_max_sequences, settings.tenant_engine_share)
+        served = ServedModel(name, tokenizer, window, group, defaults, queue)
+        spec = ModelSpec(source, str(settings.data_dir), settings.dtype, settings.device, settings.engine)
+        self.entries[name], self.specs[name], self.models[name] = entry, spec, served
+        try:
+            await asyncio.gather(*(self._cold_start(served) for _ in range(entry.min_tes)))
+        except ModelLoadError:
+            await self.remove(name)
+            raise
+        return served
+
+    async def _cold_start(self, served: ServedModel) -> None:
+        """A TE started with its model at once (the start-up path: nothing is pooled yet)."""
+        executor = self._new_executor()
+        executor.name = f"{served.name}/{executor.id}"
+        served.group.executors.append(executor)
+        try:
+            await executor.start(self.specs[served.name])
+        except ModelLoadError:
+            served.group.executors.remove(executor)
+            raise
+        self._observe_phases(executor, "fresh")
+        served.group.changed()
+
+    async def remove(self, name: str) -> None:
+        """Take a model out of the catalogue (requests for it get 404 from now on) and stop its TEs once their
+        requests are done."""
+        served = self.models.pop(name, None)
+        if served is None:
+            raise NotFoundError(f"model {name!r} is not in the catalogue", param="name")
+        self.entries.pop(name, None)
+        self.specs.pop(name, None)
+        self.decider.forget(name)
+        for executor in list(served.group.executors):
+            executor.draining = True
+        await asyncio.gather(*(self._retire(served, executor, keep=False) for executor in served.group.executors))
+
+    async def _autoscale(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.autoscale_period_s)
+            self._wake.clear()
+            for name, served in list(self.models.items()):
+                try:
+                    self._apply(name, served, time.monotonic())
+                except Exception:  # one model's trouble must not stop the scaling of the others
+                    logger.exception("autoscaling %s failed", name)
+
+    def _apply(self, name: str, served: ServedModel, now: float) -> None:
+        entry = self.entries[name]
+        group = served.group
+        active = [executor for executor in group.executors if not executor.draining]
+        demand = served.in_flight + served.fair_queue.waiting + group.waiting
+        policy = ScalePolicy(
+            entry.min_tes, entry.max_tes, entry.target_in_flight, entry.idle_timeout_s, entry.ttft_slo_s
+        )
+        load = GroupLoad(len(active), demand, group.slo_miss_rate(entry.ttft_slo_s))
+        desired = self.decider.desired(name, load, policy, now)
+        for _ in range(desired - len(active)):
+            self._spawn(self._scale_up(served))
+        if desired < len(active):
+            ready = sorted((e for e in active if e.state == "ready"), key=lambda e: e.in_flight)
+            for executor in ready[: len(active) - desired]:
+                executor.draining = True
+                self._spawn(self._retire(served, executor, keep=True))
+            group.changed()
+
+    def _spawn(self, work: object) -> None:
+        task = asyncio.create_task(work)  # type: ignore[arg-type]
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _scale_up(self, served: ServedModel) -> None:
+        """Take a pooled TE and bind the model to it; each phase is timed."""
+        executor, took_s, from_pool = await self.pool.take()
+        if served.name not in self.models:  # removed meanwhile
+            await self.pool.give_back(executor)
+            return
+        source = "pool" if from_pool else "fresh"
+        self.metrics.scale_phase.labels("pool_take", source).observe(took_s)
+        if not from_pool:
+            self.metrics.cold_starts.labels(served.name).inc()
+        served.group.executors.append(executor)
+        try:
+            await executor.bind(self.specs[served.name], f"{served.name}/{executor.id}")
+        except ModelLoadError as error:
+            logger.error("scaling %s up failed: %s", served.name, error)
+            served.group.executors.remove(executor)
+            await executor.stop()
+            return
+        registered = time.monotonic()
+        self._observe_phases(executor, "disk")
+        served.group.changed()
+        self.metrics.scale_phase.labels("registration", source).observe(time.monotonic() - registered)
+        logger.info("%s: %s bound in %s", served.name, executor.id, executor.phases)
+
+    def _observe_phases(self, executor: LocalTaskExecutor, weights_source: str) -> None:
+        for phase, seconds in executor.phases.items():
+            self.metrics.scale_phase.labels(phase, weights_source if phase == "weight_load" else "te").observe(seconds)
+
+    async def _retire(self, served: ServedModel, executor: LocalTaskExecutor, keep: bool) -> None:
+        """Drain: wait until the TE's requests are done, take it out of the group, return it to the pool (or stop
+        it when the model is gone)."""
+        while executor.in_flight:
+            await asyncio.sleep(0.1)
+        if executor in served.group.executors:
+            served.group.executors.remove(executor)
+        served.group.changed()
+        if keep and executor.state == "draining":
+            await self.pool.give_back(executor)
+        else:
+            await executor.stop()
+
+    def snapshot(self) -> dict[str, object]:
+        """What `GET /v1/admin/executors` and `headwater ps` show."""
+        models = [
+            {
+                "name": name,
+                "model": entry.model,
+                "min_tes": entry.min_tes,
+                "max_tes": entry.max_tes,
+                "tes": [
+                    {
+                        "id": executor.id,
+                        "state": executor.state,
+                        "pid": executor.pid,
+                        "in_flight": executor.in_flight,
+                        "bound_since": executor.bound_since,
+                        "load": {"running": executor.load_report.running, "waiting": executor.load_report.waiting},
+                    }
+                    for executor in self.models[name].group.executors
+                ],
+            }
+            for name, entry in self.entries.items()
+            if name in self.models
+        ]
+        pool = [{"id": executor.id, "state": executor.state, "pid": executor.pid} for executor in self.pool.members]
+        return {"models": models, "pool": pool}
+
+    async def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        executors = [executor for served in self.models.values() for executor in served.group.executors]
+        await asyncio.gather(*(executor.stop() for executor in executors))
+        await self.pool.stop()
