@@ -8,6 +8,7 @@ detokenisation, stop strings, and merging the `n` choices of a request into one 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import msgspec
 from transformers import PreTrainedTokenizerBase
 
-from headwater.engine.protocol import EngineRequest, SamplingParams
+from headwater.engine.protocol import EngineOutput, EngineRequest, SamplingParams
 from headwater.errors import EngineUnavailableError, InvalidRequestError
 from headwater.platform.detokenize import IncrementalDetokenizer, StopMatcher
 from headwater.platform.executors.local import LocalTaskExecutor
@@ -23,6 +24,8 @@ from headwater.platform.fair_queue import FairQueue
 from headwater.platform.logprobs import ContentLogprobs, TokenBytes, TokenLogprob
 from headwater.platform.te_group import TEGroup
 from headwater.platform.tools import template_renders_tools
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -190,8 +193,7 @@ class ServedModel:
         detokenizer = IncrementalDetokenizer(self.tokenizer)
         stops = StopMatcher(plan.stops)
         content = ContentLogprobs(self.token_bytes)
-        executor = await self.group.executor()
-        async for output in executor.generate(request):
+        async for output in self._outputs(request):
             if output.finish_reason == "error":
                 raise RuntimeError(f"the engine failed on this request: {output.error}")
             text = stops.feed(detokenizer.add(output.token_ids))
@@ -204,3 +206,23 @@ class ServedModel:
             yield ChoiceDelta(index, text, len(output.token_ids), logprobs, finish)
             if finish is not None:
                 return
+
+    async def _outputs(self, request: EngineRequest) -> AsyncIterator[EngineOutput]:
+        """The request's engine outputs. If its TE is lost before the first token, the request is sent once more,
+        to another ready TE when there is one (nothing was shown to the client yet); after it, the 503 stands."""
+        failed: LocalTaskExecutor | None = None
+        for attempt in range(2):
+            executor = await self.group.executor(avoid=failed)
+            started = False
+            try:
+                async for output in executor.generate(request):
+                    started = started or bool(output.token_ids)
+                    yield output
+                return
+            except EngineUnavailableError:
+                if started or attempt == 1:
+                    raise
+                logger.warning(
+                    "%s was lost before the first token of %s; retrying once", executor.name, request.request_id
+                )
+                failed = executor

@@ -56,10 +56,11 @@ class TEGroup:
             self.info = executor.info
         self._changed.set()
 
-    async def executor(self) -> LocalTaskExecutor:
-        """The ready TE with the fewest sequences in flight, waiting (bounded) for one to come up."""
+    async def executor(self, avoid: LocalTaskExecutor | None = None) -> LocalTaskExecutor:
+        """The ready TE with the fewest sequences in flight (other than `avoid` when another is ready), waiting
+        (bounded) for one to come up."""
         self.last_request_at = time.monotonic()
-        ready = self.ready
+        ready = [executor for executor in self.ready if executor is not avoid] or self.ready
         if ready:
             return min(ready, key=lambda executor: executor.in_flight)
         if self.waiting >= self.activator_max_waiting:
