@@ -16,12 +16,13 @@ from rich.table import Table
 
 from headwater.cli.options import generator_for
 from headwater.errors import HeadwaterError, InvalidRequestError
-from headwater.judge import TEMPLATE_VERSION, Judge, Judgement
+from headwater.judge import Judge, Judgement
 from headwater.judge.inputs import read_tasks, task_from_record
-from headwater.judge.templates import template_named
+from headwater.judge.templates import Template, template_named
 
 app = typer.Typer(
-    help="Selene-style judging: absolute scores, pairwise comparisons, classification.", no_args_is_help=True
+    help="LLM judging (Selene Mini's tasks): absolute scores, pairwise comparisons, classification.",
+    no_args_is_help=True,
 )
 out = Console()
 err = Console(stderr=True)
@@ -33,7 +34,25 @@ Json = Annotated[bool, typer.Option("--json", help="One JSON object per task on 
 Retries = Annotated[int, typer.Option(help="Re-asks when the verdict does not parse.")]
 Samples = Annotated[int, typer.Option(help="Self-consistency: samples per task (majority vote).")]
 DataDir = Annotated[Path, typer.Option(help="Where built-in models live.")]
-TemplateName = Annotated[str, typer.Option(help="selene (default), prometheus (score only), or a Jinja file.")]
+TemplateName = Annotated[
+    str,
+    typer.Option(
+        help="headwater (ours, default), prometheus (score only), Atla's Selene prompt-templates folder or one of "
+        "its .yaml files (use these with a Selene model), or a Jinja file."
+    ),
+]
+DEFAULT_TEMPLATE = "headwater"
+
+
+def _template(name: str, model: str) -> Template:
+    """The named template; a Selene model with our paraphrase gets a note (it was trained on Atla's prompts)."""
+    template = template_named(name)
+    if name == DEFAULT_TEMPLATE and "selene" in model.lower():
+        err.print(
+            "[yellow]note:[/] Selene models were trained on Atla's prompts, not the headwater template: pass "
+            "--template <selene-mini>/prompt-templates (see docs/judge.md)"
+        )
+    return template
 
 
 def _run(
@@ -49,16 +68,16 @@ def _run(
 ) -> None:
     try:
         tasks = read_tasks(kind, file) if file is not None else [task_from_record(kind, item)]
-        options = {**judge_options, "template": template_named(str(judge_options.get("template", "selene")))}
+        options = {**judge_options, "template": _template(str(judge_options.get("template", DEFAULT_TEMPLATE)), model)}
         judge = Judge(generator_for(model, base_url, api_key, data_dir), **options)  # type: ignore[arg-type]
         results = judge.judge(tasks)
     except HeadwaterError as error:
         err.print(f"[red]error:[/] {error.message}")
         raise typer.Exit(2) from None
-    _print(tasks, results, as_json, judge.retry_count)
+    _print(tasks, results, as_json, judge)
 
 
-def _print(tasks: list, results: list[Judgement], as_json: bool, retries: int) -> None:
+def _print(tasks: list, results: list[Judgement], as_json: bool, judge: Judge) -> None:
     if as_json:
         for task, result in zip(tasks, results, strict=True):
             print(
@@ -72,7 +91,9 @@ def _print(tasks: list, results: list[Judgement], as_json: bool, retries: int) -
                 )
             )
         return
-    table = Table("id", "verdict", "reasoning", title=f"judgements ({TEMPLATE_VERSION}, {retries} retries)")
+    table = Table(
+        "id", "verdict", "reasoning", title=f"judgements ({judge.template.version}, {judge.retry_count} retries)"
+    )
     for index, (task, result) in enumerate(zip(tasks, results, strict=True)):
         verdict = str(result.verdict) if result.failure is None else f"[red]unparsed: {result.failure}[/]"
         table.add_row(task.id or str(index), verdict, result.reasoning[:200])
@@ -91,7 +112,7 @@ def score(
     api_key: ApiKey = None,
     retries: Retries = 1,
     samples: Samples = 1,
-    template: TemplateName = "selene",
+    template: TemplateName = DEFAULT_TEMPLATE,
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
@@ -126,7 +147,7 @@ def compare(
     api_key: ApiKey = None,
     retries: Retries = 1,
     samples: Samples = 1,
-    template: TemplateName = "selene",
+    template: TemplateName = DEFAULT_TEMPLATE,
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
@@ -155,17 +176,21 @@ def classify(
     instruction: Annotated[str | None, typer.Option(help="The instruction (single item).")] = None,
     response: Annotated[str | None, typer.Option(help="The response to classify.")] = None,
     criteria: Annotated[str | None, typer.Option(help="The question the label answers.")] = None,
+    yes_description: Annotated[str | None, typer.Option(help="What a Yes means (Atla's templates need both).")] = None,
+    no_description: Annotated[str | None, typer.Option(help="What a No means.")] = None,
     model: Model = "smollm2-135m",
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     retries: Retries = 1,
     samples: Samples = 1,
-    template: TemplateName = "selene",
+    template: TemplateName = DEFAULT_TEMPLATE,
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
     """Label a response against a criterion (Yes/No by default; `labels` per JSONL line)."""
-    item = {"instruction": instruction, "response": response, "criteria": criteria}
+    item: dict[str, object] = {"instruction": instruction, "response": response, "criteria": criteria}
+    if yes_description is not None or no_description is not None:
+        item["labels"] = {"Yes": yes_description or "", "No": no_description or ""}
     _run(
         "classify",
         file,
@@ -194,7 +219,7 @@ def bench(
     retries: Retries = 1,
     samples: Samples = 1,
     output: Annotated[Path | None, typer.Option(help="Also write the report as JSON here.")] = None,
-    template: TemplateName = "selene",
+    template: TemplateName = DEFAULT_TEMPLATE,
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
@@ -204,7 +229,7 @@ def bench(
     try:
         judge = Judge(
             generator_for(model, base_url, api_key, data_dir),
-            template=template_named(template),
+            template=_template(template, model),
             retries=retries,
             samples=samples,
             order=order,

@@ -1,10 +1,11 @@
-"""Judge: Selene-style absolute, pairwise and classification judging over any Generator, with robust parsing."""
+"""Judge: absolute, pairwise and classification judging (Selene Mini's tasks) over any Generator, robustly parsed."""
 
 from headwater.judge.bench import bench
 from headwater.judge.judge import Judge, Judgement
 from headwater.judge.metrics import accuracy, correlation, rewardbench_scores
 from headwater.judge.parse import FAILURES, Parsed, Scale, parse
 from headwater.judge.tasks import TEMPLATE_VERSION, AbsoluteTask, ClassificationTask, PairwiseTask
+from headwater.judge.templates import atla_template
 from headwater.judge.training import JudgeTrainConfig, LabelledItem, critique_pairs, train_judge
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "Parsed",
     "Scale",
     "accuracy",
+    "atla_template",
     "bench",
     "correlation",
     "critique_pairs",

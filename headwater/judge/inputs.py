@@ -42,6 +42,20 @@ def _rubric(record: dict, where: str) -> tuple[str, dict[int, str]]:
     )
 
 
+def _labels(record: dict, where: str) -> tuple[tuple[str, ...], dict[str, str] | None]:
+    """`labels`: a list of labels, or an object from each label to its description (Selene's Yes/No rubric)."""
+    labels = record.get("labels", ["Yes", "No"])
+    if isinstance(labels, dict) and all(isinstance(text, str) for text in labels.values()):
+        return tuple(labels), dict(labels)
+    if isinstance(labels, list) and all(isinstance(label, str) for label in labels):
+        return tuple(labels), None
+    raise InvalidRequestError(
+        f"{where}: labels must be a list of strings or an object from label to description "
+        '(e.g. {"Yes": "…", "No": "…"})',
+        param=f"{where}.labels",
+    )
+
+
 def task_from_record(kind: str, record: object, where: str = "item") -> Task:
     """An absolute ("score"), pairwise ("compare") or classification ("classify") task from one JSON object."""
     if not isinstance(record, dict):
@@ -64,16 +78,15 @@ def task_from_record(kind: str, record: object, where: str = "item") -> Task:
             criteria = _text(record, "criteria", where, required=False) or DEFAULT_PAIRWISE_CRITERIA
             response_a, response_b = _text(record, "response_a", where), _text(record, "response_b", where)
             return PairwiseTask(instruction, response_a, response_b, criteria, identifier)
-        labels = record.get("labels", ["Yes", "No"])
-        if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
-            raise InvalidRequestError(f"{where}: labels must be a list of strings", param=f"{where}.labels")
+        labels, descriptions = _labels(record, where)
         return ClassificationTask(
             instruction,
             _text(record, "response", where),
             _text(record, "criteria", where),
-            tuple(labels),
+            labels,
             _text(record, "reference", where, required=False),
             identifier,
+            descriptions,
         )
     except InvalidRequestError as error:
         if error.message.startswith(where):

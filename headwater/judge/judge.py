@@ -18,7 +18,7 @@ from typing import Literal
 from headwater.errors import InvalidRequestError
 from headwater.judge.parse import Parsed, Scale, parse
 from headwater.judge.tasks import AbsoluteTask, PairwiseTask, Task
-from headwater.judge.templates import SELENE, Template
+from headwater.judge.templates import HEADWATER, Template
 from headwater.models.generator import GenerationParams, Generator
 
 Order = Literal["fixed", "random", "both"]
@@ -59,7 +59,7 @@ class Judge:
         seed: int = 0,
         samples: int = 1,
         sample_temperature: float = 0.7,
-        template: Template = SELENE,
+        template: Template = HEADWATER,
     ) -> None:
         if order not in ("fixed", "random", "both"):
             raise InvalidRequestError(f"order must be fixed, random or both, got {order!r}", param="order")

@@ -29,6 +29,8 @@ _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 _WORD = r"(?:final\s+)?(?:result|score|verdict)"
 _MARKER = re.compile(rf"\[RESULT\]|\*\*\s*{_WORD}\s*:?\s*\*\*\s*:?|(?<![\w*]){_WORD}\s*:", re.IGNORECASE)
 _REASONING = re.compile(r"\*\*\s*reasoning\s*:?\s*\*\*\s*:?|(?<![\w*])reasoning\s*:", re.IGNORECASE)
+_LONE_LETTER = re.compile(r"[\[(]*([ab])[\])]*[.!]?")
+"""A pairwise verdict that is one lower-case letter, maybe bracketed: "b", "[[b]]", "b." (not "a" in prose)."""
 _TIE = re.compile(r"\b(tie|both|neither|equal(?:ly)?|draw)\b", re.IGNORECASE)
 
 
@@ -98,6 +100,8 @@ def _label(verdict: str, labels: tuple[str, ...], pairwise: bool) -> tuple[str |
         return None, "empty_verdict"
     if pairwise and _TIE.search(verdict):
         return None, "tie"
+    if pairwise and (lone := _LONE_LETTER.fullmatch(verdict)):
+        verdict = lone.group(1).upper()
     cleaned = re.sub(r"\b(?:response|assistant|output|answer)\s+(?=[AB]\b)", "", verdict, flags=re.IGNORECASE)
     found = []
     for label in labels:

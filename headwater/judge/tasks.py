@@ -1,5 +1,7 @@
-"""Judging tasks and their Selene-style prompts (Atla, "Selene Mini", arXiv 2501.17195).
+"""Judging tasks and our own prompts for them, the `headwater` template.
 
+The prompts follow the structure of Atla's Selene Mini prompts (Atla, "Selene Mini", arXiv 2501.17195) in our own
+words; they are not the prompts Selene Mini was trained on (load Atla's files with `templates.atla_template`).
 Every prompt is one user message (no system prompt): the task statement, numbered rules, the output format
 (`**Reasoning:**` then `**Result:**`), the judged texts in triple-backtick fences, the rubric, and the reference
 (unfenced, last). Templates carry a version id that reports record.
@@ -11,7 +13,8 @@ from dataclasses import dataclass, field
 
 from headwater.errors import InvalidRequestError
 
-TEMPLATE_VERSION = "selene-v1"
+TEMPLATE_VERSION = "headwater-v1"
+"""Version id of the `headwater` template (named `selene-v1` before it was renamed: same text)."""
 DEFAULT_PAIRWISE_CRITERIA = "Which response better follows the instruction?"
 _FORMAT = (
     "Your reply must have exactly this format:\n**Reasoning:** <your feedback, step by step>\n\n**Result:** <{result}>"
@@ -74,7 +77,11 @@ class AbsoluteTask:
 
 @dataclass(frozen=True)
 class ClassificationTask:
-    """Answer whether a response meets a criterion, with one of `labels` (default Yes/No)."""
+    """Answer whether a response meets a criterion, with one of `labels` (default Yes/No).
+
+    `label_descriptions` says what each label means (Selene's classification rubric has a Yes and a No
+    description); optional for the `headwater` template, required by Atla's.
+    """
 
     instruction: str
     response: str
@@ -82,6 +89,7 @@ class ClassificationTask:
     labels: tuple[str, ...] = ("Yes", "No")
     reference: str | None = None
     id: str | None = None
+    label_descriptions: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         _require("instruction", self.instruction)
@@ -89,15 +97,24 @@ class ClassificationTask:
         _require("criteria", self.criteria)
         if len(set(self.labels)) < 2 or any(not label.strip() for label in self.labels):
             raise InvalidRequestError("labels need at least two distinct, non-empty values", param="labels")
+        if self.label_descriptions is not None:
+            described = self.label_descriptions
+            if set(described) != set(self.labels) or any(not str(text).strip() for text in described.values()):
+                raise InvalidRequestError(
+                    f"labels needs a non-empty description for each of {list(self.labels)}, got {list(described)}",
+                    param="labels",
+                )
 
     def messages(self) -> list[dict[str, str]]:
         options = " or ".join(self.labels)
+        described = self.label_descriptions or {}
+        descriptions = "".join(f"\n{label}: {described[label]}" for label in self.labels if label in described)
         body = (
             f"You are an expert evaluator. Decide whether the response meets the criteria.\n\n"
             f"{_rules(self.reference, [f'Answer with exactly one of: {options}.'])}\n\n"
             f"{_FORMAT.format(result=options)}\n\n"
             f"Instruction:\n{_fence(self.instruction)}\n\nResponse:\n{_fence(self.response)}\n\n"
-            f"Criteria: {self.criteria}{_reference(self.reference)}"
+            f"Criteria: {self.criteria}{descriptions}{_reference(self.reference)}"
         )
         return [{"role": "user", "content": body}]
 

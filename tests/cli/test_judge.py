@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from headwater.cli import app
 from headwater.cli import judge as judge_cli
 from tests.judge.test_judge import Scripted
+from tests.judge.test_templates import ATLA
 
 runner = CliRunner()
 
@@ -207,3 +208,35 @@ def test_template_option(tmp_path, scripted):
         ],
     )
     assert bad.exit_code == 2 and "absolute" in bad.output
+
+
+def test_selene_template_name_is_refused_with_the_new_name(scripted):
+    scripted(lambda text, call: "Result: 4")
+    args = ["judge", "score", "--instruction", "q", "--response", "r", "--rubric", "good"]
+    refused = runner.invoke(app, [*args, "--template", "selene"])
+    assert refused.exit_code == 2 and "'headwater'" in refused.output
+    assert runner.invoke(app, [*args, "--template", "headwater", "--json"]).exit_code == 0
+
+
+def test_atla_template_folder_and_label_descriptions(scripted):
+    prompts = []
+    scripted(lambda text, call: prompts.append(text) or "**Reasoning:** ok\n\n**Result:** yes")
+    args = ["judge", "classify", "--instruction", "q", "--response", "r", "--criteria", "polite?"]
+    folder = str(ATLA)
+    described = runner.invoke(
+        app, [*args, "--yes-description", "says please", "--no-description", "rude", "--template", folder, "--json"]
+    )
+    assert described.exit_code == 0, described.output
+    assert _lines(described)[0]["verdict"] == "Yes"
+    assert prompts[0].startswith("Decide whether") and prompts[0].endswith("Yes: says please\nNo: rude")
+    bare = runner.invoke(app, [*args, "--template", folder])
+    assert bare.exit_code == 2 and "--yes-description" in bare.output.replace("\n", " ")
+
+
+def test_a_selene_model_with_our_template_gets_a_note(scripted):
+    scripted(lambda text, call: "Result: 4")
+    args = ["judge", "score", "--instruction", "q", "--response", "r", "--rubric", "good", "--json"]
+    noted = runner.invoke(app, [*args, "--model", "AtlaAI/Selene-1-Mini-Llama-3.1-8B"])
+    assert noted.exit_code == 0 and "prompt-templates" in noted.stderr
+    quiet = runner.invoke(app, [*args, "--model", "AtlaAI/Selene-1-Mini-Llama-3.1-8B", "--template", str(ATLA)])
+    assert quiet.exit_code == 0 and "note" not in quiet.stderr

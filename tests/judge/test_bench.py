@@ -41,7 +41,7 @@ def test_pairwise_accuracy_sections_and_length_bias(tmp_path):
     assert report["metrics"]["accuracy"] == 1.0 and report["parse_failure_rate"] == 0
     assert report["rewardbench"]["chat"] == 1.0 and report["rewardbench"]["overall"] == 1.0
     assert report["longer_response_win_rate"] == 1.0
-    assert report["template_version"] == "selene-v1"
+    assert report["template_version"] == "headwater-v1"
 
 
 def test_slot_one_bias_shows_in_both_orders(tmp_path):

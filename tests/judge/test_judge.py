@@ -45,6 +45,12 @@ def test_absolute_prompt_fences_and_puts_the_reference_last():
     assert "**Result:**" in content and "Score 5: level 5" in content
 
 
+def test_classification_prompt_carries_label_descriptions():
+    described = ClassificationTask("q", "r", "polite?", label_descriptions={"Yes": "says please", "No": "rude"})
+    assert described.messages()[0]["content"].endswith("Criteria: polite?\nYes: says please\nNo: rude")
+    assert ClassificationTask("q", "r", "polite?").messages()[0]["content"].endswith("Criteria: polite?")
+
+
 @pytest.mark.parametrize(
     ("build", "param"),
     [
@@ -52,6 +58,8 @@ def test_absolute_prompt_fences_and_puts_the_reference_last():
         (lambda: AbsoluteTask("", "r", "obj", RUBRIC), "instruction"),
         (lambda: PairwiseTask("q", "same", "same "), "response_b"),
         (lambda: ClassificationTask("q", "r", "c", labels=("Yes",)), "labels"),
+        (lambda: ClassificationTask("q", "r", "c", label_descriptions={"Yes": "fine"}), "labels"),
+        (lambda: ClassificationTask("q", "r", "c", label_descriptions={"Yes": "fine", "No": " "}), "labels"),
     ],
 )
 def test_bad_tasks_are_refused(build, param):

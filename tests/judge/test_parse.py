@@ -75,7 +75,15 @@ def test_score_failures(text, failure):
         ("Result: neither", None, "tie"),
         ("Result: A and B", None, "tie"),
         ("Result: C", None, "unknown_label"),
-        ("Result: a", None, "unknown_label"),
+        ("**Result:** b", "B", None),
+        ("Result: a", "A", None),
+        ("**Result:** **b**", "B", None),
+        ("**Result:**\n\nb", "B", None),
+        ("Result: [[b]]", "B", None),
+        ("Result: b.", "B", None),
+        ("Result: a good answer", None, "unknown_label"),
+        ("Result: b is better", None, "unknown_label"),
+        ("Result: ab", None, "unknown_label"),
     ],
 )
 def test_pairwise(text, verdict, failure):
