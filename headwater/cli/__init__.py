@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from headwater.cli import annotate, cft, chat, detect, distill, footprint, guard, judge, keys, ps, redteam, serve
+from headwater.cli import annotate, bench, cft, chat, detect, distill, footprint, guard, judge, keys, ps, redteam, serve
 
 app = typer.Typer(
     name="headwater",
@@ -26,6 +26,7 @@ app.add_typer(detect.app, name="detect")
 detect.app.add_typer(annotate.app, name="annotate")
 app.add_typer(redteam.app, name="redteam")
 app.add_typer(guard.app, name="guard")
+app.add_typer(bench.app, name="bench")
 
 
 def main() -> None:
