@@ -97,6 +97,11 @@ def main() -> None:
         print(f"{name:<6} AUROC {row['auroc']:.3f}  TPR@5%FPR {row['tpr_at_5pct_fpr']:.3f}  refused {row['refused']}")
     flagged = stacked.is_ai(test_scores)
     print(f"stack flags {sum(flagged)} of {len(test)} test texts at threshold {stacked.calibration.threshold:.3f}")
+    held_out = evaluate(stacked.score(test_scores), test_labels, True, calibration=stacked.calibration)["overall"]
+    print(
+        f"stack held-out FPR {held_out['held_out_fpr']:.3f} (95 % bound {held_out['held_out_fpr_upper_95']:.3f}) "
+        f"on {held_out['n_human']} human test texts, target {stacked.calibration.target_fpr:.2f}"
+    )
     explanation = clues.explain(test[0], top=3)
     print(f"text 0 ({test_labels[0]}): P(AI) {explanation.score:.3f}")
     for clue in explanation.features:

@@ -10,17 +10,29 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import fields
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from headwater.cli.detectors import DetectorChoice, fail, read_labels, read_texts, run, scores_of
+from headwater.cli.detectors import (
+    DEFAULT_LM,
+    LIKELIHOOD,
+    DetectorChoice,
+    fail,
+    read_labels,
+    read_texts,
+    run,
+    scores_of,
+)
 from headwater.cli.options import ApiKey, DataDir, Json
 from headwater.detect import ClueDetector, Lexicon
-from headwater.detect.calibrate import Calibration, auroc, calibrate, evaluate
+from headwater.detect.calibrate import Calibration, SmallSampleWarning, auroc, calibrate, evaluate
 from headwater.errors import HeadwaterError
 
 app = typer.Typer(
@@ -28,9 +40,26 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 err = Console(stderr=True)
-Detector = Annotated[str, typer.Option(help="binoculars, fast-detectgpt, clues or llm.")]
-First = Annotated[str, typer.Option(help="Observer (Binoculars) or sampling model (Fast-DetectGPT).")]
-Second = Annotated[str, typer.Option(help="Performer (Binoculars) or scoring model (Fast-DetectGPT).")]
+Detector = Annotated[str | None, typer.Option(help="binoculars (default), fast-detectgpt, clues or llm.")]
+First = Annotated[
+    str | None,
+    typer.Option(
+        help=f"Observer (Binoculars) or sampling model (Fast-DetectGPT); default --performer's, else {DEFAULT_LM}."
+    ),
+]
+Second = Annotated[
+    str | None,
+    typer.Option(
+        help=f"Performer (Binoculars) or scoring model (Fast-DetectGPT); default --observer's, else {DEFAULT_LM}."
+    ),
+]
+PplModel = Annotated[
+    str | None,
+    typer.Option(
+        help="binoculars: the model whose perplexity is the numerator: performer (default; the official code's, which "
+        "its published thresholds assume) or observer (the paper's formula)."
+    ),
+]
 MaxTokens = Annotated[int, typer.Option(help="Tokens scored per text (binoculars, fast-detectgpt).")]
 MinTokens = Annotated[int, typer.Option(help="Texts with fewer tokens are refused (binoculars, fast-detectgpt).")]
 MinWords = Annotated[
@@ -43,30 +72,43 @@ Guide = Annotated[bool, typer.Option("--guide/--no-guide", help="Give the llm de
 RationaleFirst = Annotated[bool, typer.Option("--rationale-first", help="llm detector: reasoning before the verdict.")]
 
 
-def _choice(detector: str, options: dict[str, object]) -> DetectorChoice:
-    """The detector options among a command's parameters (pass `locals()` first thing in the command)."""
-    names = {field.name for field in fields(DetectorChoice)} - {"name"}
-    return DetectorChoice(detector, **{k: v for k, v in options.items() if k in names})  # type: ignore[arg-type]
+CALIBRATED_OPTIONS = ("detector", "observer", "performer", "ppl_model", "clue_model", "model")
 
 
-def _score_choice(options: dict[str, object], saved: Calibration | None) -> DetectorChoice:
-    """The calibrated detector when a calibration is given (other options must agree with it), else the options'."""
-    named = ("detector", "observer", "performer", "clue_model", "model")
+def _choice(options: dict[str, object], saved: Calibration | None = None) -> DetectorChoice:
+    """The calibrated detector when a calibration is given (options typed next to it must agree with it), else the
+    one the options name (pass `locals()` first thing in the command)."""
     if saved is None:
-        defaults = {"detector": "binoculars", "observer": "tiny-chat", "performer": "tiny-teacher"}
-        resolved = {**options, **{k: options[k] or v for k, v in defaults.items()}}
-        return _choice(str(resolved["detector"]), resolved)
+        choice = DetectorChoice.from_options(options)
+        if choice.name in LIKELIHOOD and options["observer"] is None and options["performer"] is None:
+            err.print(f"{choice.name}: {DEFAULT_LM} on both sides (the default; --observer/--performer pick others)")
+        return choice
     choice = DetectorChoice.from_calibration(saved, options["data_dir"], options["api_key"])  # type: ignore[arg-type]
-    choice.check_given({name: options[name] for name in named})
+    choice.check_given({name: options[name] for name in CALIBRATED_OPTIONS})
     return choice
+
+
+@contextmanager
+def _small_sample_warnings(found: list[str]) -> Iterator[None]:
+    """Collect the library's small-sample warnings into `found` and print them on stderr, without a traceback line."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SmallSampleWarning)
+        yield
+    for warning in caught:
+        if not issubclass(warning.category, SmallSampleWarning):
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+            continue
+        found.append(str(warning.message))
+        err.print(f"[yellow]warning:[/] {escape(str(warning.message))}", highlight=False)
 
 
 @app.command()
 def score(
     file: Annotated[Path, typer.Argument(help="JSONL with a `text` per line (optional `id`).")],
-    detector: Annotated[str | None, typer.Option(help="binoculars (default), fast-detectgpt, clues or llm.")] = None,
-    observer: Annotated[str | None, typer.Option(help="Observer or sampling model (default tiny-chat).")] = None,
-    performer: Annotated[str | None, typer.Option(help="Performer or scoring model (default tiny-teacher).")] = None,
+    detector: Detector = None,
+    observer: First = None,
+    performer: Second = None,
+    ppl_model: PplModel = None,
     calibration: Annotated[
         Path | None,
         typer.Option(help="A saved calibration: scores with its detector and settings and adds an `ai` verdict."),
@@ -89,7 +131,7 @@ def score(
     try:
         rows = read_texts(file)
         saved = Calibration.load(calibration) if calibration else None
-        choice = _score_choice(options, saved)
+        choice = _choice(options, saved)
         model_ = choice.build()
         results = run(model_, [row["text"] for row in rows], explain)
     except HeadwaterError as error:
@@ -107,9 +149,10 @@ def score(
 def calibrate_command(
     file: Annotated[Path, typer.Argument(help="JSONL of human-written texts from your domain (`text`).")],
     output: Annotated[Path, typer.Option(help="Where to save the calibration (JSON).")],
-    detector: Detector = "binoculars",
-    observer: First = "tiny-chat",
-    performer: Second = "tiny-teacher",
+    detector: Detector = None,
+    observer: First = None,
+    performer: Second = None,
+    ppl_model: PplModel = None,
     target_fpr: Annotated[float, typer.Option(help="Largest share of human texts flagged.")] = 0.01,
     clue_model: ClueModel = None,
     model: Model = None,
@@ -123,24 +166,31 @@ def calibrate_command(
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
-    """Pick the threshold that keeps the FPR on your human texts at or below the target, and save it."""
-    choice = _choice(detector, locals())
+    """Pick the threshold that keeps the FPR on your human texts at or below the target, and save it.
+
+    The saved threshold is on scores oriented so that higher means AI: for Binoculars (low = AI) it is −B, so a
+    stored −0.87 means AI when B ≤ 0.87; `raw_threshold` gives it on the detector's own scale."""
+    options, found = locals(), []
     try:
+        choice = _choice(options)
         rows = read_texts(file)
         model_ = choice.build()
         scores = scores_of(run(model_, [row["text"] for row in rows]))
         settings = choice.settings(model_)
-        saved = calibrate(detector, choice.models(), scores, model_.higher_is_ai, target_fpr, settings)
+        with _small_sample_warnings(found):
+            saved = calibrate(choice.name, choice.models(), scores, model_.higher_is_ai, target_fpr, settings)
     except HeadwaterError as error:
         fail(error)
     saved.save(output)
-    summary = {"output": str(output), "threshold": saved.threshold, "achieved_fpr": saved.achieved_fpr}
-    summary |= {"n_human": saved.n_human, "refused": len(rows) - saved.n_human}
+    summary = {"output": str(output), "threshold": saved.threshold, "raw_threshold": saved.raw_threshold}
+    summary |= {"higher_is_ai": saved.higher_is_ai, "achieved_fpr": saved.achieved_fpr}
+    summary |= {"n_human": saved.n_human, "refused": len(rows) - saved.n_human, "warnings": found}
     if as_json:
         print(json.dumps(summary))
     else:
+        rule = f"AI if score {'>=' if saved.higher_is_ai else '<='} {saved.raw_threshold:.5f}"
         err.print(
-            f"saved {output}: threshold {saved.threshold:.5f}, FPR {saved.achieved_fpr:.2%} on "
+            f"saved {output}: {rule}, FPR {saved.achieved_fpr:.2%} on "
             f"{saved.n_human} human texts ({summary['refused']} refused)"
         )
 
@@ -148,9 +198,14 @@ def calibrate_command(
 @app.command("evaluate")
 def evaluate_command(
     file: Annotated[Path, typer.Argument(help="JSONL: `text`, `label` (ai or human), optional `source`.")],
-    detector: Detector = "binoculars",
-    observer: First = "tiny-chat",
-    performer: Second = "tiny-teacher",
+    detector: Detector = None,
+    observer: First = None,
+    performer: Second = None,
+    ppl_model: PplModel = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(help="A saved calibration: evaluate its detector and report the FPR its threshold gives here."),
+    ] = None,
     clue_model: ClueModel = None,
     model: Model = None,
     base_url: BaseUrl = None,
@@ -163,17 +218,23 @@ def evaluate_command(
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
-    """TPR at 1 % and 5 % FPR, the FPR achieved, AUROC and refusals; per source when lines give one."""
-    choice = _choice(detector, locals())
+    """TPR at 1 % and 5 % FPR, the FPR achieved, AUROC and refusals, overall and per source (`source` field; lines
+    without one form the source "(none)"). With --calibration: the held-out FPR and TPR of its threshold."""
+    options = locals()
     try:
+        saved = Calibration.load(calibration) if calibration else None
+        choice = _choice(options, saved)
         rows = read_texts(file)
         labels = read_labels(rows)
         model_ = choice.build()
         scores = scores_of(run(model_, [row["text"] for row in rows]))
-        sources = [str(row["source"]) for row in rows] if all("source" in row for row in rows) else None
-        report = evaluate(scores, labels, model_.higher_is_ai, sources)
+        sources = [str(row.get("source", "(none)")) for row in rows] if any("source" in row for row in rows) else None
+        report = evaluate(scores, labels, model_.higher_is_ai, sources, calibration=saved)
     except HeadwaterError as error:
         fail(error)
+    warning = report.get("calibration", {}).get("warning")  # type: ignore[union-attr]
+    if warning:
+        err.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
     print(json.dumps(_finite(report), indent=None if as_json else 2))
 
 

@@ -4,9 +4,9 @@ printable rows, and report errors with the field named (exit 2)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,9 +18,14 @@ from headwater.detect.calibrate import Calibration
 from headwater.detect.lm_scores import check_same_tokenizer
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.jsonl import read_jsonl
+from headwater.models.builtin import SMOLLM2
 from headwater.models.loading import load_model, load_tokenizer
 
 DETECTORS = ("binoculars", "fast-detectgpt", "clues", "llm")
+LIKELIHOOD = ("binoculars", "fast-detectgpt")
+PPL_MODELS = ("observer", "performer")
+DEFAULT_LM = SMOLLM2
+OFFICIAL_PPL_MODEL: Literal["performer"] = "performer"
 Detector = Binoculars | FastDetectGPT | ClueDetector | LLMDetector
 err = Console(stderr=True)
 
@@ -52,11 +57,16 @@ def read_labels(rows: list[dict]) -> list[str]:
 
 @dataclass(frozen=True)
 class DetectorChoice:
-    """Everything a command's options say about which detector to build."""
+    """Everything a command's options say about which detector to build.
+
+    The likelihood detectors default to smollm2-135m, a real model, on both sides: never random weights unasked.
+    Binoculars' `ppl_model` (the model in the perplexity numerator) defaults to the performer, as in the official
+    code, whose published thresholds assume it; it does not apply to the other detectors."""
 
     name: str
-    observer: str = "tiny-chat"
-    performer: str = "tiny-teacher"
+    observer: str = DEFAULT_LM
+    performer: str = DEFAULT_LM
+    ppl_model: str | None = None
     max_tokens: int = 512
     min_tokens: int = 16
     data_dir: Path = Path(".headwater")
@@ -67,6 +77,33 @@ class DetectorChoice:
     guide: bool = True
     rationale_first: bool = False
     min_words: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.ppl_model is None:
+            return
+        if self.ppl_model not in PPL_MODELS:
+            raise InvalidRequestError(
+                f"--ppl-model must be observer or performer, got {self.ppl_model!r}", param="ppl_model"
+            )
+        if self.name != "binoculars":
+            raise InvalidRequestError(
+                f"--ppl-model applies to binoculars only, not {self.name}; leave it out", param="ppl_model"
+            )
+
+    @property
+    def numerator(self) -> Literal["observer", "performer"]:
+        """The model whose log-likelihood Binoculars divides (the official code's performer unless chosen)."""
+        return "observer" if self.ppl_model == "observer" else OFFICIAL_PPL_MODEL
+
+    @classmethod
+    def from_options(cls, options: dict[str, object]) -> DetectorChoice:
+        """The detector a command's options name; a missing option keeps its default. Given one LM only, it serves
+        on both sides (e.g. `--observer gpt2`), since the two must share a tokenizer."""
+        names = {field.name for field in fields(cls)} - {"name"}
+        given = {key: value for key, value in options.items() if key in names and value is not None}
+        given.setdefault("observer", given.get("performer", DEFAULT_LM))
+        given.setdefault("performer", given["observer"])
+        return cls(str(options.get("detector") or "binoculars"), **given)  # type: ignore[arg-type]
 
     @classmethod
     def from_calibration(cls, saved: Calibration, data_dir: Path, api_key: str | None) -> DetectorChoice:
@@ -81,6 +118,8 @@ class DetectorChoice:
         else:
             choice |= {"observer": models[0], "performer": models[-1]}
             choice |= {"max_tokens": settings.get("max_tokens", 512), "min_tokens": settings.get("min_tokens", 16)}
+        if saved.detector == "binoculars":  # calibrations saved before --ppl-model all used the observer
+            choice["ppl_model"] = settings.get("ppl_model", "observer")
         return cls(**choice)  # type: ignore[arg-type]
 
     def check_given(self, given: dict[str, object]) -> None:
@@ -88,6 +127,14 @@ class DetectorChoice:
         one the threshold was picked for would give a meaningless verdict."""
         for option, value in given.items():
             saved = self.name if option == "detector" else getattr(self, option)
+            if option in ("observer", "performer") and self.name not in LIKELIHOOD:
+                saved = None
+            if value is not None and saved is None:
+                raise InvalidRequestError(
+                    f"--{option.replace('_', '-')} does not apply to the calibration's {self.name} detector; leave "
+                    "it out",
+                    param=option,
+                )
             if value is not None and str(value) != str(saved):
                 raise InvalidRequestError(
                     f"--{option.replace('_', '-')} {value} differs from the calibration's {saved}; leave it out to "
@@ -105,7 +152,8 @@ class DetectorChoice:
             return {"lexicon_version": detector.lexicon.version, "min_words": detector.min_words}
         if isinstance(detector, LLMDetector):
             return {"guide": self.guide, "rationale_first": self.rationale_first, "base_url": self.base_url}
-        return {"max_tokens": self.max_tokens, "min_tokens": self.min_tokens, "ppl_model": "observer"}
+        limits: dict[str, object] = {"max_tokens": self.max_tokens, "min_tokens": self.min_tokens}
+        return limits | ({"ppl_model": self.numerator} if isinstance(detector, Binoculars) else {})
 
     def build(self) -> Detector:
         if self.name not in DETECTORS:
@@ -133,7 +181,7 @@ class DetectorChoice:
         two = one if self.performer == self.observer else load_model(self.performer, data_dir=self.data_dir)
         limits = {"max_tokens": self.max_tokens, "min_tokens": self.min_tokens}
         if self.name == "binoculars":
-            return Binoculars(one, two, tokenizer, ppl_model="observer", **limits)
+            return Binoculars(one, two, tokenizer, ppl_model=self.numerator, **limits)
         return FastDetectGPT(one, two, tokenizer, **limits)
 
 

@@ -2,8 +2,9 @@
 
 B = logPPL / logXPPL, with logPPL = −mean_t log A(x_t | x_<t) (A = the observer by default, as in the paper; the
 public code uses the performer: `ppl_model="performer"`) and logXPPL = −mean_t Σ_v O(v | x_<t)·log P(v | x_<t).
-Low B → machine-written (`higher_is_ai = False`). The public code's cross term also counts one extra final
-position; we count the same targets in both terms. The paper's thresholds hold only for its falcon-7b pair:
+Low B → machine-written (`higher_is_ai = False`); `headwater detect` defaults to the performer, as the public code
+does. The public code's cross term also counts one extra final position (a relative change of about 1/L: ~0.2 % at
+512 tokens); we count the same targets in both terms. The paper's thresholds hold only for its falcon-7b pair:
 calibrate on your own data (`headwater.detect.calibrate`).
 """
 

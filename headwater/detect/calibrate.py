@@ -5,6 +5,9 @@ is the lowest one whose FPR on human texts from the target domain stays at or be
 much as it can without exceeding the false-positive budget. With n human texts the smallest measurable FPR is
 1/n: below that the achieved FPR is 0 and a warning says the data cannot show the target was met.
 
+`evaluate` with a saved calibration applies its threshold to labelled texts the calibration never saw: the FPR
+it gives there (`held_out_fpr`) is the honest figure, unlike the in-sample 1 %/5 % thresholds.
+
 A NaN score is a refusal (e.g. an LLM detector's unparseable reply): thresholds ignore it, and `evaluate` leaves it
 out of every figure and counts it as `refused`, so a detector cannot look better by refusing hard texts unseen.
 """
@@ -19,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from scipy.stats import beta
 
 from headwater.errors import InvalidRequestError
 from headwater.files import write_atomic
@@ -39,7 +44,11 @@ def answered(scores: Sequence[float]) -> list[float]:
 
 @dataclass(frozen=True)
 class Calibration:
-    """A saved, reloadable detector configuration with its threshold (on oriented scores: AI if score ≥ it)."""
+    """A saved, reloadable detector configuration with its threshold.
+
+    `threshold` is on oriented scores (higher = AI): AI if oriented score ≥ threshold. For a detector whose low
+    scores mean AI (`higher_is_ai` False: Binoculars) the oriented score is −score, so the stored threshold is
+    negative: −0.8536 means AI when B ≤ 0.8536. `raw_threshold` gives it in the detector's own units."""
 
     detector: str
     models: list[str]
@@ -50,6 +59,11 @@ class Calibration:
     higher_is_ai: bool
     settings: dict[str, object]
     date: str
+
+    @property
+    def raw_threshold(self) -> float:
+        """The threshold on the detector's own scores: AI if score ≥ it (`higher_is_ai`), else if score ≤ it."""
+        return self.threshold if self.higher_is_ai else -self.threshold
 
     def is_ai(self, raw_score: float) -> bool:
         return (raw_score if self.higher_is_ai else -raw_score) >= self.threshold
@@ -119,49 +133,122 @@ def auroc(ai: Sequence[float], human: Sequence[float]) -> float:
     return wins / (len(ai) * len(human))
 
 
-def tpr_at_fpr(ai: Sequence[float], human: Sequence[float], target_fpr: float) -> tuple[float, float]:
-    """(TPR, achieved FPR) at the threshold calibrated on these human scores."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SmallSampleWarning)
-        threshold, achieved = threshold_at_fpr(human, target_fpr)
-    return sum(1 for a in ai if a >= threshold) / len(ai) if ai else math.nan, achieved
+def fpr_upper_bound(flagged: int, n_human: int, confidence: float = 0.95) -> float:
+    """One-sided exact (Clopper-Pearson) upper bound on the FPR after `flagged` of `n_human` human texts were
+    flagged: with 0 of n it is 1 − 0.05^(1/n) ≈ 3/n (the "rule of three"), so a held-out FPR of 0 on 100 texts
+    still allows about 3 %."""
+    if n_human == 0:
+        return math.nan
+    return 1.0 if flagged >= n_human else float(beta.ppf(confidence, flagged + 1, n_human - flagged))
+
+
+def _share(values: Sequence[float], threshold: float) -> float:
+    return sum(1 for v in values if v >= threshold) / len(values) if values else math.nan
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """Oriented, answered scores of one group of texts, by label."""
+
+    ai: list[float]
+    human: list[float]
+    refused: int
+
+
+def _group(oriented: Sequence[float], labels: Sequence[str], indices: Sequence[int]) -> _Scored:
+    ai = answered([oriented[i] for i in indices if labels[i] == "ai"])
+    human = answered([oriented[i] for i in indices if labels[i] == "human"])
+    return _Scored(ai, human, len(indices) - len(ai) - len(human))
+
+
+def _group_auroc(group: _Scored, everyone: _Scored) -> float:
+    """The group's AI texts against its own human texts when it has both labels, else against all texts of the
+    label it lacks (a generator's texts against every human text; a human source against every AI text)."""
+    if group.ai and group.human:
+        return auroc(group.ai, group.human)
+    return auroc(group.ai, everyone.human) if group.ai else auroc(everyone.ai, group.human)
+
+
+def _report(group: _Scored, everyone: _Scored, thresholds: dict[str, float]) -> dict[str, float]:
+    """Counts, AUROC, and the group's TPR and FPR at thresholds picked once for all texts (one threshold for every
+    source, as a deployed detector has); NaN where the group has no text of that label."""
+    result: dict[str, float] = {"n_ai": len(group.ai), "n_human": len(group.human), "refused": group.refused}
+    result["auroc"] = _group_auroc(group, everyone)
+    for name, threshold in thresholds.items():
+        held_out = name == "calibration"
+        tpr_key, fpr_key = ("held_out_tpr", "held_out_fpr") if held_out else (f"tpr_at_{name}_fpr", f"fpr_at_{name}")
+        result[tpr_key], result[fpr_key] = _share(group.ai, threshold), _share(group.human, threshold)
+        if held_out:
+            flagged = sum(1 for h in group.human if h >= threshold)
+            result["held_out_fpr_upper_95"] = fpr_upper_bound(flagged, len(group.human))
+    return result
+
+
+def _thresholds(human: list[float], calibration: Calibration | None) -> dict[str, float]:
+    """The thresholds at 1 % and 5 % FPR picked on these human texts (in-sample), and the calibration's."""
+    thresholds: dict[str, float] = {}
+    if human:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SmallSampleWarning)
+            thresholds = {f"{round(t * 100)}pct": threshold_at_fpr(human, t)[0] for t in (0.01, 0.05)}
+    if calibration is not None:
+        thresholds["calibration"] = calibration.threshold
+    return thresholds
+
+
+def _calibration_block(calibration: Calibration, n_human: int) -> dict[str, object]:
+    """The calibration's threshold and FPRs, and a warning when the held-out human texts are too few to show an
+    FPR as small as its target (the smallest step is 1/n)."""
+    block: dict[str, object] = {
+        "threshold": calibration.threshold,
+        "higher_is_ai": calibration.higher_is_ai,
+        "target_fpr": calibration.target_fpr,
+        "calibration_fpr": calibration.achieved_fpr,
+        "calibration_n_human": calibration.n_human,
+    }
+    if n_human == 0:
+        block["warning"] = "no held-out human text was scored: the calibration's FPR cannot be checked here"
+    elif 1 / n_human > calibration.target_fpr:
+        block["warning"] = (
+            f"{n_human} held-out human texts cannot measure an FPR of {calibration.target_fpr:.2%} (the smallest "
+            f"step is {1 / n_human:.2%}); add human texts from your domain"
+        )
+    return block
 
 
 def evaluate(
-    scores: Sequence[float], labels: Sequence[str], higher_is_ai: bool, sources: Sequence[str] | None = None
+    scores: Sequence[float],
+    labels: Sequence[str],
+    higher_is_ai: bool,
+    sources: Sequence[str] | None = None,
+    calibration: Calibration | None = None,
 ) -> dict[str, object]:
-    """TPR at 1 % and 5 % FPR, achieved FPRs and AUROC, overall and per source (labels: "ai" or "human").
+    """TPR and FPR at the thresholds giving 1 % and 5 % FPR on these human texts, AUROC and refusals, overall and
+    per source (labels: "ai" or "human").
 
-    NaN scores (refusals) are dropped from every figure and counted in `refused`."""
+    The 1 %/5 % thresholds are picked on the evaluated human texts themselves (an in-sample, optimistic figure);
+    with `calibration`, its saved threshold is applied too and `held_out_tpr`/`held_out_fpr` are what it gives on
+    these texts (held out when they were not used to calibrate), with a 95 % upper bound on the FPR. `per_source`
+    has every source, AI-only, human-only or mixed: a source's AI texts give TPRs, its human texts FPRs, all at
+    the same thresholds. NaN scores (refusals) are dropped from every figure and counted in `refused`."""
     if len(scores) != len(labels):
         raise InvalidRequestError("scores and labels differ in length", param="labels")
-    oriented = orient(scores, higher_is_ai)
     unknown = sorted(set(labels) - {"ai", "human"})
     if unknown:
         raise InvalidRequestError(f"labels must be 'ai' or 'human', got {unknown}", param="labels")
-
-    def report(indices: list[int]) -> dict[str, float]:
-        ai = answered([oriented[i] for i in indices if labels[i] == "ai"])
-        human = answered([oriented[i] for i in indices if labels[i] == "human"])
-        refused = len(indices) - len(ai) - len(human)
-        result: dict[str, float] = {"n_ai": len(ai), "n_human": len(human), "refused": refused}
-        result["auroc"] = auroc(ai, human)
-        for target in (0.01, 0.05):
-            if human:
-                tpr, fpr = tpr_at_fpr(ai, human, target)
-                result[f"tpr_at_{round(target * 100)}pct_fpr"], result[f"fpr_at_{round(target * 100)}pct"] = tpr, fpr
-        return result
-
-    overall = report(list(range(len(scores))))
-    if sources is None:
-        return {"overall": overall}
-    by_source: dict[str, list[int]] = defaultdict(list)
-    for index, source in enumerate(sources):
-        by_source[source].append(index)
-    human_indices = [i for i, label in enumerate(labels) if label == "human"]
-    per_source = {
-        s: report(sorted(set(idx) | set(human_indices)))
-        for s, idx in by_source.items()
-        if any(labels[i] == "ai" for i in idx)
-    }
-    return {"overall": overall, "per_source": per_source}
+    if calibration is not None and calibration.higher_is_ai != higher_is_ai:
+        raise InvalidRequestError("the calibration was made for a detector of the other polarity", param="calibration")
+    oriented = orient(scores, higher_is_ai)
+    everyone = _group(oriented, labels, range(len(scores)))
+    thresholds = _thresholds(everyone.human, calibration)
+    result: dict[str, object] = {"overall": _report(everyone, everyone, thresholds)}
+    if calibration is not None:
+        result["calibration"] = _calibration_block(calibration, len(everyone.human))
+    if sources is not None:
+        by_source: dict[str, list[int]] = defaultdict(list)
+        for index, source in enumerate(sources):
+            by_source[source].append(index)
+        result["per_source"] = {
+            s: _report(_group(oriented, labels, idx), everyone, thresholds) for s, idx in by_source.items()
+        }
+    return result
