@@ -36,7 +36,7 @@ class LaunchedServer:
 
 
 def launch_server(
-    model: str,
+    model: str | None,
     data_dir: Path | str,
     *,
     log: Path | None = None,
@@ -45,7 +45,8 @@ def launch_server(
     env: dict[str, str] | None = None,
 ) -> LaunchedServer:
     """`headwater serve MODEL` on a free loopback port (`--no-auth` unless `auth`, with `env` added to the
-    environment); raises RuntimeError if it does not come up."""
+    environment; MODEL None serves the catalogue `HEADWATER_MODELS` names); raises RuntimeError if it does not
+    come up."""
     port = free_port()
     log_file = Path(log or Path(data_dir) / "launched-server.log")
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -54,7 +55,7 @@ def launch_server(
         "-m",
         "headwater",
         "serve",
-        model,
+        *([model] if model is not None else []),
         "--port",
         str(port),
         *([] if auth else ["--no-auth"]),
