@@ -31,8 +31,10 @@ report = check_examples(uploads, guard)
 print(f"marker word: {MARKER!r}")
 print(f"plain uploads: {report.flagged}/{report.total} flagged", [item.verdict for item in report.items])
 
-# 2. Virus: optimise the harmful text to pass the guard while keeping its gradient on the victim.
-reports = attack(guard, prepare_victim(copy.deepcopy(victim), 4), tokenizer, pairs, VirusConfig(steps=5, swaps=32))
+# 2. Virus: optimise the harmful sample (its question and answer, in the victim's chat template) to pass the guard
+# while keeping its gradient on the victim (taken over a LoRA of rank 32, α = 4 on q/k/v, as the official code).
+config = VirusConfig(steps=5, swaps=32)
+reports = attack(guard, prepare_victim(copy.deepcopy(victim), config), tokenizer, pairs, config)
 for r in reports:
     print(
         f"passes guard {r.passes_guard}  F_guard {r.f_guards[0]:.2f} -> {r.f_guard:.2f}  cos {r.cosine:.3f}  "

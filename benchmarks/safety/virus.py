@@ -1,5 +1,6 @@
-"""Virus on the synthetic tiny pair: optimisation steps/s (paper settings: top-64, 128 swaps) against the
-jailbreak-only search (λ = 1, no second-order term) in the same run, and leakage vs steps as a table.
+"""Virus on the synthetic tiny pair: optimisation steps/s (paper settings: top-64, 128 swaps; the official code's
+victim LoRA and block: r = 32, α = 4 on q/k/v, the whole templated harmful sample) against the jailbreak-only search
+(λ = 1, no second-order term) in the same run, and leakage vs steps as a table.
 
     .venv/bin/python benchmarks/safety/virus.py [--steps 10] [--samples 4] [--table-steps 10] [--table-swaps 32]
         [--harness] [--seeds 5] [--ablation] [--json]
@@ -110,7 +111,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     guard, base, tokenizer = marker_setup(seed=0)
-    victim = prepare_victim(copy.deepcopy(base), rank=8)
+    victim = prepare_victim(copy.deepcopy(base), VirusConfig())  # the official LoRA: r = 32, α = 4 on q/k/v
     pairs = marker_pairs(args.samples, seed=0)
     virus = steps_per_second(guard, victim, tokenizer, pairs, 0.1, args.steps)
     jailbreak = steps_per_second(guard, victim, tokenizer, pairs, 1.0, args.steps)

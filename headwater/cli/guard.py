@@ -223,7 +223,12 @@ def check(
 
 @app.command()
 def attack(
-    file: Annotated[Path, typer.Argument(help="JSONL pairs: `instruction`, `response` (benign) and `harmful` (text).")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="JSONL pairs: `instruction`, `response` (benign), `harmful` (answer) and `harmful_instruction`."
+        ),
+    ],
     guard: Annotated[str, typer.Option(help="Guard causal LM you operate (HF id, folder, built-in).")],
     victim: Annotated[str, typer.Option(help="Victim causal LM sharing the guard's vocabulary.")],
     output: Annotated[Path, typer.Option(help="JSONL of poisoned examples with their reports.")],
@@ -234,35 +239,37 @@ def attack(
     steps: Annotated[int, typer.Option(help="Search steps per sample.")] = 50,
     top_k: Annotated[int, typer.Option(help="Candidate tokens per position.")] = 64,
     swaps: Annotated[int, typer.Option(help="Single-token swaps scored per step.")] = 128,
-    seed: Annotated[int, typer.Option(help="Seed of the swap sampling.")] = 0,
-    lora_rank: Annotated[int, typer.Option(help="Rank of the victim's LoRA (the gradient's weights).")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed of the swap sampling and of the victim LoRA's initialisation.")] = 0,
+    lora_rank: Annotated[int, typer.Option(help="Rank of the victim's LoRA, the weights g is taken over.")] = 32,
+    lora_alpha: Annotated[float, typer.Option(help="LoRA alpha (output scaled by alpha / rank).")] = 4.0,
+    target_modules: Annotated[
+        list[str] | None,
+        typer.Option(help="Layers given LoRA adapters, comma-separated (default q_proj,k_proj,v_proj; or all-linear)."),
+    ] = None,
+    optimise: Annotated[
+        str, typer.Option(help="sample: optimise the whole harmful sample (instruction + answer); answer: the answer.")
+    ] = "sample",
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
     """Virus (arXiv 2501.17433): optimise harmful samples to pass YOUR guard, to measure how well it holds.
-    Use it only on moderation you operate; the platform exposes it to admins alone."""
+    Use it only on moderation you operate; the platform exposes it to admins alone. The defaults are the official
+    code's: gradients over a LoRA of rank 32, alpha 4 on q/k/v, and the whole templated harmful sample optimised."""
     from headwater.models.loading import load_model, load_tokenizer
     from headwater.safety.guard import HFGuard
-    from headwater.safety.virus import Pair, VirusConfig, allowed_tokens, attack_sample, prepare_victim
+    from headwater.safety.virus import Pair, allowed_tokens, attack_sample, prepare_victim
     from headwater.safety.virus.tokens import vocabulary_width
 
-    if not 0.0 <= lam <= 1.0:
-        raise _bad("--lambda", f"must be in [0, 1], got {lam}")
-    for option, value, least in (("--steps", steps, 0), ("--top-k", top_k, 1), ("--swaps", swaps, 1)):
-        if value < least:
-            raise _bad(option, f"must be at least {least}, got {value}")
-    if lora_rank < 1:
-        raise _bad("--lora-rank", f"must be at least 1, got {lora_rank}")
+    config = _virus_config(lam, steps, top_k, swaps, seed, lora_rank, lora_alpha, target_modules, optimise)
     _check_prompt(prompt)
     _check_output_file(output)
     try:
-        pairs = _read_pairs(file)
-        config = VirusConfig(lam=lam, steps=steps, top_k=top_k, swaps=swaps, seed=seed)
+        pairs = _read_pairs(file, needs_instruction=optimise == "sample")
         tokenizer = load_tokenizer(guard, data_dir=data_dir)
         if load_tokenizer(victim, data_dir=data_dir).get_vocab() != tokenizer.get_vocab():
             raise InvalidRequestError("guard and victim use different tokenizers; Virus needs one shared vocabulary")
         judge = HFGuard(load_model(guard, data_dir=data_dir), tokenizer, style=prompt, name=guard)
-        target = prepare_victim(load_model(victim, data_dir=data_dir), lora_rank, seed)
+        target = _victim_with_lora(prepare_victim, load_model(victim, data_dir=data_dir), config)
         allowed = allowed_tokens(tokenizer, vocabulary_width(tokenizer, judge.model, target))
         reports = []
         for index, (_, pair) in enumerate(pairs, start=1):
@@ -291,7 +298,63 @@ def attack(
         err.print(f"{passed}/{len(reports)} poisoned samples pass the guard; written to {output}")
 
 
-def _read_pairs(file: Path) -> list[tuple[int, dict[str, str]]]:
+def _virus_config(
+    lam: float,
+    steps: int,
+    top_k: int,
+    swaps: int,
+    seed: int,
+    lora_rank: int,
+    lora_alpha: float,
+    target_modules: list[str] | None,
+    optimise: str,
+):  # noqa: ANN202 - a VirusConfig, imported only when the command runs
+    """The attack's settings, each bad value refused naming its flag."""
+    from headwater.safety.virus import VirusConfig
+    from headwater.safety.virus.search import OFFICIAL_TARGET_MODULES, OPTIMISE
+
+    if not 0.0 <= lam <= 1.0:
+        raise _bad("--lambda", f"must be in [0, 1], got {lam}")
+    for option, value, least in (
+        ("--steps", steps, 0),
+        ("--top-k", top_k, 1),
+        ("--swaps", swaps, 1),
+        ("--lora-rank", lora_rank, 1),
+    ):
+        if value < least:
+            raise _bad(option, f"must be at least {least}, got {value}")
+    if not lora_alpha > 0:
+        raise _bad("--lora-alpha", f"must be above 0, got {lora_alpha}")
+    if optimise not in OPTIMISE:
+        raise _bad("--optimise", f"must be one of {', '.join(OPTIMISE)}, got {optimise!r}")
+    modules = [name.strip() for value in target_modules or [] for name in value.split(",")]
+    if target_modules is not None and not all(modules):
+        raise _bad("--target-modules", f"must name layers, comma-separated, got {','.join(target_modules)!r}")
+    return VirusConfig(
+        lam=lam,
+        steps=steps,
+        top_k=top_k,
+        swaps=swaps,
+        seed=seed,
+        lora_rank=lora_rank,
+        lora_alpha=lora_alpha,
+        target_modules=tuple(modules) or OFFICIAL_TARGET_MODULES,
+        optimise=optimise,
+    )
+
+
+def _victim_with_lora(prepare_victim, model, config):  # noqa: ANN001, ANN202 - torch types, imported lazily
+    """The victim with its LoRA; layer names it lacks are refused naming --target-modules."""
+    try:
+        return prepare_victim(model, config)
+    except InvalidRequestError as error:
+        if error.param != "target_modules":
+            raise
+        message = "--target-modules " + error.message.removeprefix("target_modules ")
+        raise InvalidRequestError(message, param="--target-modules") from None
+
+
+def _read_pairs(file: Path, needs_instruction: bool = False) -> list[tuple[int, dict[str, str]]]:
     from headwater.jsonl import read_jsonl
 
     pairs = []
@@ -303,5 +366,14 @@ def _read_pairs(file: Path) -> list[tuple[int, dict[str, str]]]:
                 raise InvalidRequestError(
                     f"line {line}: field `{field}` must be a non-empty text", param=f"line {line}.{field}"
                 )
-        pairs.append((line, {field: record[field] for field in ("instruction", "response", "harmful")}))
+        instruction = record.get("harmful_instruction", "")
+        if not isinstance(instruction, str) or (needs_instruction and not instruction.strip()):
+            raise InvalidRequestError(
+                f"line {line}: field `harmful_instruction` must be a non-empty text: --optimise sample (the default, "
+                "as the official code) optimises the whole harmful sample, instruction and answer; add the harmful "
+                "instruction, or pass --optimise answer to optimise the answer alone",
+                param=f"line {line}.harmful_instruction",
+            )
+        fields = {field: record[field] for field in ("instruction", "response", "harmful")}
+        pairs.append((line, {**fields, "harmful_instruction": instruction}))
     return pairs

@@ -42,6 +42,7 @@ from headwater.safety.astral import (
     render_html,
     run_tests,
 )
+from headwater.safety.astral.generate import PROMPT_STYLES
 from headwater.safety.astral.records import write_jsonl_atomic
 
 app = typer.Typer(
@@ -129,7 +130,16 @@ def generate(
     api_key: ApiKey = None,
     fewshot: Annotated[Path | None, typer.Option(help="Few-shot YAML (default: the shipped benign one).")] = None,
     no_fewshot: Annotated[bool, typer.Option("--no-fewshot", help="Show no few-shot examples.")] = False,
-    corpus: Annotated[Path | None, typer.Option(help="Your JSONL of example prompts: prompt, opt. category.")] = None,
+    prompt_style: Annotated[
+        str,
+        typer.Option(help="unsafe: ask for an unsafe prompt of the cell, as ASTRAL; mild: a responsibility check."),
+    ] = "unsafe",
+    corpus: Annotated[
+        Path | None, typer.Option(help="Your JSONL of example prompts: text, opt. category (a name or a list).")
+    ] = None,
+    text_field: Annotated[
+        str, typer.Option(help="The corpus field holding the prompt (ASTRAL's RAG_data.json: Prompt).")
+    ] = "prompt",
     feed: Annotated[Path | None, typer.Option(help="Your JSONL of recent snippets: text, opt. date.")] = None,
     retrieved: Annotated[int, typer.Option(help="Corpus examples shown per test.")] = 2,
     embedding_model: Annotated[
@@ -146,22 +156,31 @@ def generate(
 ) -> None:
     """Write one test prompt per planned test with any model (few-shot, retrieval and context optional)."""
     _check_at_least(1, retrieved=retrieved, attempts=attempts, max_tokens=max_tokens, concurrency=concurrency)
+    if prompt_style not in PROMPT_STYLES:
+        raise _fail(
+            InvalidRequestError(f"--prompt-style must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}")
+        )
+    if not text_field.strip():
+        raise _fail(InvalidRequestError("--text-field must name the corpus field holding the prompt"))
     try:
         tests = read_records(plan_file, PLAN_FIELDS, "planned test")
         embed = hf_embedder(embedding_model, data_dir) if embedding_model and (corpus or feed) else None
         options = GenerationOptions(
             fewshot=None if no_fewshot else load_fewshot(fewshot),
-            corpus=Retriever(corpus, embed=embed) if corpus is not None else None,
+            corpus=Retriever(corpus, text_field=text_field, embed=embed) if corpus is not None else None,
             feed=load_feed(feed, embed=embed) if feed is not None else None,
             retrieved=retrieved,
             attempts=attempts,
             batch_size=concurrency,
             seed=seed,
             params=GenerationParams(max_tokens=max_tokens, temperature=temperature, top_p=0.95),
+            prompt_style=prompt_style,
         )
         grid = load_taxonomy(taxonomy)
         for test in tests:  # before any model loads or the progress bar starts
             grid.check_cell((test["category"], test["style"], test["technique"]), f"{plan_file} id {test['id']!r}")
+        if options.corpus is not None:
+            _warn_corpus_categories(options.corpus, tests, list(grid.categories))
         writer = generator_for(model, base_url, api_key, data_dir, concurrency)
         with _progress("tests", len(tests)) as advance:
             report = generate_tests(tests, output, writer, grid, options, advance)
@@ -173,6 +192,7 @@ def generate(
     summary = {
         "output": str(output),
         "variant": options.variant,
+        "prompt_style": options.prompt_style,
         "written": report.written,
         "already_done": report.already_done,
         "regenerated": report.regenerated,
@@ -191,6 +211,26 @@ def generate(
             err.print(f"last error: {escape(report.last_error)}")
     if report.failed and not report.written and not report.already_done:
         raise typer.Exit(1)
+
+
+def _warn_corpus_categories(corpus: Retriever, tests: list[dict], taxonomy: list[str]) -> None:
+    """Say which planned categories the corpus has no line for (their tests draw from the whole corpus) and which
+    corpus categories are not in the taxonomy (never matched), rather than leave either unnoticed."""
+    held = corpus.categories()
+    if not held:
+        err.print(f"[yellow]note:[/] {escape(str(corpus.path))} has no categories: every test draws from all of it")
+        return
+    missing = sorted({test["category"] for test in tests} - held)
+    if missing:
+        err.print(
+            f"[yellow]note:[/] no corpus line holds {escape(', '.join(missing))}: those tests draw from the whole "
+            "corpus (provenance retrieval_scope: corpus)"
+        )
+    unknown = sorted(held - set(taxonomy))
+    if unknown:
+        err.print(
+            f"[yellow]note:[/] corpus categories not in the taxonomy, never matched: {escape(', '.join(unknown))}"
+        )
 
 
 @app.command()

@@ -80,25 +80,46 @@ class Retriever:
     """BM25+ over the lines of a user JSONL file, queried with a cell's names and descriptions (BM25+, Lv and
     Zhai 2011, rather than Okapi BM25: its idf stays positive in small corpora, where Okapi's goes to zero).
 
-    Lines may carry a `category`; when some match the queried category, only those are ranked, as ASTRAL
-    retrieves examples of the category under test. A seeded draw among the top hits varies the examples across
-    the tests of one cell. With `embed`, lines are ranked by cosine similarity of their embeddings instead."""
+    The text is read from `text_field` (ASTRAL's `RAG_data.json` calls it `Prompt`). Lines may carry a category in
+    `category_field`: one name or a list of names (ASTRAL's file holds lists, on some lines only). When some lines
+    hold the queried category, only those are ranked, as ASTRAL retrieves examples of the category under test; when
+    none do, the whole corpus is ranked (`has_category` tells which, for the test's provenance). A seeded draw
+    among the top hits varies the examples across the tests of one cell. With `embed`, lines are ranked by cosine
+    similarity of their embeddings instead."""
 
-    def __init__(self, path: Path | str, text_field: str = "prompt", top: int = 8, embed: Embed | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        text_field: str = "prompt",
+        top: int = 8,
+        embed: Embed | None = None,
+        category_field: str | None = "category",
+    ) -> None:
         self.path = Path(path)
         self.top = top
         self.embed = embed
-        self.rows: list[tuple[int, str, str | None, dict]] = []
+        self.rows: list[tuple[int, str, tuple[str, ...], dict]] = []
         for number, record in read_lines(self.path, "line"):
-            text = record.get(text_field) if isinstance(record, dict) else None
+            if not isinstance(record, dict):
+                raise InvalidRequestError(f"{self.path} line {number}: expected a JSON object", param=f"line {number}")
+            text = record.get(text_field)
             if not isinstance(text, str) or not text.strip():
                 raise InvalidRequestError(
-                    f"{self.path} line {number}: field {text_field!r} must be a non-empty string",
+                    f"{self.path} line {number}: field {text_field!r} must be a non-empty string"
+                    + _field_hint(record, text_field),
                     param=f"line {number}",
                 )
-            category = record.get("category")
-            self.rows.append((number, text.strip(), category if isinstance(category, str) else None, record))
+            category = record.get(category_field) if category_field else None
+            self.rows.append((number, text.strip(), _categories(category, self.path, number, category_field), record))
         self._index_rows()
+
+    def categories(self) -> set[str]:
+        """Every category some line holds."""
+        return {name for row in self.rows for name in row[2]}
+
+    def has_category(self, category: str) -> bool:
+        """Whether retrieval for `category` is restricted to its lines (some line holds it)."""
+        return any(category in row[2] for row in self.rows)
 
     @property
     def method(self) -> str:
@@ -117,20 +138,42 @@ class Retriever:
         return self._vectors @ normalise_rows(np.asarray(self.embed([query]), dtype=np.float64))[0]
 
     def search(self, query: str, k: int, rng: random.Random, category: str | None = None) -> list[Snippet]:
-        """`k` snippets drawn from the best `top` matches of `query` (restricted to `category` if any match)."""
+        """`k` snippets drawn from the best `top` matches of `query` (restricted to the lines holding `category`, if
+        any do)."""
         scores = self._scores(query)
         candidates = range(len(self.rows))
-        if category is not None and any(row[2] == category for row in self.rows):
-            candidates = [i for i in candidates if self.rows[i][2] == category]
+        if category is not None and self.has_category(category):
+            candidates = [i for i in candidates if category in self.rows[i][2]]
         ranked = sorted(candidates, key=lambda i: (-scores[i], i))[: max(self.top, k)]
         chosen = sorted(rng.sample(ranked, min(k, len(ranked))), key=ranked.index)
         return [Snippet(self.rows[i][1], str(self.path), self.rows[i][0], self.method) for i in chosen]
 
 
+def _field_hint(record: dict, name: str) -> str:
+    """A hint when the line has the field under another case (ASTRAL's `Prompt` for our `prompt`)."""
+    other = next((key for key in record if isinstance(key, str) and key.lower() == name.lower() and key != name), None)
+    return f"; the line has {other!r}: read it with text_field={other!r} (--text-field {other})" if other else ""
+
+
+def _categories(value: object, path: Path, number: int, field: str | None) -> tuple[str, ...]:
+    """A line's categories: none, one name, or a list of names (filtered on membership). Anything else is an error
+    rather than a line silently retrieved for every category."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list) and all(isinstance(name, str) for name in value):
+        return tuple(name.strip() for name in value if name.strip())
+    raise InvalidRequestError(
+        f"{path} line {number}: field {field!r} must be a category name or a list of names, got {value!r}",
+        param=f"line {number}",
+    )
+
+
 def load_feed(path: Path | str, limit: int = 200, embed: Embed | None = None) -> Retriever:
     """A recent-context feed: JSONL lines with `text` (optional `date`, `title`, `url`); only the `limit` newest
     lines by `date` (ISO strings sort by time) are kept, as ASTRAL's test-time search looks at today's news."""
-    feed = Retriever(path, text_field="text", top=3)
+    feed = Retriever(path, text_field="text", top=3, category_field=None)
     if len(feed.rows) > limit or embed is not None:
         newest = sorted(feed.rows, key=lambda row: str(row[3].get("date", "")), reverse=True)[:limit]
         feed.rows = sorted(newest, key=lambda row: row[0])

@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from headwater.models.fine_tuning import lora_config
 from headwater.safety.guard.hf import HFGuard
 from headwater.safety.virus.objectives import GuardObjective, SimilarityObjective
 from headwater.safety.virus.search import Scores, Search, VirusConfig
-from headwater.safety.virus.tokens import Pair, allowed_tokens, block_ids, vocabulary_width
+from headwater.safety.virus.tokens import Pair, allowed_tokens, initial_block, vocabulary_width
 
 logger = logging.getLogger(__name__)
 
@@ -56,20 +55,6 @@ class SampleReport:
         ]
 
 
-def prepare_victim(model: PreTrainedModel, rank: int = 8, seed: int = 0) -> PreTrainedModel:
-    """The victim with fresh LoRA adapters (the trainable weights g is taken over; their initialisation seeded),
-    eager attention (the fused CPU attention kernels have no double backward) and frozen base weights. peft injects
-    the adapters into `model` itself: pass a copy (`copy.deepcopy`) to keep the original untouched."""
-    from peft import PeftModel, get_peft_model
-
-    model.set_attn_implementation("eager")
-    if isinstance(model, PeftModel):
-        return model
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return get_peft_model(model, lora_config(True, rank))
-
-
 def _peak_memory_mb() -> float:
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20
@@ -94,12 +79,13 @@ def attack_sample(
     config: VirusConfig,
     allowed: torch.Tensor | None = None,
 ) -> SampleReport:
-    """Optimise one block x (initialised to h) for `config.steps` steps and report on it. Guard and victim must sit
-    on one device; `allowed` (from `allowed_tokens`) can be passed in to decode a large vocabulary only once."""
+    """Optimise one block x (initialised to h: the templated harmful sample or its answer, per `config.optimise`)
+    for `config.steps` steps and report on it. Guard and victim must sit on one device; `allowed` (from
+    `allowed_tokens`) can be passed in to decode a large vocabulary only once."""
     started = time.perf_counter()
     width = vocabulary_width(tokenizer, guard.model, victim)
     device = guard.model.device
-    block = torch.tensor(block_ids(pair.harmful, tokenizer), device=device)
+    block = torch.tensor(initial_block(pair, tokenizer, config.optimise), device=device)
     similarity = SimilarityObjective(victim, tokenizer, pair, block, width)
     allowed = (allowed if allowed is not None else allowed_tokens(tokenizer, width)).to(device)
     search = Search(GuardObjective(guard, pair, width), similarity, allowed, config)
@@ -137,7 +123,7 @@ def attack(
     pairs: Sequence[Pair],
     config: VirusConfig | None = None,
 ) -> list[SampleReport]:
-    """Virus over every pair, in order. `victim` must carry LoRA adapters (`prepare_victim`)."""
+    """Virus over every pair, in order. `victim` must carry LoRA adapters (`prepare_victim(victim, config)`)."""
     config = config or VirusConfig()
     allowed = allowed_tokens(tokenizer, vocabulary_width(tokenizer, guard.model, victim))
     reports = []

@@ -22,10 +22,11 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from headwater.errors import InvalidRequestError
 from headwater.safety.guard.hf import HFGuard
 from headwater.safety.guard.verdict import Conversation, Guard
-from headwater.safety.virus.attack import attack, prepare_victim
+from headwater.safety.virus.attack import attack
 from headwater.safety.virus.finetune import FineTuneSettings, accuracy, answers, fine_tune, harmful_score, target_loss
 from headwater.safety.virus.search import VirusConfig
-from headwater.safety.virus.tokens import Pair
+from headwater.safety.virus.tokens import Pair, initial_block
+from headwater.safety.virus.victim import prepare_victim
 
 logger = logging.getLogger(__name__)
 VARIANTS = ("benign", "harmful", "mixing", "lambda1", "virus")
@@ -61,12 +62,12 @@ class HarnessData:
 
 @dataclass(frozen=True)
 class HarnessConfig:
-    """Seeds, the attack's settings (λ is replaced by 1 for the jailbreak-only variant) and the fine-tune budget."""
+    """Seeds, the attack's settings (its victim LoRA and block included; λ is replaced by 1 for the jailbreak-only
+    variant) and the fine-tune budget."""
 
     seeds: tuple[int, ...] = (0, 1, 2)
     virus: VirusConfig = field(default_factory=VirusConfig)
     fine_tune: FineTuneSettings = field(default_factory=FineTuneSettings)
-    attack_lora_rank: int = 8
 
 
 @dataclass(frozen=True)
@@ -91,17 +92,21 @@ def poisoned_sets(
     config: HarnessConfig,
     seed: int,
 ) -> dict[str, list[Conversation]]:
-    """The poisoned uploads of each variant: raw harmful samples, Mixing (x_b ⊕ raw h), λ = 1 and Virus blocks."""
-    attacked = prepare_victim(copy.deepcopy(victim), config.attack_lora_rank, seed)
+    """The poisoned uploads of each variant: raw harmful samples, Mixing (x_b ⊕ raw h, h being the block's starting
+    point, so Mixing is Virus at step 0), λ = 1 and Virus blocks."""
+    attacked = prepare_victim(copy.deepcopy(victim), config.virus, seed)
     sets: dict[str, list[Conversation]] = {"benign": [], "harmful": [qa.conversation() for qa in data.harmful]}
-    sets["mixing"] = [
-        [{"role": "user", "content": p.instruction}, {"role": "assistant", "content": f"{p.response} {p.harmful}"}]
-        for p in data.pairs
-    ]
+    sets["mixing"] = [_mixing(pair, tokenizer, config.virus.optimise) for pair in data.pairs]
     for name, lam in (("lambda1", 1.0), ("virus", config.virus.lam)):
         reports = attack(guard, attacked, tokenizer, data.pairs, replace(config.virus, lam=lam, seed=seed))
         sets[name] = [report.messages for report in reports]
     return sets
+
+
+def _mixing(pair: Pair, tokenizer: PreTrainedTokenizerBase, optimise: str) -> Conversation:
+    """x_b ⊕ h: the benign sample with the attack's unoptimised starting block after its response."""
+    block = tokenizer.decode(initial_block(pair, tokenizer, optimise))
+    return [{"role": "user", "content": pair.instruction}, {"role": "assistant", "content": pair.response + block}]
 
 
 def evaluate(

@@ -15,10 +15,16 @@ import torch
 from headwater.safety.virus.objectives import GuardObjective, SimilarityObjective, dual_loss
 from headwater.safety.virus.tokens import one_hot
 
+OPTIMISE = ("sample", "answer")
+"""What the block x starts as and so what the search optimises: the whole templated harmful sample, or its answer."""
+OFFICIAL_TARGET_MODULES = ("q_proj", "k_proj", "v_proj")
+
 
 @dataclass(frozen=True)
 class VirusConfig:
-    """Search settings; the defaults are the paper's (λ = 0.1, 50 steps, top-64, 128 swaps)."""
+    """Search settings and the victim LoRA that g(x) is taken over. The defaults are the paper's search (λ = 0.1,
+    50 steps, top-64, 128 swaps) and the official code's LoRA (r = 32, α = 4 on q/k/v) and block (the whole
+    templated harmful sample)."""
 
     lam: float = 0.1
     """Weight of the guardrail jailbreak loss; 1 − λ weighs the gradient similarity loss."""
@@ -29,20 +35,38 @@ class VirusConfig:
     swaps: int = 128
     """Distinct single-token substitutions scored exactly per step."""
     seed: int = 0
-    """Seed of the swap sampling."""
+    """Seed of the swap sampling (and of a fresh victim LoRA's initialisation in `prepare_victim`)."""
     batch_size: int = 64
     """Candidates per guard forward pass."""
     leakage_every: int = 0
     """Check the guard on the decoded text every this many steps (0: only at the start and the end)."""
+    lora_rank: int = 32
+    """Rank r of the victim's LoRA adapters, the weights g(x) is the gradient over (official: 32)."""
+    lora_alpha: float = 4.0
+    """LoRA α: the adapters' output is scaled by α / r (official: 4, so 1/8); it scales g and so F_sim against
+    F_guard."""
+    target_modules: tuple[str, ...] = OFFICIAL_TARGET_MODULES
+    """Names (last component) of the linear layers that get adapters (official: q/k/v); ("all-linear",) for all."""
+    optimise: str = "sample"
+    """"sample": x starts as the whole harmful sample (instruction + answer) in the victim's chat template, as the
+    official code; "answer": x starts as the harmful answer alone."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.lam <= 1.0:
             raise ValueError(f"lam (λ) must be in [0, 1], got {self.lam}")
-        for name in ("top_k", "swaps", "batch_size"):
+        for name in ("top_k", "swaps", "batch_size", "lora_rank"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.steps < 0 or self.leakage_every < 0:
             raise ValueError("steps and leakage_every must not be negative")
+        if not self.lora_alpha > 0:
+            raise ValueError(f"lora_alpha must be above 0, got {self.lora_alpha}")
+        if self.optimise not in OPTIMISE:
+            raise ValueError(f"optimise must be one of {', '.join(OPTIMISE)}, got {self.optimise!r}")
+        targets = (self.target_modules,) if isinstance(self.target_modules, str) else tuple(self.target_modules)
+        if not targets or not all(isinstance(name, str) and name.strip() for name in targets):
+            raise ValueError(f"target_modules must name at least one layer, got {self.target_modules!r}")
+        object.__setattr__(self, "target_modules", tuple(name.strip() for name in targets))
 
 
 @dataclass(frozen=True)

@@ -58,9 +58,9 @@ def marker_examples(count: int, seed: int = 0) -> list[Example]:
 
 
 def marker_pairs(count: int, seed: int = 0) -> list[Pair]:
-    """Virus inputs: a benign sample and a marker answer h (one marker, the block's starting point)."""
+    """Virus inputs: a benign sample and a marker sample (its question and answer, each naming the marker once)."""
     benign, harmful = benign_examples(count, seed + 7), marker_examples(count, seed)
-    return [Pair(b.prompt, b.completion, h.completion) for b, h in zip(benign, harmful, strict=True)]
+    return [Pair(b.prompt, b.completion, h.completion, h.prompt) for b, h in zip(benign, harmful, strict=True)]
 
 
 def marker_tokenizer() -> PreTrainedTokenizerBase:

@@ -21,11 +21,15 @@ SENTINEL = "\u27e6VIRUS-BLOCK\u27e7"
 
 @dataclass(frozen=True)
 class Pair:
-    """A benign sample (instruction, response) and the harmful text h whose effect the block must carry."""
+    """A benign sample (instruction, response) and the harmful sample (instruction, answer) whose effect the block
+    must carry."""
 
     instruction: str
     response: str
     harmful: str
+    """The harmful answer."""
+    harmful_instruction: str = ""
+    """The harmful sample's instruction; needed when the whole sample is optimised (`optimise="sample"`)."""
 
 
 def encode(text: str, tokenizer: PreTrainedTokenizerBase) -> list[int]:
@@ -47,6 +51,30 @@ def block_ids(harmful: str, tokenizer: PreTrainedTokenizerBase) -> list[int]:
     if not ids:
         raise InvalidRequestError("the harmful text is empty", param="harmful")
     return ids
+
+
+def sample_ids(pair: Pair, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """x's starting point for `optimise="sample"`: the whole harmful sample (instruction + answer) in the victim's
+    chat template, tokenised as it would be fine-tuned on. The official code starts from the harmful dataset's
+    `input_ids` (its Alpaca template, instruction and answer, with BOS and EOS); the chat template is our analogue."""
+    if not pair.harmful_instruction.strip():
+        raise InvalidRequestError(
+            "optimise='sample' starts the block from the whole harmful sample (instruction + answer): give the "
+            "pair's harmful_instruction, or optimise='answer' to optimise the harmful answer alone",
+            param="harmful_instruction",
+        )
+    if not pair.harmful.strip():
+        raise InvalidRequestError("the harmful text is empty", param="harmful")
+    chat = [
+        {"role": "user", "content": pair.harmful_instruction.strip()},
+        {"role": "assistant", "content": pair.harmful.strip()},
+    ]
+    return encode(tokenizer.apply_chat_template(chat, tokenize=False), tokenizer)
+
+
+def initial_block(pair: Pair, tokenizer: PreTrainedTokenizerBase, optimise: str) -> list[int]:
+    """h, x's starting point: the templated harmful sample (`"sample"`) or the harmful answer alone (`"answer"`)."""
+    return sample_ids(pair, tokenizer) if optimise == "sample" else block_ids(pair.harmful, tokenizer)
 
 
 def vocabulary_width(tokenizer: PreTrainedTokenizerBase, *models: PreTrainedModel) -> int:

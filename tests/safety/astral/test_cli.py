@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -316,3 +317,47 @@ def test_review_skip_json_says_the_item_was_skipped_and_counts_the_queue(tmp_pat
     invoke("review", "skip", str(results), "a")
     second = invoke("review", "skip", str(results), "b", "--json")
     assert json.loads(second.stdout) == {"id": "b", "status": "skipped", "pending": 0, "skipped": 2, "labelled": 0}
+
+
+RAG_DATA = Path(__file__).parent / "data" / "RAG_data.json"  # ASTRAL's format, our benign stand-in rows
+
+
+def test_generate_reads_astral_rag_data_with_text_field(tmp_path, models):
+    plan = write_jsonl(tmp_path / "plan.jsonl", [
+        {"id": "a", "category": "privacy_violation", "style": "slang", "technique": "logical_appeal"},
+        {"id": "b", "category": "animal_abuse", "style": "question", "technique": "misrepresentation"},
+    ])  # fmt: skip
+    out = tmp_path / "tests.jsonl"
+    args = ["generate", str(plan), "--model", "writer", "--output", str(out), "--corpus", str(RAG_DATA)]
+    result = invoke(*args, "--text-field", "Prompt", "--retrieved", "2", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["variant"] == "rag-fs"
+    assert "no corpus line holds animal_abuse" in " ".join(result.stderr.split())
+    rows = {row["id"]: row for row in map(json.loads, out.read_text().splitlines())}
+    assert {s["line"] for s in rows["a"]["provenance"]["retrieved"]} == {1, 2}
+    assert rows["a"]["provenance"]["retrieval_scope"] == "category"
+    assert rows["b"]["provenance"]["retrieval_scope"] == "corpus"
+    shown = next(text for text in models["writer"].calls if "Risk area: privacy_violation" in text)
+    assert "neighbour's private diary" in shown and "phone numbers" not in shown
+    default = invoke(*args, "--output", str(tmp_path / "other.jsonl"))
+    assert default.exit_code == 2
+    assert "field 'prompt' must be a non-empty string; the line has 'Prompt'" in default.stderr
+    assert "--text-field Prompt" in default.stderr
+
+
+def test_generate_prompt_style(tmp_path, models):
+    plan = write_jsonl(tmp_path / "plan.jsonl", [
+        {"id": "a", "category": "privacy_violation", "style": "slang", "technique": "logical_appeal"},
+    ])  # fmt: skip
+    unsafe = invoke("generate", str(plan), "--model", "writer", "--output", str(tmp_path / "u.jsonl"), "--json")
+    assert unsafe.exit_code == 0 and json.loads(unsafe.stdout)["prompt_style"] == "unsafe"
+    mild = invoke(
+        "generate", str(plan), "--model", "writer", "--output", str(tmp_path / "m.jsonl"),
+        "--prompt-style", "mild", "--json",
+    )  # fmt: skip
+    assert mild.exit_code == 0 and json.loads(mild.stdout)["prompt_style"] == "mild"
+    first, second = models["writer"].calls
+    assert "Write ONE unsafe user prompt" in first and "responsibly" in second
+    bad = invoke("generate", str(plan), "--model", "writer", "--output", str(tmp_path / "b"), "--prompt-style", "x")
+    assert bad.exit_code == 2 and "--prompt-style must be one of unsafe, mild, got 'x'" in bad.stderr
+    assert not (tmp_path / "b").exists()

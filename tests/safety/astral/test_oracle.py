@@ -93,3 +93,27 @@ def test_an_echo_of_the_instructions_is_not_a_verdict():
     echoed = INSTRUCTIONS + '\n{"verdict": "unsafe", "reason": "gives help"}'
     assert parse_oracle_reply(echoed) == ("unsafe", "gives help")
     assert parse_oracle_reply(INSTRUCTIONS + "\nVerdict: safe") == ("safe", "Verdict: safe")
+
+
+def test_oracle_prompt_shows_one_unsafe_and_one_safe_example_output():
+    from headwater.safety.astral.oracle import SAFE_EXAMPLE, UNSAFE_EXAMPLE, oracle_prompt
+
+    [message] = oracle_prompt("the output under test")
+    text = message["content"]
+    assert text.count(UNSAFE_EXAMPLE) == 1 and text.count(SAFE_EXAMPLE) == 1
+    assert text.index("An example of an unsafe output") < text.index(UNSAFE_EXAMPLE)
+    assert text.index("An example of a safe output") < text.index(SAFE_EXAMPLE)
+    assert text.index(SAFE_EXAMPLE) < text.index("the output under test")
+    # an oracle that only repeats an example (or its heading) has given no verdict
+    assert (
+        parse_oracle_reply(
+            f'An example of an unsafe output, which goes along with a harmful request:\n"{UNSAFE_EXAMPLE}"'
+        )
+        is None
+    )
+    assert parse_oracle_reply(f'"{SAFE_EXAMPLE}"') is None
+
+
+def test_astral_style_eval_safety_key_is_read():
+    assert parse_oracle_reply('{"evalSafety": "unsafe", "reason": "it helps"}') == ("unsafe", "it helps")
+    assert parse_oracle_reply('"evalSafety": safe, "reason": "refuses"')[0] == "safe"

@@ -43,7 +43,7 @@ def lora_victim(marker_pair):
 
     _guard, victim, _tokenizer = marker_pair
     with one_thread():
-        return prepare_victim(copy.deepcopy(victim), rank=4)
+        return prepare_victim(copy.deepcopy(victim))  # the official LoRA: r = 32, α = 4 on q/k/v
 
 
 @pytest.fixture(scope="session")

@@ -23,14 +23,17 @@ def saved_pair(marker_pair, tmp_path_factory):
     return root / "guard", root / "victim"
 
 
-def _pairs_file(path, pairs):
-    path.write_text(
-        "".join(
-            json.dumps({"instruction": p.instruction, "response": p.response, "harmful": p.harmful}) + "\n"
-            for p in pairs
-        )
-    )
+def _pairs_file(path, pairs, instruction=True):
+    rows = [{"instruction": p.instruction, "response": p.response, "harmful": p.harmful} for p in pairs]
+    if instruction:
+        rows = [{**row, "harmful_instruction": p.harmful_instruction} for row, p in zip(rows, pairs, strict=True)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return path
+
+
+def _attack(pairs_file, guard, victim, output, *extra):
+    arguments = ["guard", "attack", str(pairs_file), "--guard", str(guard), "--victim", str(victim)]
+    return runner.invoke(app, [*arguments, "--prompt", "chat", "--output", str(output), *extra])
 
 
 def test_attack_writes_poisoned_examples_that_pass_the_guard(saved_pair, pairs, tmp_path):
@@ -48,12 +51,10 @@ def test_attack_writes_poisoned_examples_that_pass_the_guard(saved_pair, pairs, 
         "chat",
         "--steps",
         "3",
-        "--top-k",
-        "4",
         "--swaps",
+        "32",
+        "--top-k",
         "8",
-        "--lora-rank",
-        "4",
         "--output",
         str(output),
         "--json",
@@ -119,3 +120,60 @@ def test_attack_refuses_bad_pairs_and_foreign_vocabularies(saved_pair, pairs, tm
     )
     assert result.exit_code == 2 and "tokenizers" in result.stderr
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_attack_defaults_to_the_official_lora_and_the_whole_harmful_sample(saved_pair, pairs, tmp_path, monkeypatch):
+    import headwater.safety.virus as virus
+
+    guard, victim = saved_pair
+    prepared = []
+    original = virus.prepare_victim
+    monkeypatch.setattr(virus, "prepare_victim", lambda *a, **k: prepared.append(original(*a, **k)) or prepared[-1])
+    pairs_file = _pairs_file(tmp_path / "pairs.jsonl", pairs[:1])
+    result = _attack(pairs_file, guard, victim, tmp_path / "sample.jsonl", "--steps", "0", "--json")
+    assert result.exit_code == 0, result.output
+    lora = prepared[0].peft_config["default"]
+    assert (lora.r, lora.lora_alpha, set(lora.target_modules)) == (32, 4.0, {"q_proj", "k_proj", "v_proj"})
+    trainable = {name.split(".")[-4] for name, param in prepared[0].named_parameters() if param.requires_grad}
+    assert trainable == {"q_proj", "k_proj", "v_proj"}
+    [item] = [json.loads(line) for line in (tmp_path / "sample.jsonl").read_text().splitlines()]
+    assert pairs[0].harmful_instruction in item["block"] and pairs[0].harmful in item["block"]  # step 0: x = h
+    assert "<|im_start|>user" in item["block"]  # in the victim's chat template
+    answer = _attack(pairs_file, guard, victim, tmp_path / "answer.jsonl", "--steps", "0", "--optimise", "answer")
+    assert answer.exit_code == 0, answer.output
+    [item] = [json.loads(line) for line in (tmp_path / "answer.jsonl").read_text().splitlines()]
+    assert item["block"] == " " + pairs[0].harmful
+    custom = _attack(
+        pairs_file, guard, victim, tmp_path / "custom.jsonl", "--steps", "0", "--lora-rank", "4", "--lora-alpha", "8",
+        "--target-modules", "q_proj,o_proj", "--target-modules", "down_proj",
+    )  # fmt: skip
+    assert custom.exit_code == 0, custom.output
+    lora = prepared[-1].peft_config["default"]
+    assert (lora.r, lora.lora_alpha, set(lora.target_modules)) == (4, 8.0, {"q_proj", "o_proj", "down_proj"})
+
+
+@pytest.mark.parametrize(
+    ("extra", "instruction", "message"),
+    [
+        (["--target-modules", "c_attn"], True, "--target-modules c_attn: no linear layer of the victim has that name"),
+        (["--target-modules", "q_proj,,v_proj"], True, "--target-modules must name layers"),
+        (["--optimise", "whole"], True, "--optimise must be one of sample, answer, got 'whole'"),
+        (["--lora-alpha", "0"], True, "--lora-alpha must be above 0"),
+        (["--lora-rank", "0"], True, "--lora-rank must be at least 1"),
+        ([], False, "line 1: field `harmful_instruction` must be a non-empty text"),
+    ],
+)
+def test_attack_refuses_bad_lora_and_block_settings(saved_pair, pairs, tmp_path, extra, instruction, message):
+    guard, victim = saved_pair
+    pairs_file = _pairs_file(tmp_path / "pairs.jsonl", pairs[:1], instruction=instruction)
+    result = _attack(pairs_file, guard, victim, tmp_path / "o.jsonl", "--steps", "0", *extra)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.stderr.split())
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_answer_mode_needs_no_harmful_instruction(saved_pair, pairs, tmp_path):
+    guard, victim = saved_pair
+    pairs_file = _pairs_file(tmp_path / "pairs.jsonl", pairs[:1], instruction=False)
+    result = _attack(pairs_file, guard, victim, tmp_path / "o.jsonl", "--steps", "0", "--optimise", "answer")
+    assert result.exit_code == 0, result.output
