@@ -40,12 +40,8 @@ def _fail(error: HeadwaterError, code: int | None = None) -> typer.Exit:
 
 
 def _exit_code(error: HeadwaterError) -> int:
-    """2 for bad input or usage (a wrong file, option, key or model name), 1 for a run that broke (a guard server
-    down or failing after every retry)."""
-    from headwater.models.openai_generator import GenerationError
-
-    if isinstance(error, GenerationError):  # refused at once (4xx: wrong key, unknown model) is the caller's fault
-        return 2 if "refused the request" in error.message else 1
+    """2 for bad input or usage (a wrong file, option, key or model name; a server that refused the request),
+    1 for a run that broke (a guard server down or failing after every retry): the error's class says which."""
     return 1 if error.status_code >= 500 else 2
 
 

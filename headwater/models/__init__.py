@@ -4,13 +4,15 @@ from headwater.models.builtin import BUILTIN_MODELS, build_tiny_tokenizer, built
 from headwater.models.generator import Generation, GenerationParams, Generator, Prompt
 from headwater.models.hf_generator import HFGenerator
 from headwater.models.loading import context_window, load_model, load_tokenizer, resolve_model
-from headwater.models.openai_generator import GenerationError, OpenAIGenerator
+from headwater.models.openai_generator import GenerationError, GenerationFailed, GenerationRefused, OpenAIGenerator
 
 __all__ = [
     "BUILTIN_MODELS",
     "Generation",
     "GenerationError",
+    "GenerationFailed",
     "GenerationParams",
+    "GenerationRefused",
     "Generator",
     "HFGenerator",
     "OpenAIGenerator",

@@ -23,10 +23,22 @@ RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 
 class GenerationError(HeadwaterError):
-    """The endpoint refused the request, or kept failing after every retry."""
+    """The endpoint could not produce the generation: `GenerationRefused` or `GenerationFailed` say which."""
 
     status_code = 502
     error_type = "upstream_error"
+
+
+class GenerationRefused(GenerationError):
+    """The endpoint answered with a 4xx that no retry changes (wrong key, unknown model, bad field): the caller's
+    input is at fault."""
+
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class GenerationFailed(GenerationError):
+    """The endpoint could not be reached or kept failing (5xx, 429, timeouts) through every retry."""
 
 
 def default_api_key() -> str | None:
@@ -116,10 +128,10 @@ class OpenAIGenerator:
                     return response.json()
                 failure = f"HTTP {response.status_code}: {_error_message(response)}"
                 if response.status_code not in RETRYABLE_STATUS:
-                    raise GenerationError(f"{self._endpoint(path)} refused the request: {failure}")
+                    raise GenerationRefused(f"{self._endpoint(path)} refused the request: {failure}")
             if attempt < self.max_retries:
                 time.sleep(_retry_after(response, attempt, self.backoff_s))
-        raise GenerationError(f"{self._endpoint(path)} failed {self.max_retries + 1} times; last: {failure}")
+        raise GenerationFailed(f"{self._endpoint(path)} failed {self.max_retries + 1} times; last: {failure}")
 
     def _generate_one(self, prompt: Prompt, params: GenerationParams) -> Generation:
         path, body = self._body(prompt, params)
@@ -147,13 +159,16 @@ class OpenAIGenerator:
         with self._client.stream("POST", "/chat/completions", json={**body, "stream": True}) as response:
             if response.status_code >= 400:
                 response.read()
-                raise GenerationError(f"HTTP {response.status_code}: {_error_message(response)}")
+                failure = f"HTTP {response.status_code}: {_error_message(response)}"
+                if response.status_code in RETRYABLE_STATUS:
+                    raise GenerationFailed(failure)
+                raise GenerationRefused(failure)
             for line in response.iter_lines():
                 if not line.startswith("data: ") or line == "data: [DONE]":
                     continue
                 chunk = json.loads(line[len("data: ") :])
                 if "error" in chunk:
-                    raise GenerationError(str(chunk["error"].get("message")))
+                    raise GenerationFailed(str(chunk["error"].get("message")))
                 for choice in chunk.get("choices", []):
                     content = choice.get("delta", {}).get("content")
                     if content:

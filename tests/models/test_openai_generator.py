@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from headwater.models.generator import GenerationParams
-from headwater.models.openai_generator import GenerationError, OpenAIGenerator
+from headwater.models.openai_generator import GenerationFailed, GenerationRefused, OpenAIGenerator
 
 
 def _reply(path: str, text: str) -> dict:
@@ -63,14 +63,14 @@ def test_transient_failures_are_retried_honouring_retry_after():
 
 def test_client_errors_fail_at_once_with_the_server_message():
     script = Script([(400, {})])
-    with pytest.raises(GenerationError, match="scripted 400"):
+    with pytest.raises(GenerationRefused, match="scripted 400"):
         _generator(script).generate(["q"])
     assert len(script.requests) == 1
 
 
 def test_gives_up_after_max_retries():
     script = Script([(500, {})] * 10)
-    with pytest.raises(GenerationError, match=r"[^/]/completions failed 3 times"):
+    with pytest.raises(GenerationFailed, match=r"[^/]/completions failed 3 times"):
         _generator(script, max_retries=2).generate(["q"])
     assert len(script.requests) == 3
 

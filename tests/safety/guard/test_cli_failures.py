@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from headwater.cli import app
 from headwater.cli import guard as guard_cli
-from headwater.models.openai_generator import GenerationError
+from headwater.models.openai_generator import GenerationFailed, GenerationRefused
 
 runner = CliRunner()
 SERVED = ["--model", "g", "--base-url", "http://127.0.0.1:9/v1", "--json"]
@@ -66,14 +66,14 @@ def test_check_output_that_is_a_folder_is_refused_before_the_run_and_leaves_noth
 
 
 def test_a_guard_server_that_is_down_is_a_run_failure(upload, monkeypatch):
-    down = GenerationError("http://127.0.0.1:9/v1/chat/completions failed 5 times; last: ConnectError: refused")
+    down = GenerationFailed("http://127.0.0.1:9/v1/chat/completions failed 5 times; last: ConnectError: refused")
     monkeypatch.setattr(guard_cli, "generator_for", lambda *args: _Failing(down))
     result = runner.invoke(app, ["guard", "check", str(upload), *SERVED])
     assert result.exit_code == 1 and "ConnectError" in result.stderr and result.stdout == ""
 
 
 def test_a_refused_request_is_bad_usage(upload, monkeypatch):
-    refused = GenerationError("http://x/v1/chat/completions refused the request: HTTP 401: invalid or revoked API key")
+    refused = GenerationRefused("HTTP 401: invalid or revoked API key")
     monkeypatch.setattr(guard_cli, "generator_for", lambda *args: _Failing(refused))
     result = runner.invoke(app, ["guard", "check", str(upload), *SERVED])
     assert result.exit_code == 2 and "401" in result.stderr
