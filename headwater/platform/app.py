@@ -42,7 +42,7 @@ class Gateway:
         self.admission = Admission(settings.max_queued_sequences, settings.tenant_max_queued_sequences)
         self.services = RunServices(self.store, self.metrics, self.admission, FootprintAccountant(settings))
         self.models: dict[str, ServedModel] = {}
-        self.control = ControlPlane(settings, self.models, self.metrics)
+        self.control = ControlPlane(settings, self.models, self.metrics, self.store, self.services.footprint)
         self.started_at = time.time()
 
     def model(self, name: str) -> ServedModel:

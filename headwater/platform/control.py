@@ -22,12 +22,17 @@ from headwater.platform.autoscaler import GroupLoad, ScaleDecider, ScalePolicy
 from headwater.platform.catalogue import CatalogueEntry
 from headwater.platform.executors.local import LocalTaskExecutor
 from headwater.platform.fair_queue import FairQueue
+from headwater.platform.footprint import FootprintAccountant
 from headwater.platform.metrics import Metrics
 from headwater.platform.pool import Pool
 from headwater.platform.serving import ServedModel
+from headwater.platform.store import Store
 from headwater.platform.te_group import TEGroup
+from headwater.platform.te_time import ExecutorClock
 
 logger = logging.getLogger(__name__)
+TE_TIME_FLUSH_S = 10.0
+"""How often the TE time is written to the store."""
 
 
 def default_sampling(source: str) -> SamplingParams:
@@ -48,10 +53,20 @@ def default_sampling(source: str) -> SamplingParams:
 class ControlPlane:
     """Owns the catalogue, the pool and the autoscaling loop of one gateway."""
 
-    def __init__(self, settings: Settings, models: dict[str, ServedModel], metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        models: dict[str, ServedModel],
+        metrics: Metrics,
+        store: Store,
+        accountant: FootprintAccountant,
+    ) -> None:
         self.settings = settings
         self.models = models
         self.metrics = metrics
+        self.store = store
+        self.clock = ExecutorClock(accountant, time.monotonic())
+        self._flushed_at = time.monotonic()
         self.entries: dict[str, CatalogueEntry] = {}
         self.specs: dict[str, ModelSpec] = {}
         self.pool = Pool(settings.pool_size, self._new_executor)
@@ -123,11 +138,26 @@ class ControlPlane:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.autoscale_period_s)
             self._wake.clear()
+            now = time.monotonic()
             for name, served in list(self.models.items()):
                 try:
-                    self._apply(name, served, time.monotonic())
+                    self._apply(name, served, now)
                 except Exception:  # one model's trouble must not stop the scaling of the others
                     logger.exception("autoscaling %s failed", name)
+            self.clock.tick({n: list(s.group.executors) for n, s in self.models.items()}, self.pool.members, now)
+            if now - self._flushed_at >= TE_TIME_FLUSH_S:
+                await self.flush_te_time()
+
+    async def flush_te_time(self) -> None:
+        """Write the TE time accounted since the last flush to the store (and the seconds to /metrics)."""
+        self._flushed_at = time.monotonic()
+        entries = self.clock.take()
+        for entry in entries:
+            self.metrics.te_seconds.labels(entry.model, entry.state).inc(entry.seconds)
+        try:
+            await asyncio.to_thread(self.store.add_executor_time, entries)
+        except Exception:  # accounting must never stop the autoscaler; the next flush tries again with new time
+            logger.exception("could not record task-executor time")
 
     def _apply(self, name: str, served: ServedModel, now: float) -> None:
         entry = self.entries[name]
@@ -225,6 +255,10 @@ class ControlPlane:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
+            self.clock.tick(
+                {n: list(s.group.executors) for n, s in self.models.items()}, self.pool.members, time.monotonic()
+            )
+            await self.flush_te_time()
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

@@ -32,3 +32,9 @@ class FootprintAccountant:
         device = ServingDevice(info.device_kind, info.device_units, self.device_power_w)
         request = ServedRequest(prompt_tokens, completion_tokens, seconds, concurrency, self.region)
         return served_request_impacts(request, device, self.factors)
+
+    def held_device_impacts(self, info: EngineInfo, seconds: float) -> Impacts:
+        """Impacts of holding a TE's devices for `seconds`, whatever it runs: a TE keeps its vCPUs or GPU memory
+        reserved (and powered) while idle or pooled, so the bricks' power applies to its whole life."""
+        device = ServingDevice(info.device_kind, info.device_units, self.device_power_w)
+        return served_request_impacts(ServedRequest(0, 0, seconds, 1.0, self.region), device, self.factors)

@@ -72,6 +72,12 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
+        self.te_seconds = Counter(
+            "headwater:task_executor_seconds",
+            "Seconds task executors spent busy, idle or pooled (model `(pool)`).",
+            ["model", "state"],
+            registry=registry,
+        )
         self.cold_starts = Counter(
             "headwater:cold_starts",
             "Scale-ups that found no pooled TE and started a process.",

@@ -87,6 +87,31 @@ class JobFootprintRow(_Base):
     adpe_kgsbeq: Mapped[float] = mapped_column(Float)
 
 
+class ExecutorTimeRow(_Base):
+    """Seconds a model's task executors spent busy, idle or pooled on one day (UTC), and their energy and GHG:
+    what serving costs beyond its requests, so serverless and always-on deployments can be compared."""
+
+    __tablename__ = "executor_time"
+    model: Mapped[str] = mapped_column(String(300), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    energy_kwh: Mapped[float] = mapped_column(Float, default=0.0)
+    gwp_kgco2e: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+@dataclass(frozen=True)
+class ExecutorTime:
+    """Time and impacts of one model's TEs in one state on one day (model `(pool)` for pre-warmed TEs)."""
+
+    model: str
+    day: str
+    state: str
+    seconds: float
+    energy_kwh: float
+    gwp_kgco2e: float
+
+
 @dataclass(frozen=True)
 class FootprintSummary:
     """Impacts of a tenant's requests to one model on one day."""
@@ -289,6 +314,36 @@ class Store:
             return [
                 FootprintSummary(t, m, d, n, dict(zip(FOOTPRINT_CRITERIA, values, strict=True)))
                 for t, m, d, n, *values in session.execute(query)
+            ]
+
+    def add_executor_time(self, entries: list[ExecutorTime]) -> None:
+        """Add to the running totals (one row per model, day and state)."""
+        with self._session.begin() as session:
+            for entry in entries:
+                row = session.get(ExecutorTimeRow, (entry.model, entry.day, entry.state))
+                if row is None:
+                    row = ExecutorTimeRow(model=entry.model, day=entry.day, state=entry.state)
+                    row.seconds = row.energy_kwh = row.gwp_kgco2e = 0.0
+                    session.add(row)
+                row.seconds += entry.seconds
+                row.energy_kwh += entry.energy_kwh
+                row.gwp_kgco2e += entry.gwp_kgco2e
+
+    def executor_time(
+        self, since: str | None = None, until: str | None = None, model: str | None = None
+    ) -> list[ExecutorTime]:
+        """The TE-time totals per model, day and state (days as YYYY-MM-DD, both ends included)."""
+        query = select(ExecutorTimeRow).order_by(ExecutorTimeRow.day, ExecutorTimeRow.model, ExecutorTimeRow.state)
+        if model is not None:
+            query = query.where(ExecutorTimeRow.model == model)
+        if since is not None:
+            query = query.where(ExecutorTimeRow.day >= since)
+        if until is not None:
+            query = query.where(ExecutorTimeRow.day <= until)
+        with self._session() as session:
+            return [
+                ExecutorTime(row.model, row.day, row.state, row.seconds, row.energy_kwh, row.gwp_kgco2e)
+                for row in session.scalars(query)
             ]
 
     def list_jobs(self, tenant: str | None = None, limit: int = 100) -> list[JobInfo]:

@@ -128,6 +128,17 @@ def test_a_model_that_cannot_load_is_refused_with_its_reason(serverless, tmp_pat
     assert _chat(serverless, serverless.api_key).status_code == 200  # the others keep serving
 
 
+def test_admins_see_the_te_time_in_the_footprint_and_tenants_do_not(serverless):
+    assert _chat(serverless, serverless.api_key).status_code == 200
+    time.sleep(1.5)  # a few autoscaler ticks
+    admin = _get(serverless, "/footprint", serverless.admin_key).json()
+    states = {(entry["model"], entry["state"]) for entry in admin["executors"]}
+    assert ("tiny-zero", "idle") in states or ("tiny-zero", "busy") in states
+    assert ("(pool)", "pooled") in states
+    assert all(entry["seconds"] > 0 and entry["energy_kwh"] > 0 for entry in admin["executors"])
+    assert "executors" not in _get(serverless, "/footprint", serverless.api_key).json()
+
+
 def test_ps_prints_the_executors_as_json(serverless):
     result = subprocess.run(
         [

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import asdict
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from headwater.errors import InvalidRequestError
 from headwater.platform.api.responses import error_responses
-from headwater.platform.auth import authenticate
+from headwater.platform.auth import ADMIN_TENANT, authenticate
 from headwater.platform.state import gateway_of
 from headwater.platform.store import FOOTPRINT_CRITERIA
 
@@ -31,9 +32,21 @@ async def footprint(
     until: str | None = Query(None, description="Last day included, YYYY-MM-DD."),
     model: str | None = Query(None, description="Only this model."),
 ) -> dict[str, object]:
-    """Energy, GHG, water, primary energy and ADPe of the tenant's requests, summed per model and day."""
-    store = gateway_of(request).store
-    rows = await asyncio.to_thread(store.footprint_summary, tenant, _day(since, "since"), _day(until, "until"), model)
+    """Energy, GHG, water, primary energy and ADPe of the tenant's requests, summed per model and day. For an
+    admin key, also `executors`: the seconds each model's TEs spent busy, idle or pooled, with their energy and
+    GHG (what keeping TEs up costs beyond the requests: compare a serverless catalogue with an always-on one)."""
+    gateway = gateway_of(request)
+    first, last = _day(since, "since"), _day(until, "until")
+    rows = await asyncio.to_thread(gateway.store.footprint_summary, tenant, first, last, model)
     data = [{"tenant": r.tenant, "model": r.model, "day": r.day, "requests": r.requests, **r.criteria} for r in rows]
     totals = {c: sum(row[c] for row in data) for c in FOOTPRINT_CRITERIA}
-    return {"object": "list", "data": data, "totals": {"requests": sum(r.requests for r in rows), **totals}}
+    body: dict[str, object] = {
+        "object": "list",
+        "data": data,
+        "totals": {"requests": sum(r.requests for r in rows), **totals},
+    }
+    if tenant == ADMIN_TENANT or not gateway.settings.auth:
+        await gateway.control.flush_te_time()
+        times = await asyncio.to_thread(gateway.store.executor_time, first, last, model)
+        body["executors"] = [asdict(entry) for entry in times]
+    return body
