@@ -115,20 +115,20 @@ def main() -> None:
         report = build_critique_data(candidates, work / "critiques.jsonl", RuleCritic(), check_reference=True)
         critiques = [json.loads(line) for line in (work / "critiques.jsonl").read_text().splitlines()]
         config = FineTuneConfig(max_steps=args.steps, learning_rate=args.lr, batch_size=8, max_length=256)
-        _cft_loss, cft_model = fine_tune(
+        cft_model = fine_tune(
             args.model,
             [cft_row(c["question"], c["response"], c["critique"]) for c in critiques],
             work / "cft",
             config,
             args.data_dir,
-        )
-        _sft_loss, sft_model = fine_tune(
+        ).model
+        sft_model = fine_tune(
             args.model,
             [sft_row(p["question"], f"The answer is {p['answer']}.") for p in train],
             work / "sft",
             config,
             args.data_dir,
-        )
+        ).model
         result = {
             "model": args.model,
             "steps": args.steps,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -15,14 +16,28 @@ from headwater.cli.options import generator_for
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.jsonl import read_jsonl
 from headwater.train.cft import cft_row, sft_row
-from headwater.train.critique_data import build_critique_data, sample_responses
-from headwater.train.sft import FineTuneConfig, fine_tune
+from headwater.train.critique_data import TEACHER_PARAMS, build_critique_data, sample_responses
+from headwater.train.selection import SELECT_BY, SelectionConfig, read_validation
+from headwater.train.sft import FineTuneConfig, FineTuneResult, fine_tune
 
 app = typer.Typer(help="Critique fine-tuning (CFT): sample responses, build critiques, train.", no_args_is_help=True)
 sft_app = typer.Typer(help="The SFT baseline on (question, answer) pairs.", no_args_is_help=True)
 err = Console(stderr=True)
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 DataDir = Annotated[Path, typer.Option(help="Where built-in models live.")]
+ApiKey = Annotated[str | None, typer.Option(help="API key (default HEADWATER_API_KEY / OPENAI_API_KEY).")]
+GradAccum = Annotated[
+    int, typer.Option(help="Micro-batches per optimiser step (paper: 8 per device × 8 × 8 GPUs = 512 per step).")
+]
+ValidationFile = Annotated[
+    Path | None,
+    typer.Option(help="JSONL of question, reference: keep the checkpoint that answers it best (paper: MATH-500)."),
+]
+EvalSteps = Annotated[int, typer.Option(help="Score on --validation-file every N optimiser steps (paper: 2).")]
+SelectBy = Annotated[str, typer.Option(help=f"Score used to pick the checkpoint: {' or '.join(SELECT_BY)}.")]
+JudgeModel = Annotated[str | None, typer.Option(help="Judge model for --select-by judge: HF id, built-in or served.")]
+JudgeBaseUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the judge.")]
+EvalMaxTokens = Annotated[int, typer.Option(help="Most tokens per validation answer.")]
 
 
 def _jsonl(path: Path, fields: tuple[str, ...]) -> list[dict]:
@@ -80,12 +95,15 @@ def build_data(
     teacher: Annotated[str, typer.Option(help="Teacher model: HF id, folder, built-in or served name.")],
     output: Annotated[Path, typer.Option(help="Output JSONL; re-running with it resumes.")],
     teacher_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the teacher.")] = None,
-    api_key: Annotated[str | None, typer.Option(help="API key (default HEADWATER_API_KEY / OPENAI_API_KEY).")] = None,
+    api_key: ApiKey = None,
     check_reference: Annotated[
         bool, typer.Option(help="Drop critiques whose verdict disagrees with response_correct.")
     ] = False,
     concurrency: Annotated[int, typer.Option(help="Items sent to the teacher at once.")] = 8,
     attempts: Annotated[int, typer.Option(help="Tries per item when the verdict does not parse.")] = 3,
+    teacher_max_tokens: Annotated[
+        int, typer.Option(help="Most tokens per critique (official: 3200; shorter ones lose their Conclusion).")
+    ] = TEACHER_PARAMS.max_tokens,
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
@@ -108,6 +126,7 @@ def build_data(
                 check_reference=check_reference,
                 batch_size=concurrency,
                 attempts=attempts,
+                max_tokens=teacher_max_tokens,
                 on_progress=lambda n: progress.advance(task, n),
             )
     except (HeadwaterError, OSError) as error:
@@ -141,8 +160,56 @@ class _Bar(TrainerCallback):
         self.progress.update(self.task, completed=state.global_step, loss=(logs or {}).get("loss", float("nan")))
 
 
+@dataclass(frozen=True)
+class _Selection:
+    """The checkpoint-selection flags as given."""
+
+    validation_file: Path | None
+    eval_steps: int
+    select_by: str
+    judge: str | None
+    judge_base_url: str | None
+    api_key: str | None
+    eval_max_tokens: int
+
+    def config(self, data_dir: Path) -> SelectionConfig | None:
+        if self.validation_file is None:
+            if self.judge is not None or self.select_by != SELECT_BY[0]:
+                raise InvalidRequestError("--select-by and --judge need --validation-file", param="validation_file")
+            return None
+        judge = generator_for(self.judge, self.judge_base_url, self.api_key, data_dir, 8) if self.judge else None
+        return SelectionConfig(
+            read_validation(self.validation_file),
+            eval_steps=self.eval_steps,
+            select_by=self.select_by,
+            judge=judge,
+            max_tokens=self.eval_max_tokens,
+        )
+
+
+def _summary(label: str, examples: int, result: FineTuneResult) -> dict:
+    selection = result.selection
+    return {
+        "method": label,
+        "examples": examples,
+        "train_loss": result.train_loss,
+        "model": str(result.model),
+        "select_by": selection.select_by if selection else None,
+        "best_step": selection.best_step if selection else None,
+        "best_score": selection.best_score if selection else None,
+        "validation_scores": [{"step": s, "score": v} for s, v in selection.scores] if selection else [],
+    }
+
+
 def _train(
-    rows: list[dict], model: str, output: Path, config: FineTuneConfig, data_dir: Path, label: str, as_json: bool
+    rows: list[dict],
+    model: str,
+    output: Path,
+    config: FineTuneConfig,
+    data_dir: Path,
+    label: str,
+    as_json: bool,
+    selection: SelectionConfig | None,
 ) -> None:
     with Progress(
         TextColumn(label),
@@ -153,18 +220,29 @@ def _train(
         console=err,
     ) as progress:
         task = progress.add_task(label, total=None, loss=float("nan"))
-        loss, final = fine_tune(model, rows, output, config, data_dir, callbacks=[_Bar(progress, task)])
-    summary = {"method": label, "examples": len(rows), "train_loss": loss, "model": str(final)}
+        result = fine_tune(model, rows, output, config, data_dir, [_Bar(progress, task)], selection)
+    summary = _summary(label, len(rows), result)
     (output / f"{label}_summary.json").write_text(json.dumps(summary, indent=2))
     if as_json:
         print(json.dumps(summary))
-    else:
-        err.print(f"{label}: saved {final} (loss {loss:.4f})")
+        return
+    kept = (
+        f", best {summary['select_by']} {summary['best_score']:.4f} at step {summary['best_step']}" if selection else ""
+    )
+    err.print(f"{label}: saved {result.model} (loss {result.train_loss:.4f}{kept})")
 
 
-def _config(max_steps: int, epochs: float, lr: float, batch_size: int, max_length: int, lora: bool) -> FineTuneConfig:
+def _config(
+    max_steps: int, epochs: float, lr: float, batch_size: int, grad_accum: int, max_length: int, lora: bool
+) -> FineTuneConfig:
     return FineTuneConfig(
-        max_steps=max_steps, epochs=epochs, learning_rate=lr, batch_size=batch_size, max_length=max_length, lora=lora
+        max_steps=max_steps,
+        epochs=epochs,
+        learning_rate=lr,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        max_length=max_length,
+        lora=lora,
     )
 
 
@@ -176,21 +254,31 @@ def train(
     max_steps: Annotated[int, typer.Option(help="Optimiser steps (0: from --epochs).")] = 0,
     epochs: Annotated[float, typer.Option(help="Passes over the data.")] = 1.0,
     lr: Annotated[float, typer.Option(help="Learning rate (paper: 5e-6).")] = 5e-6,
-    batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 8,
+    batch_size: Annotated[int, typer.Option(help="Examples per micro-batch (paper: 8 per device).")] = 8,
+    grad_accum: GradAccum = 1,
     max_length: Annotated[int, typer.Option(help="Tokens per example.")] = 2048,
     lora: Annotated[bool, typer.Option(help="Train LoRA adapters instead of every weight.")] = False,
+    validation_file: ValidationFile = None,
+    eval_steps: EvalSteps = 2,
+    select_by: SelectBy = SELECT_BY[0],
+    judge: JudgeModel = None,
+    judge_base_url: JudgeBaseUrl = None,
+    api_key: ApiKey = None,
+    eval_max_tokens: EvalMaxTokens = 2048,
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
-    """Critique fine-tuning: learn the critique given the question and the response (loss on the critique)."""
+    """Critique fine-tuning: learn the critique given the question and the response (loss on the critique).
+
+    With --validation-file the model kept is the checkpoint that answers the validation questions best."""
+    selection = _Selection(validation_file, eval_steps, select_by, judge, judge_base_url, api_key, eval_max_tokens)
     try:
         rows = [
             cft_row(r["question"], r["response"], r["critique"])
             for r in _jsonl(data, ("question", "response", "critique"))
         ]
-        _train(
-            rows, model, output, _config(max_steps, epochs, lr, batch_size, max_length, lora), data_dir, "cft", as_json
-        )
+        config = _config(max_steps, epochs, lr, batch_size, grad_accum, max_length, lora)
+        _train(rows, model, output, config, data_dir, "cft", as_json, selection.config(data_dir))
     except HeadwaterError as error:
         raise _fail(error) from None
 
@@ -203,17 +291,25 @@ def sft_train(
     max_steps: Annotated[int, typer.Option(help="Optimiser steps (0: from --epochs).")] = 0,
     epochs: Annotated[float, typer.Option(help="Passes over the data.")] = 1.0,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 5e-6,
-    batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 8,
+    batch_size: Annotated[int, typer.Option(help="Examples per micro-batch.")] = 8,
+    grad_accum: GradAccum = 1,
     max_length: Annotated[int, typer.Option(help="Tokens per example.")] = 2048,
     lora: Annotated[bool, typer.Option(help="Train LoRA adapters instead of every weight.")] = False,
+    validation_file: ValidationFile = None,
+    eval_steps: EvalSteps = 2,
+    select_by: SelectBy = SELECT_BY[0],
+    judge: JudgeModel = None,
+    judge_base_url: JudgeBaseUrl = None,
+    api_key: ApiKey = None,
+    eval_max_tokens: EvalMaxTokens = 2048,
     data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
     """The SFT baseline: learn the answer given the question, same settings as `cft train`."""
+    selection = _Selection(validation_file, eval_steps, select_by, judge, judge_base_url, api_key, eval_max_tokens)
     try:
         rows = [sft_row(r["question"], r["answer"]) for r in _jsonl(data, ("question", "answer"))]
-        _train(
-            rows, model, output, _config(max_steps, epochs, lr, batch_size, max_length, lora), data_dir, "sft", as_json
-        )
+        config = _config(max_steps, epochs, lr, batch_size, grad_accum, max_length, lora)
+        _train(rows, model, output, config, data_dir, "sft", as_json, selection.config(data_dir))
     except HeadwaterError as error:
         raise _fail(error) from None

@@ -34,7 +34,10 @@ class _RichProgress(TrainerCallback):
         self.started = time.perf_counter()
         self.fields = {"loss": math.nan, "t": math.nan}
 
-    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201 - transformers' signature
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201 - transformers' signature
+        self.progress.update(self.task, total=state.max_steps)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
         logs = logs or {}
         self.fields["loss"] = logs.get("loss", self.fields["loss"])
         self.fields["t"] = logs.get("taid_t", self.fields["t"])
@@ -105,25 +108,26 @@ def distill(
         err.print(f"[red]error:[/] {error.message}")
         raise typer.Exit(2) from None
     per_step = batch_size * grad_accum
-    steps = max_steps or max(1, math.ceil(len(examples) / per_step * epochs))
     args = TrainingArguments(
         output_dir=str(output),
         per_device_train_batch_size=batch_size,
         gradient_accumulation_steps=grad_accum,
-        max_steps=steps,
+        max_steps=max_steps or -1,  # -1: the Trainer counts the steps of `epochs` from its own dataloader
+        num_train_epochs=epochs,
         learning_rate=lr,
         lr_scheduler_type="cosine",
         max_grad_norm=1.0,
         logging_steps=1,
         save_strategy="steps",
-        save_steps=max(1, steps // 4),
+        save_steps=0.25,  # a share of the run's steps
         save_total_limit=2,
         report_to="none",
         disable_tqdm=True,
         seed=seed,
         log_level="error",
     )
-    schedule = TAIDSchedule(steps, t_start=t_start, alpha=taid_alpha, adaptive=adaptive) if method == "taid" else None
+    # total_steps unset: the trainer sets it to the optimiser steps it runs (accumulation, epochs, processes)
+    schedule = TAIDSchedule(t_start=t_start, alpha=taid_alpha, adaptive=adaptive) if method == "taid" else None
     trainer = DistillationTrainer(
         model=student_model,
         args=args,
@@ -147,13 +151,13 @@ def distill(
         TimeRemainingColumn(),
         console=err,
     ) as progress:
-        task = progress.add_task("distill", total=steps, loss=math.nan, t=math.nan, rate=0.0)
+        task = progress.add_task("distill", total=None, loss=math.nan, t=math.nan, rate=0.0)
         trainer.add_callback(_RichProgress(progress, task, tokens_per_step))
         result = trainer.train()
     final = save_final(trainer, tokenizer, output)
     summary = {
         "method": method,
-        "steps": steps,
+        "steps": trainer.state.global_step,
         "train_loss": result.training_loss,
         "examples": len(examples),
         "t": schedule.t if schedule else None,

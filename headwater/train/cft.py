@@ -18,7 +18,18 @@ TEACHER_SYSTEM = (
     "step, say briefly whether it is correct, and end with exactly `Conclusion: right [END]` or "
     "`Conclusion: wrong [END]`."
 )
-_CONCLUSION = re.compile(r"conclusion", re.IGNORECASE)
+_CONCLUSION = re.compile(r"\bconclusions?\b", re.IGNORECASE)
+_END = re.compile(r"\[\s*end\s*\]", re.IGNORECASE)
+_POSITIVE, _NEGATIVE = {"right", "correct"}, {"wrong", "incorrect"}
+_ALTERNATIVES = r"\s*(?:/|\||\bor\b)\s*"
+_ECHO = re.compile(
+    rf"\b(?:right|correct){_ALTERNATIVES}(?:wrong|incorrect)\b|\b(?:wrong|incorrect){_ALTERNATIVES}(?:right|correct)\b"
+)
+_CLAUSE = re.compile(r"[.,;:!?()\n]+")
+_WORD = re.compile(r"[a-z]+(?:['’][a-z]+)?")
+_NEGATION_WINDOW = 3
+"""A verdict word is negated by "not", "never", "cannot" or an n't-word at most this many words before it, in its
+clause ("not correct", "isn't quite right", "not entirely correct")."""
 
 
 def critique_input(question: str, response: str) -> str:
@@ -40,16 +51,40 @@ def teacher_prompt(question: str, response: str) -> list[dict[str, str]]:
 
 
 def parse_verdict(critique: str) -> Verdict | None:
-    """The verdict after the last "Conclusion" (also "Critique Conclusion: Correct/Incorrect"); negative words are
-    checked first, since "incorrect" contains "correct". None when there is no conclusion or no verdict word."""
+    """The verdict after the last "Conclusion" (also "Critique Conclusion: Correct/Incorrect"), read up to `[END]`.
+
+    The paper's teacher ends with `Conclusion: right/wrong [END]`; real critiques also say "The solution is not
+    correct." or "isn't right", so each verdict word is read with its negation: a negated "right"/"correct" is
+    wrong, a negated "wrong"/"incorrect" is right. Any wrong reading wins (negative words first, as the paper's
+    parser checks wrong/incorrect before right/correct): "incorrect; the correct answer is 12" is wrong. An echo of
+    the instruction's template ("right/wrong", "correct or incorrect") is no verdict, nor is a conclusion without a
+    verdict word: both give None, so the builder asks again.
+    """
     matches = list(_CONCLUSION.finditer(critique))
     if not matches:
         return None
-    tail = critique[matches[-1].end() :].lower()[:80]
-    for word, verdict in (("incorrect", "wrong"), ("wrong", "wrong"), ("correct", "right"), ("right", "right")):
-        if re.search(rf"\b{word}\b", tail):
-            return verdict  # type: ignore[return-value]
-    return None
+    tail = _END.split(critique[matches[-1].end() :], maxsplit=1)[0][:300].lower()
+    if _ECHO.search(tail):
+        return None
+    readings = [reading for clause in _CLAUSE.split(tail) for reading in _clause_readings(_WORD.findall(clause))]
+    if "wrong" in readings:
+        return "wrong"
+    return "right" if readings else None
+
+
+def _negates(word: str) -> bool:
+    return word in ("not", "never", "cannot") or word.endswith(("n't", "n’t"))
+
+
+def _clause_readings(words: list[str]) -> list[Verdict]:
+    """The verdict each verdict word of one clause states, its negation taken into account."""
+    readings: list[Verdict] = []
+    for index, word in enumerate(words):
+        if word not in _POSITIVE | _NEGATIVE:
+            continue
+        negated = any(_negates(w) for w in words[max(0, index - _NEGATION_WINDOW) : index])
+        readings.append("right" if (word in _POSITIVE) != negated else "wrong")
+    return readings
 
 
 def cft_row(question: str, response: str, critique: str) -> dict[str, list[dict[str, str]]]:

@@ -13,7 +13,7 @@ import logging
 import os
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from headwater.errors import HeadwaterError, InvalidRequestError
@@ -21,7 +21,9 @@ from headwater.models.generator import GenerationParams, Generator
 from headwater.train.cft import final_answer, parse_verdict, same_answer, teacher_prompt
 
 logger = logging.getLogger(__name__)
-TEACHER_PARAMS = GenerationParams(max_tokens=1024, temperature=0.3, top_p=0.95)
+TEACHER_PARAMS = GenerationParams(max_tokens=3200, temperature=0.3, top_p=0.95)
+"""The official critique generation's sampling (gpt-4o-2024-11-20, T 0.3, top_p 0.95, max_tokens 3200): a shorter
+budget cuts long critiques before their Conclusion, and those are dropped as unparseable."""
 
 
 @dataclass
@@ -110,7 +112,9 @@ def _batches(items: list[dict], size: int) -> Iterator[list[dict]]:
         yield items[start : start + size]
 
 
-def _critique(batch: list[dict], teacher: Generator, attempts: int, report: BuildReport) -> list[tuple[dict, str]]:
+def _critique(
+    batch: list[dict], teacher: Generator, params: GenerationParams, attempts: int, report: BuildReport
+) -> list[tuple[dict, str]]:
     """(item, critique) for every item whose critique parsed within `attempts` tries."""
     done: list[tuple[dict, str]] = []
     pending = batch
@@ -118,9 +122,7 @@ def _critique(batch: list[dict], teacher: Generator, attempts: int, report: Buil
         if not pending:
             break
         try:
-            generations = teacher.generate(
-                [teacher_prompt(i["question"], i["response"]) for i in pending], TEACHER_PARAMS
-            )
+            generations = teacher.generate([teacher_prompt(i["question"], i["response"]) for i in pending], params)
         except HeadwaterError as error:
             logger.warning("teacher failed on %d item(s): %s", len(pending), error)
             report.teacher_failures += len(pending)
@@ -144,9 +146,14 @@ def build_critique_data(
     check_reference: bool = False,
     batch_size: int = 16,
     attempts: int = 3,
+    max_tokens: int = TEACHER_PARAMS.max_tokens,
     on_progress: Callable[[int], None] | None = None,
 ) -> BuildReport:
-    """Critique every input item with `teacher` into `output_path` (resumable); see the module docstring."""
+    """Critique every input item with `teacher` into `output_path` (resumable); see the module docstring.
+    `max_tokens` bounds each critique (default 3200, the official value)."""
+    if max_tokens < 1:
+        raise InvalidRequestError(f"max_tokens must be at least 1, got {max_tokens}", param="max_tokens")
+    params = replace(TEACHER_PARAMS, max_tokens=max_tokens)
     report = BuildReport()
     items = read_items(input_path, report)
     rejects = output_path.with_name(output_path.name + ".rejects.jsonl")
@@ -166,7 +173,7 @@ def build_critique_data(
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with output_path.open("a", encoding="utf-8") as out:
         for batch in _batches(todo, batch_size):
-            for item, critique in _critique(batch, teacher, attempts, report):
+            for item, critique in _critique(batch, teacher, params, attempts, report):
                 verdict = parse_verdict(critique)
                 expected = item.get("response_correct")
                 if check_reference and expected is not None and (verdict == "right") != expected:

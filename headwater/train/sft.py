@@ -1,9 +1,11 @@
 """Supervised fine-tuning on prompt/completion rows with TRL's SFTTrainer: the loss covers the completion only
 (its end-of-turn token included, so the model learns to stop). CFT and its SFT baseline both train through here,
-with the same split, budget and settings; they differ only in their rows."""
+with the same split, budget and settings; they differ only in their rows. With a `SelectionConfig` the model
+kept is the best checkpoint on a validation set, as the CFT paper picks it, rather than the last one."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,23 +15,46 @@ from transformers import TrainerCallback
 from headwater.errors import InvalidRequestError
 from headwater.models.fine_tuning import device_arguments, lora_config, quiet, save_final
 from headwater.models.loading import load_model, load_tokenizer
+from headwater.train.selection import CheckpointSelector, SelectionConfig, SelectionResult
+
+BEST_FOLDER = "best"
 
 
 @dataclass(frozen=True)
 class FineTuneConfig:
-    """The training budget and settings (paper CFT: lr 5e-6, 1 epoch, cosine, warm-up 0.1, length 2 048)."""
+    """The training budget and settings (paper CFT: lr 5e-6, 1 epoch, cosine, warm-up 0.1, length 2 048, and a
+    global batch of 512 = 8 per device × 8 accumulation × 8 GPUs)."""
 
     max_steps: int = 0
     epochs: float = 1.0
     learning_rate: float = 5e-6
     batch_size: int = 8
+    """Examples per device per micro-batch."""
     grad_accum: int = 1
+    """Micro-batches per optimiser step: the batch per step is batch_size × grad_accum × processes."""
     max_length: int = 2048
     warmup_ratio: float = 0.1
     """Share of the steps spent warming up (transformers takes a float below 1 as a ratio)."""
     lora: bool = False
     lora_rank: int = 16
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "grad_accum"):
+            if getattr(self, name) < 1:
+                raise InvalidRequestError(f"{name} must be at least 1, got {getattr(self, name)}", param=name)
+
+
+@dataclass(frozen=True)
+class FineTuneResult:
+    """What a fine-tune produced."""
+
+    train_loss: float
+    """Mean training loss over the run."""
+    model: Path
+    """Folder of the model kept: the best checkpoint with a selection, else the last."""
+    selection: SelectionResult | None = None
+    """The validation scores and the step kept, when a selection was asked for."""
 
 
 def fine_tune(
@@ -39,8 +64,10 @@ def fine_tune(
     config: FineTuneConfig,
     data_dir: Path | str = ".headwater",
     callbacks: Sequence[TrainerCallback] = (),
-) -> tuple[float, Path]:
-    """Train `model_name` on prompt/completion `rows`; returns (mean training loss, folder of the saved model)."""
+    selection: SelectionConfig | None = None,
+) -> FineTuneResult:
+    """Train `model_name` on prompt/completion `rows` into `output/final`: the last model, or with `selection` the
+    checkpoint that scored best on the validation set."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -50,6 +77,7 @@ def fine_tune(
     tokenizer.padding_side = "right"
     model = load_model(model_name, data_dir=data_dir)
     peft_config = lora_config(config.lora, config.lora_rank)
+    selector = CheckpointSelector(selection, output / BEST_FOLDER) if selection is not None else None
     args = SFTConfig(
         output_dir=str(output),
         max_steps=config.max_steps or -1,
@@ -75,10 +103,19 @@ def fine_tune(
         train_dataset=Dataset.from_list(list(rows)),
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=list(callbacks),
+        callbacks=[*callbacks, *([selector] if selector else [])],
     )
 
     quiet(trainer)
     result = trainer.train()
-    final = save_final(trainer, tokenizer, output)
-    return result.training_loss, final
+    if selector is None or selector.result.best_step is None:
+        return FineTuneResult(result.training_loss, save_final(trainer, tokenizer, output))
+    return FineTuneResult(result.training_loss, _keep_best(output), selector.result)
+
+
+def _keep_best(output: Path) -> Path:
+    """Make the best checkpoint the output model, `output/final`."""
+    final = output / "final"
+    if final.exists():
+        shutil.rmtree(final)
+    return Path(shutil.move(output / BEST_FOLDER, final))

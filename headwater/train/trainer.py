@@ -3,12 +3,15 @@
 The loss compares next-token distributions at every position whose label is counted (responses only by
 default; `include_prompt` distils the prompt too, as the official TAID runs did). With `method="taid"` the
 `TAIDSchedule` moves t once per optimiser step, from the mean cross-entropy of that step's micro-batches; its
-state is saved in every checkpoint and restored on resume, so a resumed run continues with the same t.
+length is the number of optimiser steps the Trainer itself computes when training begins (accumulation, epochs
+and processes included); its state is saved in every checkpoint and restored on resume, so a resumed run
+continues with the same t.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from headwater.errors import InvalidRequestError
 from headwater.train.losses import LOSS_NAMES, distill_loss
 from headwater.train.taid import TAIDSchedule, taid_terms
 
+logger = logging.getLogger(__name__)
 SCHEDULE_FILE = "taid_schedule.json"
 METHODS = ("taid", *LOSS_NAMES)
 
@@ -48,10 +52,14 @@ def check_compatible(
 
 
 class _ScheduleCallback(TrainerCallback):
-    """Updates t once per optimiser step and writes the schedule into each checkpoint."""
+    """Gives the schedule the run's length, updates t once per optimiser step, and writes the schedule into each
+    checkpoint."""
 
     def __init__(self, trainer: DistillationTrainer) -> None:
         self.trainer = trainer
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201 - transformers' signature
+        self.trainer.begin_schedule(state.max_steps)
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201 - transformers' signature
         self.trainer.end_optimizer_step(state.global_step - 1)
@@ -89,21 +97,25 @@ class DistillationTrainer(Trainer):
             parameter.requires_grad_(False)
         self.method, self.temperature, self.alpha, self.beta = method, temperature, alpha, beta
         self.vocab_size = vocab_size
-        self.schedule = schedule if schedule is not None or method != "taid" else TAIDSchedule(self._total_steps())
+        self.schedule = schedule if schedule is not None or method != "taid" else TAIDSchedule()
         self._step_losses: list[float] = []
         self._logged: dict[str, float] = {}
         self.add_callback(_ScheduleCallback(self))
 
-    def _total_steps(self) -> int:
-        """Optimiser steps of the run: max_steps, or epochs × batches per epoch / accumulation."""
-        if self.args.max_steps > 0:
-            return self.args.max_steps
-        if self.train_dataset is None:
-            raise InvalidRequestError(
-                "TAID needs the run's length: pass a TAIDSchedule or set max_steps", param="schedule"
+    def begin_schedule(self, max_steps: int) -> None:
+        """Give the schedule the run's length: the optimiser steps the Trainer computed from its own dataloader
+        (`state.max_steps`, after sharding across processes, with accumulation and epochs). A length given
+        explicitly is kept, with a warning when it differs (t would reach t_end early, or never)."""
+        if self.schedule is None:
+            return
+        if self.schedule.total_steps is None:
+            self.schedule.total_steps = max_steps
+        elif self.schedule.total_steps != max_steps:
+            logger.warning(
+                "the TAID schedule spans %d steps but the Trainer runs %d: leave total_steps unset to follow the run",
+                self.schedule.total_steps,
+                max_steps,
             )
-        batches = math.ceil(len(self.train_dataset) / self.args.per_device_train_batch_size)
-        return max(1, math.ceil(batches / self.args.gradient_accumulation_steps * self.args.num_train_epochs))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ANN201
         labels = inputs["labels"]

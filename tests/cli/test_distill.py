@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from transformers import AutoModelForCausalLM
 from typer.testing import CliRunner
 
@@ -79,3 +80,15 @@ def test_bad_method_and_bad_data_exit_2(tmp_path, data_dir):
         ],
     )
     assert result.exit_code == 2 and "line 1: response" in result.output
+
+
+def test_epochs_with_accumulation_run_the_trainers_step_count_and_t_spans_it(tmp_path, data_dir):
+    """13 examples in micro-batches of 2 are 7 per epoch; accumulating 3 gives 3 optimiser steps per epoch, 6 over
+    2 epochs (a count from examples ÷ (batch × accumulation) says 5). The ramp must end with the run."""
+    args = ["distill", "--teacher", "tiny-teacher", "--student", "tiny-chat", "--data", str(_data(tmp_path))]
+    args += ["--output", str(tmp_path / "out"), "--epochs", "2", "--batch-size", "2", "--grad-accum", "3"]
+    result = runner.invoke(app, [*args, "--data-dir", str(data_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["steps"] == 6
+    assert summary["t"] == pytest.approx(0.4 + 0.6 * 5 / 6)  # t after the last step (0-based 5) of 6

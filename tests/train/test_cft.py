@@ -18,14 +18,38 @@ from headwater.train.critique_data import build_critique_data, sample_responses
 @pytest.mark.parametrize(
     ("text", "verdict"),
     [
+        # the template's own forms
         ("Step 1 ok.\nConclusion: right [END]", "right"),
         ("Conclusion: wrong [END]", "wrong"),
         ("Critique Conclusion: Correct", "right"),
         ("Critique Conclusion: Incorrect", "wrong"),
+        ("**Conclusion:** Right [END]", "right"),
+        ("Conclusion: **wrong** [END]", "wrong"),
         ("conclusion - the solution is WRONG.", "wrong"),
         ("Conclusion: right... no wait. Conclusion: wrong [END]", "wrong"),
+        ("The steps look wrong at first, but they hold.\nConclusion: right [END]", "right"),
+        ("Conclusion: right [END] (a wrong reading would need a different sum)", "right"),
+        # sentences, and negations of "right"/"correct"
+        ("Conclusion: The solution is correct. [END]", "right"),
+        ("Conclusion: The solution is not correct. [END]", "wrong"),
+        ("Conclusion: not right [END]", "wrong"),
+        ("Conclusion: The student's answer isn't right.", "wrong"),
+        ("Conclusion: The answer isn’t correct [END]", "wrong"),
+        ("Conclusion: The solution is NOT correct [END]", "wrong"),
+        ("Conclusion: The solution is not entirely correct. [END]", "wrong"),
+        ("Conclusion: the method doesn't give the right answer [END]", "wrong"),
+        ("Conclusion: The solution is incorrect; the correct answer is 12. [END]", "wrong"),
+        ("Conclusion: partially correct, but the final answer is wrong [END]", "wrong"),
+        ("Conclusion: The solution is not wrong. [END]", "right"),
+        ("Conclusion: The answer is not 5, it is correct as written [END]", "right"),
+        # echoes of the instruction's template, and no verdict at all
+        ("Conclusion: right/wrong [END]", None),
+        ("Conclusion: right / wrong [END]", None),
+        ("Conclusion: Correct or Incorrect", None),
+        ("End with 'Conclusion: wrong/right [END]'.", None),
         ("The answer is correct.", None),
         ("Conclusion: unclear", None),
+        ("Conclusion: [END] the answer is right", None),
         ("", None),
     ],
 )
@@ -209,3 +233,41 @@ def test_resume_keeps_records_after_a_bad_line_and_fixes_a_missing_newline(tmp_p
     assert report.already_done == 2 and report.written == 1 and len(teacher.asked) == 1
     lines = [line for line in out.read_text().splitlines() if line.startswith("{")]
     assert len(lines) == 3
+
+
+class PhrasedTeacher:
+    """Answers each item with a scripted critique (by response) and records the sampling it was asked for."""
+
+    name = "phrased"
+
+    def __init__(self, critiques: dict[str, list[str]]):
+        self.critiques, self.params = critiques, []
+
+    def generate(self, prompts, params=None):
+        self.params.append(params)
+        return [
+            Generation(self.critiques[p[-1]["content"].split("Solution:\n")[1]].pop(0), "stop", 1, 4) for p in prompts
+        ]
+
+
+def test_negated_verdicts_survive_the_reference_check_and_template_echoes_are_retried(tmp_path):
+    teacher = PhrasedTeacher(
+        {
+            "5": ["Conclusion: The solution is not correct. [END]"],
+            "4": ["Conclusion: right/wrong [END]", "Conclusion: right [END]"],
+            "6": ["Conclusion: not right [END]"],
+        }
+    )
+    out = tmp_path / "o.jsonl"
+    report = build_critique_data(_input(tmp_path, ROWS), out, teacher, check_reference=True, attempts=2)
+    verdicts = {json.loads(line)["response"]: json.loads(line)["verdict"] for line in out.read_text().splitlines()}
+    assert verdicts == {"5": "wrong", "4": "right"}  # the echo was asked again; "not right" of a right answer dropped
+    assert report.dropped_by_reference == 1 and report.unparseable == 0
+
+
+def test_teacher_gets_the_official_sampling_and_a_custom_budget(tmp_path):
+    teacher = PhrasedTeacher({"5": ["Conclusion: wrong [END]"] * 2, "4": ["Conclusion: right [END]"] * 2})
+    rows = _input(tmp_path, ROWS[:2])
+    build_critique_data(rows, tmp_path / "a.jsonl", teacher)
+    build_critique_data(rows, tmp_path / "b.jsonl", teacher, max_tokens=64)
+    assert [(p.max_tokens, p.temperature, p.top_p) for p in teacher.params] == [(3200, 0.3, 0.95), (64, 0.3, 0.95)]

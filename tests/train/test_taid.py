@@ -66,6 +66,37 @@ def test_cross_entropy_is_kl_plus_entropy():
     assert terms.cross_entropy.item() == pytest.approx(terms.kl.item() + entropy.item(), rel=1e-5)
 
 
+@pytest.mark.parametrize("t", [0.0, 0.4, 0.9])
+def test_minus_inf_student_logits_are_masked_out_not_nan(t):
+    """A banned token (student logit −inf) gives NaN without the official code's isinf mask; with it, the loss and
+    its gradient equal those on the vocabulary without that token."""
+    generator = torch.Generator().manual_seed(4)
+    base, teacher = torch.randn(2, 3, 6, generator=generator), torch.randn(2, 3, 6, generator=generator)
+    banned = base.clone()
+    banned[0, 1, 2] = banned[1, :, 5] = -math.inf
+    a = banned.clone().requires_grad_(True)
+    terms = taid_terms(a, teacher, t)
+    terms.kl.backward()
+    assert torch.isfinite(terms.kl) and torch.isfinite(terms.cross_entropy) and torch.isfinite(a.grad).all()
+    row = (0, 1)  # one position where only column 2 is banned
+    reference = base[row][[0, 1, 3, 4, 5]].clone().requires_grad_(True)
+    expected = taid_loss(reference[None, None], teacher[row][[0, 1, 3, 4, 5]][None, None], t)
+    alone = banned[row].clone().requires_grad_(True)
+    taid_loss(alone[None, None], teacher[row][None, None], t).backward()
+    expected.backward()
+    assert taid_loss(banned[row][None, None], teacher[row][None, None], t).item() == pytest.approx(
+        expected.item(), rel=1e-5
+    )
+    assert torch.allclose(alone.grad[[0, 1, 3, 4, 5]], reference.grad, atol=1e-6) and alone.grad[2] == 0
+
+
+def test_minus_inf_student_logits_at_t_one_stay_finite():
+    s = torch.tensor([[[0.0, -math.inf, 1.0]]], requires_grad=True)
+    terms = taid_terms(s, torch.tensor([[[0.5, 0.2, 0.1]]]), 1.0)
+    terms.kl.backward()
+    assert torch.isfinite(terms.kl) and torch.isfinite(s.grad).all()
+
+
 def _run(schedule: TAIDSchedule, steps: int, loss=lambda step: 1.0) -> list[float]:
     return [schedule.update(loss(step), step) for step in range(steps)]
 

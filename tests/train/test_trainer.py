@@ -158,19 +158,18 @@ def test_labels_cover_the_response_only(pair):
     assert example["input_ids"][-len(response) :] == response
 
 
-def test_default_schedule_spans_the_whole_run_when_training_by_epochs(tmp_path, data_dir, pair):
+def _epoch_trainer(tmp_path, data_dir, pair, examples, **kw):
     tokenizer, teacher = pair
-    examples = [encode(c, tokenizer, 64) for c in _conversations(32, seed=1)]
     args = TrainingArguments(
         output_dir=str(tmp_path),
-        per_device_train_batch_size=4,
-        num_train_epochs=3,
-        gradient_accumulation_steps=2,
         report_to="none",
         use_cpu=True,
         save_strategy="no",
+        disable_tqdm=True,
+        learning_rate=1e-4,
+        **kw,
     )
-    trainer = DistillationTrainer(
+    return DistillationTrainer(
         model=_student(data_dir),
         args=args,
         train_dataset=examples,
@@ -179,7 +178,45 @@ def test_default_schedule_spans_the_whole_run_when_training_by_epochs(tmp_path, 
         vocab_size=len(tokenizer),
         data_collator=functools.partial(collate, pad_id=tokenizer.pad_token_id),
     )
-    assert trainer.schedule.total_steps == 12  # 8 batches per epoch / 2 accumulation × 3 epochs
+
+
+def test_schedule_length_is_the_optimiser_steps_the_trainer_runs(tmp_path, data_dir, pair):
+    """10 examples, batch 1, accumulation 3, 3 epochs: 4 optimiser steps per epoch (3 + 3 + 3 + 1 micro-batches), 12
+    in all, not 10. t follows the ramp to the last step and reaches t_end only where the run ends."""
+    examples = [encode(c, pair[0], 32) for c in _conversations(10, seed=3)]
+    trainer = _epoch_trainer(
+        tmp_path,
+        data_dir,
+        pair,
+        examples,
+        per_device_train_batch_size=1,
+        gradient_accumulation_steps=3,
+        num_train_epochs=3,
+    )
+    assert trainer.schedule.total_steps is None  # left to the Trainer, which knows its dataloader
+    seen: list[tuple[int, float]] = []
+    original = trainer.end_optimizer_step
+
+    def spy(step: int) -> None:
+        original(step)
+        seen.append((step, trainer.schedule.t))
+
+    trainer.end_optimizer_step = spy  # type: ignore[method-assign]
+    trainer.train()
+    assert trainer.state.global_step == 12 and trainer.schedule.total_steps == 12
+    assert [step for step, _t in seen] == list(range(12))
+    assert [t for _step, t in seen[1:]] == pytest.approx([trainer.schedule.linear(step) for step, _t in seen[1:]])
+    assert all(t < 1.0 for _step, t in seen), "t reached 1 before the run ended"
+    assert seen[-1][1] == pytest.approx(0.4 + 0.6 * 11 / 12) and trainer.schedule.linear(12) == 1.0
+
+
+def test_an_explicit_schedule_length_is_kept_with_a_warning(tmp_path, data_dir, pair, caplog):
+    examples = [encode(c, pair[0], 32) for c in _conversations(4, seed=3)]
+    trainer = _epoch_trainer(tmp_path, data_dir, pair, examples, per_device_train_batch_size=2, max_steps=2)
+    trainer.schedule = TAIDSchedule(5)
+    with caplog.at_level("WARNING", logger="headwater.train.trainer"):
+        trainer.train()
+    assert trainer.schedule.total_steps == 5 and "spans 5 steps but the Trainer runs 2" in caplog.text
 
 
 def test_t_moves_with_the_loss_averaged_over_all_processes(tmp_path, data_dir, pair):
