@@ -48,7 +48,8 @@ def saved_tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_chat_path: P
 
 
 class ScriptedGenerator:
-    """A fake Generator that answers from a script (one entry per call, in order), recording the prompts."""
+    """A fake Generator that answers from a script (one entry per prompt, in order), recording the prompts. It
+    raises when the script runs out, so a test never passes on replies it did not write."""
 
     name = "scripted"
 
@@ -60,7 +61,9 @@ class ScriptedGenerator:
         results = []
         for prompt in prompts:
             self.prompts.append(prompt)
-            text = self.replies.pop(0) if self.replies else ""
+            if not self.replies:
+                raise AssertionError(f"the script ran out: no reply left for prompt {len(self.prompts)}: {prompt!r}")
+            text = self.replies.pop(0)
             results.append(Generation(text, "stop", 1, len(text.split())))
         return results
 
