@@ -1,4 +1,4 @@
-"""Distil tiny-teacher into tiny-chat with TAID from Python, in seconds on a CPU.
+"""Distil tiny-teacher into tiny-chat with TAID from Python, in seconds on a CPU: one config, one call.
 
 .venv/bin/python examples/distill_tiny.py [DATA_DIR]
 """
@@ -7,48 +7,26 @@ from __future__ import annotations
 
 import functools
 import sys
-
-from transformers import TrainingArguments
+from pathlib import Path
 
 from headwater.models import load_model, load_tokenizer
-from headwater.train import DistillationTrainer, TAIDSchedule, check_compatible, held_out_kl
+from headwater.train import DistillConfig, check_compatible, distill, held_out_kl
 from headwater.train.data import Conversation, collate, encode
 
-data_dir = sys.argv[1] if len(sys.argv) > 1 else ".headwater"
-tokenizer = load_tokenizer("tiny-chat", data_dir=data_dir)
-teacher, student = load_model("tiny-teacher", data_dir=data_dir), load_model("tiny-chat", data_dir=data_dir)
-width = check_compatible(student, teacher, tokenizer)
-
+data_dir = Path(sys.argv[1] if len(sys.argv) > 1 else ".headwater")
 chats = [
     Conversation([{"role": "user", "content": f"count from {n}"}], " ".join(str(n + i) for i in range(1, 6)))
     for n in range(48)
 ]
-examples = [encode(chat, tokenizer, max_length=64) for chat in chats]
-collator = functools.partial(collate, pad_id=tokenizer.pad_token_id)
-held_out = [collator(examples[:16])]
-
-steps = 30
-trainer = DistillationTrainer(
-    model=student.train(),
-    teacher=teacher,
-    method="taid",
-    schedule=TAIDSchedule(total_steps=steps, t_start=0.4),
-    vocab_size=width,
-    train_dataset=examples,
-    data_collator=collator,
-    args=TrainingArguments(
-        output_dir=f"{data_dir}/example-distill",
-        max_steps=steps,
-        per_device_train_batch_size=8,
-        learning_rate=2e-3,
-        report_to="none",
-        save_strategy="no",
-        disable_tqdm=True,
-        log_level="error",
-        logging_steps=10,
-    ),
+config = DistillConfig(
+    teacher="tiny-teacher", student="tiny-chat", method="taid", max_steps=30, lr=2e-3, max_length=64, data_dir=data_dir
 )
-before = held_out_kl(student, teacher, held_out, width)
-trainer.train()
-after = held_out_kl(student.eval(), teacher, held_out, width)
-print(f"held-out KL to the teacher: {before:.4f} -> {after:.4f}; final t = {trainer.schedule.t:.3f}")
+result = distill(config, chats, data_dir / "example-distill")
+
+tokenizer = load_tokenizer("tiny-chat", data_dir=data_dir)
+teacher = load_model("tiny-teacher", data_dir=data_dir)
+before, after = load_model("tiny-chat", data_dir=data_dir), load_model(result.model)
+width = check_compatible(before, teacher, tokenizer)
+held_out = [functools.partial(collate, pad_id=tokenizer.pad_token_id)([encode(c, tokenizer, 64) for c in chats[:16]])]
+kl_before, kl_after = (held_out_kl(student, teacher, held_out, width) for student in (before, after))
+print(f"held-out KL to the teacher: {kl_before:.4f} -> {kl_after:.4f}; final t = {result.t:.3f}")

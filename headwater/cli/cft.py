@@ -5,20 +5,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from transformers import TrainerCallback
 
 from headwater.cli.options import generator_for
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.jsonl import read_jsonl
 from headwater.train.cft import cft_row, sft_row
 from headwater.train.critique_data import TEACHER_PARAMS, build_critique_data, sample_responses
-from headwater.train.selection import SELECT_BY, SelectionConfig, read_validation
-from headwater.train.sft import FineTuneConfig, FineTuneResult, fine_tune
+from headwater.train.methods import SELECT_BY
+
+if TYPE_CHECKING:  # torch, transformers and TRL load only when a command trains
+    from headwater.train.selection import SelectionConfig
+    from headwater.train.sft import FineTuneConfig, FineTuneResult
 
 app = typer.Typer(help="Critique fine-tuning (CFT): sample responses, build critiques, train.", no_args_is_help=True)
 sft_app = typer.Typer(help="The SFT baseline on (question, answer) pairs.", no_args_is_help=True)
@@ -149,17 +151,6 @@ def build_data(
         err.print(f"[yellow]line {line}:[/] {reason} (in {output.name}.rejects.jsonl)")
 
 
-class _Bar(TrainerCallback):
-    def __init__(self, progress: Progress, task: int) -> None:
-        self.progress, self.task = progress, task
-
-    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201 - transformers' signature
-        self.progress.update(self.task, total=state.max_steps)
-
-    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
-        self.progress.update(self.task, completed=state.global_step, loss=(logs or {}).get("loss", float("nan")))
-
-
 @dataclass(frozen=True)
 class _Selection:
     """The checkpoint-selection flags as given."""
@@ -173,6 +164,8 @@ class _Selection:
     eval_max_tokens: int
 
     def config(self, data_dir: Path) -> SelectionConfig | None:
+        from headwater.train.selection import SelectionConfig, read_validation
+
         if self.validation_file is None:
             if self.judge is not None or self.select_by != SELECT_BY[0]:
                 raise InvalidRequestError("--select-by and --judge need --validation-file", param="validation_file")
@@ -211,6 +204,9 @@ def _train(
     as_json: bool,
     selection: SelectionConfig | None,
 ) -> None:
+    from headwater.cli.train_progress import ProgressBar
+    from headwater.train.sft import fine_tune
+
     with Progress(
         TextColumn(label),
         BarColumn(),
@@ -220,7 +216,7 @@ def _train(
         console=err,
     ) as progress:
         task = progress.add_task(label, total=None, loss=float("nan"))
-        result = fine_tune(model, rows, output, config, data_dir, [_Bar(progress, task)], selection)
+        result = fine_tune(model, rows, output, config, data_dir, [ProgressBar(progress, task)], selection)
     summary = _summary(label, len(rows), result)
     (output / f"{label}_summary.json").write_text(json.dumps(summary, indent=2))
     if as_json:
@@ -235,6 +231,8 @@ def _train(
 def _config(
     max_steps: int, epochs: float, lr: float, batch_size: int, grad_accum: int, max_length: int, lora: bool
 ) -> FineTuneConfig:
+    from headwater.train.sft import FineTuneConfig
+
     return FineTuneConfig(
         max_steps=max_steps,
         epochs=epochs,

@@ -6,16 +6,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from headwater.cli.options import generator_for
-from headwater.detect import Binoculars, ClueDetector, FastDetectGPT, LLMDetector
 from headwater.detect.calibrate import Calibration
-from headwater.detect.lm_scores import check_same_tokenizer
+from headwater.detect.clues import ClueDetector
+from headwater.detect.llm_detector import LLMDetector
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.jsonl import read_jsonl
 from headwater.models.builtin import SMOLLM2
@@ -26,8 +26,13 @@ LIKELIHOOD = ("binoculars", "fast-detectgpt")
 PPL_MODELS = ("observer", "performer")
 DEFAULT_LM = SMOLLM2
 OFFICIAL_PPL_MODEL: Literal["performer"] = "performer"
-Detector = Binoculars | FastDetectGPT | ClueDetector | LLMDetector
 err = Console(stderr=True)
+
+if TYPE_CHECKING:  # the likelihood detectors load torch and transformers: only when a command builds one
+    from headwater.detect.binoculars import Binoculars
+    from headwater.detect.fast_detectgpt import FastDetectGPT
+
+    Detector = Binoculars | FastDetectGPT | ClueDetector | LLMDetector
 
 
 def fail(error: HeadwaterError) -> NoReturn:
@@ -153,7 +158,7 @@ class DetectorChoice:
         if isinstance(detector, LLMDetector):
             return {"guide": self.guide, "rationale_first": self.rationale_first, "base_url": self.base_url}
         limits: dict[str, object] = {"max_tokens": self.max_tokens, "min_tokens": self.min_tokens}
-        return limits | ({"ppl_model": self.numerator} if isinstance(detector, Binoculars) else {})
+        return limits | ({"ppl_model": self.numerator} if self.name == "binoculars" else {})
 
     def build(self) -> Detector:
         if self.name not in DETECTORS:
@@ -175,6 +180,10 @@ class DetectorChoice:
         return self._likelihood()
 
     def _likelihood(self) -> Binoculars | FastDetectGPT:
+        from headwater.detect.binoculars import Binoculars
+        from headwater.detect.fast_detectgpt import FastDetectGPT
+        from headwater.detect.lm_scores import check_same_tokenizer
+
         tokenizer = load_tokenizer(self.observer, data_dir=self.data_dir)
         check_same_tokenizer(tokenizer, load_tokenizer(self.performer, data_dir=self.data_dir))
         one = load_model(self.observer, data_dir=self.data_dir)

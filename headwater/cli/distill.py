@@ -2,69 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import math
-import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from transformers import TrainerCallback, TrainingArguments
 
-from headwater.errors import HeadwaterError, InvalidRequestError
-from headwater.models.fine_tuning import quiet, save_final
-from headwater.models.generator import GenerationParams
-from headwater.models.hf_generator import HFGenerator
-from headwater.models.loading import load_model, load_tokenizer
-from headwater.train.data import Conversation, collate, encode, read_conversations
-from headwater.train.taid import TAIDSchedule
-from headwater.train.trainer import METHODS, DistillationTrainer, check_compatible
+from headwater.errors import HeadwaterError
+from headwater.train.methods import METHODS
+
+if TYPE_CHECKING:
+    from headwater.train.distillation import DistillStep
 
 err = Console(stderr=True)
-
-
-class _RichProgress(TrainerCallback):
-    """Step, loss, t, tokens/s and ETA on stderr."""
-
-    def __init__(self, progress: Progress, task: int, tokens_per_step: float) -> None:
-        self.progress, self.task, self.tokens_per_step = progress, task, tokens_per_step
-        self.started = time.perf_counter()
-        self.fields = {"loss": math.nan, "t": math.nan}
-
-    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201 - transformers' signature
-        self.progress.update(self.task, total=state.max_steps)
-
-    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
-        logs = logs or {}
-        self.fields["loss"] = logs.get("loss", self.fields["loss"])
-        self.fields["t"] = logs.get("taid_t", self.fields["t"])
-
-    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
-        rate = state.global_step * self.tokens_per_step / max(1e-9, time.perf_counter() - self.started)
-        self.progress.update(
-            self.task, completed=state.global_step, loss=self.fields["loss"], t=self.fields["t"], rate=rate
-        )
-
-
-def _targets(conversations: list[Conversation], teacher: HFGenerator, max_tokens: int) -> list[Conversation]:
-    prompts = [conversation.prompt for conversation in conversations]
-    generations = []
-    with Progress(
-        TextColumn("teacher writes targets"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(),
-        console=err,
-    ) as progress:
-        task = progress.add_task("targets", total=len(prompts))
-        for start in range(0, len(prompts), teacher.batch_size):
-            batch = prompts[start : start + teacher.batch_size]
-            generations += teacher.generate(batch, GenerationParams(max_tokens=max_tokens, temperature=0.0))
-            progress.advance(task, len(batch))
-    return [Conversation(c.prompt, g.text) for c, g in zip(conversations, generations, strict=True)]
 
 
 def distill(
@@ -93,78 +46,77 @@ def distill(
     """Distil TEACHER into STUDENT with TAID (Shing et al., ICLR 2025) or kl, rkl, tvd, skew_kl, skew_rkl, jsd.
 
     Example: headwater distill --teacher tiny-teacher --student tiny-chat --data chats.jsonl --output out/"""
+    from headwater.train.data import read_conversations
+    from headwater.train.distillation import DistillConfig, distill
+
     try:
-        if method not in METHODS:
-            raise InvalidRequestError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}", param="method")
+        config = DistillConfig(
+            teacher,
+            student,
+            method,
+            generate_targets,
+            target_tokens,
+            t_start,
+            taid_alpha,
+            adaptive,
+            epochs,
+            max_steps,
+            batch_size,
+            grad_accum,
+            lr,
+            max_length,
+            temperature,
+            include_prompt,
+            data_dir,
+            seed,
+        )
         conversations = read_conversations(data, require_response=not generate_targets)
-        tokenizer = load_tokenizer(student, data_dir=data_dir)
-        teacher_model = load_model(teacher, data_dir=data_dir)
-        student_model = load_model(student, data_dir=data_dir).train()
-        width = check_compatible(student_model, teacher_model, tokenizer, load_tokenizer(teacher, data_dir=data_dir))
-        if generate_targets:
-            conversations = _targets(conversations, HFGenerator(teacher_model, tokenizer, teacher), target_tokens)
-        examples = [encode(c, tokenizer, max_length, include_prompt) for c in conversations]
+        with _Bars(method) as bars:
+            result = distill(config, conversations, output, bars.on_step, bars.on_targets)
     except HeadwaterError as error:
         err.print(f"[red]error:[/] {error.message}")
         raise typer.Exit(2) from None
-    per_step = batch_size * grad_accum
-    args = TrainingArguments(
-        output_dir=str(output),
-        per_device_train_batch_size=batch_size,
-        gradient_accumulation_steps=grad_accum,
-        max_steps=max_steps or -1,  # -1: the Trainer counts the steps of `epochs` from its own dataloader
-        num_train_epochs=epochs,
-        learning_rate=lr,
-        lr_scheduler_type="cosine",
-        max_grad_norm=1.0,
-        logging_steps=1,
-        save_strategy="steps",
-        save_steps=0.25,  # a share of the run's steps
-        save_total_limit=2,
-        report_to="none",
-        disable_tqdm=True,
-        seed=seed,
-        log_level="error",
-    )
-    # total_steps unset: the trainer sets it to the optimiser steps it runs (accumulation, epochs, processes)
-    schedule = TAIDSchedule(t_start=t_start, alpha=taid_alpha, adaptive=adaptive) if method == "taid" else None
-    trainer = DistillationTrainer(
-        model=student_model,
-        args=args,
-        train_dataset=examples,
-        teacher=teacher_model,
-        method=method,
-        schedule=schedule,
-        vocab_size=width,
-        temperature=temperature,
-        data_collator=functools.partial(collate, pad_id=tokenizer.pad_token_id),
-    )
-    quiet(trainer)  # logs go to the rich bar on stderr; stdout is kept for --json
-    tokens_per_step = per_step * sum(len(e["input_ids"]) for e in examples) / len(examples)
-    with Progress(
-        TextColumn(f"{method}"),
-        BarColumn(),
-        TextColumn("step {task.completed}/{task.total}"),
-        TextColumn("loss {task.fields[loss]:.4f}"),
-        TextColumn("t {task.fields[t]:.3f}"),
-        TextColumn("{task.fields[rate]:.0f} tok/s"),
-        TimeRemainingColumn(),
-        console=err,
-    ) as progress:
-        task = progress.add_task("distill", total=None, loss=math.nan, t=math.nan, rate=0.0)
-        trainer.add_callback(_RichProgress(progress, task, tokens_per_step))
-        result = trainer.train()
-    final = save_final(trainer, tokenizer, output)
-    summary = {
-        "method": method,
-        "steps": trainer.state.global_step,
-        "train_loss": result.training_loss,
-        "examples": len(examples),
-        "t": schedule.t if schedule else None,
-        "model": str(final),
-    }
-    (output / "distill_summary.json").write_text(json.dumps(summary, indent=2))
     if as_json:
-        print(json.dumps(summary))
+        print(json.dumps(result.to_dict()))
     else:
-        err.print(f"distilled student saved to [bold]{final}[/] (loss {result.training_loss:.4f})")
+        err.print(f"distilled student saved to [bold]{result.model}[/] (loss {result.train_loss:.4f})")
+
+
+class _Bars:
+    """Two rich bars on stderr: the teacher writing targets, then the training steps."""
+
+    def __init__(self, method: str) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("loss {task.fields[loss]:.4f}"),
+            TextColumn("t {task.fields[t]:.3f}"),
+            TextColumn("{task.fields[rate]:.0f} tok/s"),
+            TimeRemainingColumn(),
+            console=err,
+        )
+        self.method = method
+        self.targets: int | None = None
+        self.steps: int | None = None
+
+    def __enter__(self) -> _Bars:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)  # type: ignore[arg-type]
+
+    def on_targets(self, done: int, total: int) -> None:
+        if self.targets is None:
+            self.targets = self.progress.add_task(
+                "teacher writes targets", total=total, loss=math.nan, t=math.nan, rate=0.0
+            )
+        self.progress.update(self.targets, completed=done)
+
+    def on_step(self, step: DistillStep) -> None:
+        if self.steps is None:
+            self.steps = self.progress.add_task(self.method, total=step.total, loss=math.nan, t=math.nan, rate=0.0)
+        loss = math.nan if step.loss is None else step.loss
+        t = math.nan if step.t is None else step.t
+        self.progress.update(self.steps, completed=step.step, loss=loss, t=t, rate=step.tokens_per_s)

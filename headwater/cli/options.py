@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from headwater.models.generator import Generator
-from headwater.models.hf_generator import HFGenerator
 from headwater.models.openai_generator import OpenAIGenerator, default_api_key
 
 ApiKey = Annotated[str | None, typer.Option(help="API key (default HEADWATER_API_KEY / OPENAI_API_KEY).")]
@@ -22,4 +21,6 @@ def generator_for(
     """An OpenAI-compatible endpoint when a base URL is given, else the model in-process."""
     if base_url:
         return OpenAIGenerator(model, base_url, api_key or default_api_key(), concurrency=concurrency)
+    from headwater.models.hf_generator import HFGenerator  # torch and transformers, only when a model runs here
+
     return HFGenerator.from_pretrained(model, data_dir=data_dir, batch_size=concurrency)

@@ -23,8 +23,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scipy.stats import beta
-
 from headwater.errors import InvalidRequestError
 from headwater.files import write_atomic
 
@@ -139,6 +137,8 @@ def fpr_upper_bound(flagged: int, n_human: int, confidence: float = 0.95) -> flo
     still allows about 3 %."""
     if n_human == 0:
         return math.nan
+    from scipy.stats import beta  # scipy.stats takes ~0.7 s to import: only when a bound is computed
+
     return 1.0 if flagged >= n_human else float(beta.ppf(confidence, flagged + 1, n_human - flagged))
 
 

@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 from headwater.detect.clue_features import FeatureValue, Lexicon, Span, extract
 from headwater.detect.words import require_words, word_refusal
@@ -92,6 +90,9 @@ class ClueDetector:
         y = check_labels(labels, len(texts))
         require_words(texts, self.min_words)
         x = self._matrix(texts)
+        from sklearn.linear_model import LogisticRegression  # scikit-learn loads only when a detector is fitted
+        from sklearn.preprocessing import StandardScaler
+
         scaler = StandardScaler().fit(x)
         model = LogisticRegression(C=self.c, max_iter=2000).fit(scaler.transform(x), y)
         self.feature_names = [f.name for f in self.features(texts[0])]

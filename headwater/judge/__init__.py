@@ -1,12 +1,44 @@
 """Judge: absolute, pairwise and classification judging (Selene Mini's tasks) over any Generator, robustly parsed."""
 
-from headwater.judge.bench import bench
-from headwater.judge.judge import Judge, Judgement
-from headwater.judge.metrics import accuracy, correlation, rewardbench_scores
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from headwater._lazy import lazy_exports
+
+# `parse` is also a submodule's name: imported here so the function, not the module, is the package's `parse`.
 from headwater.judge.parse import FAILURES, Parsed, Scale, parse
-from headwater.judge.tasks import TEMPLATE_VERSION, AbsoluteTask, ClassificationTask, PairwiseTask
-from headwater.judge.templates import atla_template
-from headwater.judge.training import JudgeTrainConfig, LabelledItem, critique_pairs, train_judge
+
+if TYPE_CHECKING:
+    from headwater.judge.bench import bench
+    from headwater.judge.judge import Judge, Judgement
+    from headwater.judge.metrics import accuracy, correlation, rewardbench_scores
+    from headwater.judge.tasks import TEMPLATE_VERSION, AbsoluteTask, ClassificationTask, PairwiseTask
+    from headwater.judge.templates import atla_template
+    from headwater.judge.training import JudgeTrainConfig, LabelledItem, critique_pairs, train_judge
+
+_EXPORTS = {
+    "AbsoluteTask": "headwater.judge.tasks",
+    "ClassificationTask": "headwater.judge.tasks",
+    "FAILURES": "headwater.judge.parse",
+    "Judge": "headwater.judge.judge",
+    "JudgeTrainConfig": "headwater.judge.training",
+    "Judgement": "headwater.judge.judge",
+    "LabelledItem": "headwater.judge.training",
+    "PairwiseTask": "headwater.judge.tasks",
+    "Parsed": "headwater.judge.parse",
+    "Scale": "headwater.judge.parse",
+    "TEMPLATE_VERSION": "headwater.judge.tasks",
+    "accuracy": "headwater.judge.metrics",
+    "atla_template": "headwater.judge.templates",
+    "bench": "headwater.judge.bench",
+    "correlation": "headwater.judge.metrics",
+    "critique_pairs": "headwater.judge.training",
+    "parse": "headwater.judge.parse",
+    "rewardbench_scores": "headwater.judge.metrics",
+    "train_judge": "headwater.judge.training",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     "FAILURES",

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from headwater.errors import InvalidRequestError
+from headwater.train.methods import LOSS_NAMES
 
 PerToken = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """(student log-probs, teacher log-probs), both [..., V] float32 → per-token loss [...]."""
@@ -72,9 +73,6 @@ def generalized_jsd(beta: float) -> PerToken:
         return beta * _kl(log_p, log_m) + (1 - beta) * _kl(log_q, log_m)
 
     return jsd
-
-
-LOSS_NAMES = ("kl", "rkl", "tvd", "skew_kl", "skew_rkl", "jsd")
 
 
 def per_token_loss(name: str, alpha: float = 0.1, beta: float = 0.1) -> PerToken:

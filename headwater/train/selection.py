@@ -24,9 +24,9 @@ from headwater.jsonl import read_jsonl
 from headwater.models.generator import GenerationParams, Generator
 from headwater.models.hf_generator import HFGenerator
 from headwater.train.cft import TEACHER_SYSTEM, critique_input, final_answer, parse_verdict, same_answer
+from headwater.train.methods import SELECT_BY
 
 logger = logging.getLogger(__name__)
-SELECT_BY = ("exact-match", "judge")
 SOLVER_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 """The official evaluation's system prompt (Qwen2.5-Math chain of thought)."""
 JUDGE_PARAMS = GenerationParams(max_tokens=1024, temperature=0.0)

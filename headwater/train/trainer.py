@@ -20,12 +20,12 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, Trai
 from transformers.trainer_utils import get_last_checkpoint
 
 from headwater.errors import InvalidRequestError
-from headwater.train.losses import LOSS_NAMES, distill_loss
+from headwater.train.losses import distill_loss
+from headwater.train.methods import METHODS
 from headwater.train.taid import TAIDSchedule, taid_terms
 
 logger = logging.getLogger(__name__)
 SCHEDULE_FILE = "taid_schedule.json"
-METHODS = ("taid", *LOSS_NAMES)
 
 
 def check_compatible(

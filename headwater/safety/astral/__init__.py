@@ -5,18 +5,59 @@ al.'s o3-mini external test (arXiv 2501.17749). Every LLM role (test writer, tar
 No harmful text ships with it: the few-shot file holds benign placeholders; users bring their own corpora.
 """
 
-from headwater.safety.astral.calls import CallResult, call_isolated
-from headwater.safety.astral.embeddings import hf_embedder
-from headwater.safety.astral.execute import OUTCOMES, RunReport, run_tests
-from headwater.safety.astral.generate import GenerateReport, GenerationOptions, build_prompt, generate_tests
-from headwater.safety.astral.html_report import render_html
-from headwater.safety.astral.oracle import Oracle, OracleVerdict, parse_oracle_reply
-from headwater.safety.astral.planner import PlannedTest, plan_tests
-from headwater.safety.astral.records import finished_records, read_records
-from headwater.safety.astral.report import build_report
-from headwater.safety.astral.review import ReviewItem, ReviewQueue, labels_path_for, read_labels
-from headwater.safety.astral.sources import FewShot, Retriever, load_feed, load_fewshot
-from headwater.safety.astral.taxonomy import Taxonomy, default_taxonomy, load_taxonomy
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from headwater._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from headwater.safety.astral.calls import CallResult, call_isolated
+    from headwater.safety.astral.embeddings import hf_embedder
+    from headwater.safety.astral.execute import OUTCOMES, RunReport, run_tests
+    from headwater.safety.astral.generate import GenerateReport, GenerationOptions, build_prompt, generate_tests
+    from headwater.safety.astral.html_report import render_html
+    from headwater.safety.astral.oracle import Oracle, OracleVerdict, parse_oracle_reply
+    from headwater.safety.astral.planner import PlannedTest, plan_tests
+    from headwater.safety.astral.records import finished_records, read_records
+    from headwater.safety.astral.report import build_report
+    from headwater.safety.astral.review import ReviewItem, ReviewQueue, labels_path_for, read_labels
+    from headwater.safety.astral.sources import FewShot, Retriever, load_feed, load_fewshot
+    from headwater.safety.astral.taxonomy import Taxonomy, default_taxonomy, load_taxonomy
+
+_EXPORTS = {
+    "CallResult": "headwater.safety.astral.calls",
+    "FewShot": "headwater.safety.astral.sources",
+    "GenerateReport": "headwater.safety.astral.generate",
+    "GenerationOptions": "headwater.safety.astral.generate",
+    "OUTCOMES": "headwater.safety.astral.execute",
+    "Oracle": "headwater.safety.astral.oracle",
+    "OracleVerdict": "headwater.safety.astral.oracle",
+    "PlannedTest": "headwater.safety.astral.planner",
+    "Retriever": "headwater.safety.astral.sources",
+    "ReviewItem": "headwater.safety.astral.review",
+    "ReviewQueue": "headwater.safety.astral.review",
+    "RunReport": "headwater.safety.astral.execute",
+    "Taxonomy": "headwater.safety.astral.taxonomy",
+    "build_prompt": "headwater.safety.astral.generate",
+    "build_report": "headwater.safety.astral.report",
+    "call_isolated": "headwater.safety.astral.calls",
+    "default_taxonomy": "headwater.safety.astral.taxonomy",
+    "finished_records": "headwater.safety.astral.records",
+    "generate_tests": "headwater.safety.astral.generate",
+    "hf_embedder": "headwater.safety.astral.embeddings",
+    "labels_path_for": "headwater.safety.astral.review",
+    "load_feed": "headwater.safety.astral.sources",
+    "load_fewshot": "headwater.safety.astral.sources",
+    "load_taxonomy": "headwater.safety.astral.taxonomy",
+    "parse_oracle_reply": "headwater.safety.astral.oracle",
+    "plan_tests": "headwater.safety.astral.planner",
+    "read_labels": "headwater.safety.astral.review",
+    "read_records": "headwater.safety.astral.records",
+    "render_html": "headwater.safety.astral.html_report",
+    "run_tests": "headwater.safety.astral.execute",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     "OUTCOMES",
