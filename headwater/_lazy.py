@@ -13,7 +13,13 @@ def lazy_exports(
     package: str, exports: dict[str, str], namespace: dict[str, Any]
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """A module `__getattr__` and `__dir__` for `package`: each public name maps to the module defining it; the
-    value is imported on first access and kept in the package's `namespace`."""
+    value is imported on first access and kept in the package's `namespace`.
+
+    A name that is also its module's name (`headwater.judge.bench` defines `bench`) is imported at once: importing
+    a submodule sets the package attribute of that name to the module, which would otherwise hide the function."""
+    for name, module in exports.items():
+        if module == f"{package}.{name}":
+            namespace[name] = getattr(importlib.import_module(module), name)
 
     def __getattr__(name: str) -> Any:
         module = exports.get(name)

@@ -17,8 +17,9 @@ class HeadwaterError(Exception):
         self.param = param
 
 
-class InvalidRequestError(HeadwaterError):
-    """The input is wrong: a field is missing, of the wrong type or out of range."""
+class InvalidRequestError(HeadwaterError, ValueError):
+    """The input is wrong: a field is missing, of the wrong type or out of range. Also a ValueError, so code that
+    catches the standard error for a bad value keeps working."""
 
     status_code = 400
     error_type = "invalid_request_error"

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from headwater.cli.options import Json
+from headwater.cli.options import Json, fail
 from headwater.cli.serve import admin_key, check_port_free
 from headwater.config import Settings
 from headwater.errors import HeadwaterError, InvalidRequestError
@@ -78,11 +78,6 @@ def _with_scores(articles: list[Article], specs: list[str]) -> list[Article]:
     return [dataclasses.replace(article, scores=scores[article.id]) for article in articles]
 
 
-def _fail(error: HeadwaterError) -> typer.Exit:
-    err.print(f"[red]error:[/] {error.message}", soft_wrap=True)
-    return typer.Exit(2)
-
-
 @app.command()
 def load(
     file: Annotated[
@@ -107,7 +102,7 @@ def load(
         holders = {info.tenant for info in store.list_api_keys()}
         keys = {a: store.create_api_key(a, name="annotator")[1] for a in dict.fromkeys(annotator) if a not in holders}
     except HeadwaterError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     finally:
         store.engine.dispose()
     result = {"set": name, "articles": count, "annotators": annotator, "keys": keys}
@@ -144,7 +139,7 @@ def status(name: SetName, data_dir: DataDir = Path(".headwater"), as_json: Json 
     try:
         summary = set_summary(annotations, name)
     except HeadwaterError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     finally:
         store.engine.dispose()
     if as_json:
@@ -171,7 +166,7 @@ def export(
     try:
         rows = export_rows(annotations, name)
     except HeadwaterError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     finally:
         store.engine.dispose()
     write_atomic(output, "".join(json.dumps(row) + "\n" for row in rows))

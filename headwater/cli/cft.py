@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from headwater.cli.options import generator_for
+from headwater.cli.options import ApiKey, DataDir, Json, fail, generator_for
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.jsonl import read_jsonl
 from headwater.train.cft import cft_row, sft_row
@@ -25,9 +25,6 @@ if TYPE_CHECKING:  # torch, transformers and TRL load only when a command trains
 app = typer.Typer(help="Critique fine-tuning (CFT): sample responses, build critiques, train.", no_args_is_help=True)
 sft_app = typer.Typer(help="The SFT baseline on (question, answer) pairs.", no_args_is_help=True)
 err = Console(stderr=True)
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-DataDir = Annotated[Path, typer.Option(help="Where built-in models live.")]
-ApiKey = Annotated[str | None, typer.Option(help="API key (default HEADWATER_API_KEY / OPENAI_API_KEY).")]
 GradAccum = Annotated[
     int, typer.Option(help="Micro-batches per optimiser step (paper: 8 per device × 8 × 8 GPUs = 512 per step).")
 ]
@@ -50,11 +47,6 @@ def _jsonl(path: Path, fields: tuple[str, ...]) -> list[dict]:
                 raise InvalidRequestError(f"line {number}: field {name!r} must be a string", param=f"line {number}")
         rows.append(row)
     return rows
-
-
-def _fail(error: HeadwaterError) -> typer.Exit:
-    err.print(f"[red]error:[/] {error.message}")
-    return typer.Exit(2)
 
 
 @app.command()
@@ -81,7 +73,7 @@ def sample(
             correct_share,
         )
     except HeadwaterError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     output.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     correct = sum(1 for row in rows if row.get("response_correct"))
     summary = {"output": str(output), "responses": len(rows), "correct": correct}
@@ -132,7 +124,7 @@ def build_data(
                 on_progress=lambda n: progress.advance(task, n),
             )
     except (HeadwaterError, OSError) as error:
-        raise _fail(error if isinstance(error, HeadwaterError) else InvalidRequestError(str(error))) from None
+        raise fail(error) from None
     summary = {
         "output": str(output),
         "written": report.written,
@@ -278,7 +270,7 @@ def train(
         config = _config(max_steps, epochs, lr, batch_size, grad_accum, max_length, lora)
         _train(rows, model, output, config, data_dir, "cft", as_json, selection.config(data_dir))
     except HeadwaterError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
 
 
 @sft_app.command("train")
@@ -310,4 +302,4 @@ def sft_train(
         config = _config(max_steps, epochs, lr, batch_size, grad_accum, max_length, lora)
         _train(rows, model, output, config, data_dir, "sft", as_json, selection.config(data_dir))
     except HeadwaterError as error:
-        raise _fail(error) from None
+        raise fail(error) from None

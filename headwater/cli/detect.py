@@ -24,13 +24,12 @@ from headwater.cli.detectors import (
     DEFAULT_LM,
     LIKELIHOOD,
     DetectorChoice,
-    fail,
     read_labels,
     read_texts,
     run,
     scores_of,
 )
-from headwater.cli.options import ApiKey, DataDir, Json
+from headwater.cli.options import ApiKey, DataDir, Json, fail
 from headwater.detect import ClueDetector, Lexicon
 from headwater.detect.calibrate import Calibration, SmallSampleWarning, auroc, calibrate, evaluate
 from headwater.errors import HeadwaterError
@@ -135,7 +134,7 @@ def score(
         model_ = choice.build()
         results = run(model_, [row["text"] for row in rows], explain)
     except HeadwaterError as error:
-        fail(error)
+        raise fail(error) from None
     for row, result in zip(rows, results, strict=True):
         line = {"id": row.get("id"), **result, "higher_is_ai": model_.higher_is_ai}
         if saved is not None:
@@ -180,7 +179,7 @@ def calibrate_command(
         with _small_sample_warnings(found):
             saved = calibrate(choice.name, choice.models(), scores, model_.higher_is_ai, target_fpr, settings)
     except HeadwaterError as error:
-        fail(error)
+        raise fail(error) from None
     saved.save(output)
     summary = {"output": str(output), "threshold": saved.threshold, "raw_threshold": saved.raw_threshold}
     summary |= {"higher_is_ai": saved.higher_is_ai, "achieved_fpr": saved.achieved_fpr}
@@ -231,7 +230,7 @@ def evaluate_command(
         sources = [str(row.get("source", "(none)")) for row in rows] if any("source" in row for row in rows) else None
         report = evaluate(scores, labels, model_.higher_is_ai, sources, calibration=saved)
     except HeadwaterError as error:
-        fail(error)
+        raise fail(error) from None
     warning = report.get("calibration", {}).get("warning")  # type: ignore[union-attr]
     if warning:
         err.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
@@ -261,7 +260,7 @@ def train_clues(
         texts = [row["text"] for row in rows]
         detector = ClueDetector(Lexicon.load(lexicon), min_words=min_words, c=c).fit(texts, labels)
     except HeadwaterError as error:
-        fail(error)
+        raise fail(error) from None
     detector.save(output)
     fitted = detector.score(texts)
     ai = [s for s, label in zip(fitted, labels, strict=True) if label == "ai"]

@@ -6,17 +6,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, NoReturn
+from typing import TYPE_CHECKING, Literal
 
-import typer
 from rich.console import Console
-from rich.markup import escape
 
 from headwater.cli.options import generator_for
 from headwater.detect.calibrate import Calibration
 from headwater.detect.clues import ClueDetector
 from headwater.detect.llm_detector import LLMDetector
-from headwater.errors import HeadwaterError, InvalidRequestError
+from headwater.errors import InvalidRequestError
 from headwater.jsonl import read_jsonl
 from headwater.models.builtin import SMOLLM2
 from headwater.models.loading import load_model, load_tokenizer
@@ -33,13 +31,6 @@ if TYPE_CHECKING:  # the likelihood detectors load torch and transformers: only 
     from headwater.detect.fast_detectgpt import FastDetectGPT
 
     Detector = Binoculars | FastDetectGPT | ClueDetector | LLMDetector
-
-
-def fail(error: HeadwaterError) -> NoReturn:
-    """Print the error (and the field it names) on stderr and exit 2: bad usage or bad input."""
-    field = f" [field: {error.param}]" if error.param else ""
-    err.print(f"[red]error:[/] {escape(error.message + field)}", highlight=False)
-    raise typer.Exit(2)
 
 
 def read_texts(path: Path) -> list[dict]:

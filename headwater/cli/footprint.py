@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from headwater.cli.options import Json
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.files import write_atomic
 from headwater.footprint import (
@@ -130,7 +131,6 @@ PortfolioFile = Annotated[
         "default: the paper's portfolio."
     ),
 ]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
 @app.command()

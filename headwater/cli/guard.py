@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from headwater.cli.options import ApiKey, DataDir, Json, generator_for
+from headwater.cli.options import ApiKey, DataDir, Json, fail, generator_for
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.files import write_atomic
 from headwater.safety.guard.verdict import Guard
@@ -32,17 +32,6 @@ err = Console(stderr=True)
 PromptStyle = Annotated[
     str, typer.Option("--prompt", help="llama-guard (policy prompt wrapped around the chat) or chat (the chat as is).")
 ]
-
-
-def _fail(error: HeadwaterError, code: int | None = None) -> typer.Exit:
-    err.print(f"[red]error:[/] {escape(error.message)}", markup=True, highlight=False, soft_wrap=True)
-    return typer.Exit(_exit_code(error) if code is None else code)
-
-
-def _exit_code(error: HeadwaterError) -> int:
-    """2 for bad input or usage (a wrong file, option, key or model name; a server that refused the request),
-    1 for a run that broke (a guard server down or failing after every retry): the error's class says which."""
-    return 1 if error.status_code >= 500 else 2
 
 
 def _run_failed(command: str, error: Exception) -> typer.Exit:
@@ -61,7 +50,7 @@ def _interrupted(command: str) -> typer.Exit:
 
 
 def _bad(option: str, problem: str) -> typer.Exit:
-    return _fail(InvalidRequestError(f"{option} {problem}", param=option))
+    return fail(InvalidRequestError(f"{option} {problem}", param=option))
 
 
 def _check_output_file(path: Path | None, option: str = "--output") -> None:
@@ -98,7 +87,7 @@ def train(
         guard = train_classifier(conversations, labels, model, data_dir, threshold, categories)
         flagged = [verdict.flagged for verdict in guard.moderate(conversations)]
     except HeadwaterError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     except KeyboardInterrupt:
         raise _interrupted("train") from None
     except Exception as error:  # noqa: BLE001 - a CLI reports the failure, it does not print a traceback
@@ -195,9 +184,9 @@ def check(
         guard = _defended(guard, segments, normalised, perplexity_model, perplexity_threshold, data_dir)
         report = check_examples(examples, guard).to_dict()
     except HeadwaterError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     except ValueError as error:
-        raise _fail(InvalidRequestError(str(error))) from None
+        raise fail(InvalidRequestError(str(error))) from None
     except KeyboardInterrupt:
         raise _interrupted("check") from None
     except Exception as error:  # noqa: BLE001 - a CLI reports the failure, it does not print a traceback
@@ -274,9 +263,9 @@ def attack(
                 f"sample {index}/{len(pairs)}: passes guard {reports[-1].passes_guard} ({reports[-1].seconds:.1f} s)"
             )
     except HeadwaterError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     except ValueError as error:
-        raise _fail(InvalidRequestError(str(error))) from None
+        raise fail(InvalidRequestError(str(error))) from None
     except KeyboardInterrupt:
         raise _interrupted("attack") from None
     except Exception as error:  # noqa: BLE001 - a CLI reports the failure, it does not print a traceback

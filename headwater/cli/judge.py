@@ -14,10 +14,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from headwater.cli.options import generator_for
-from headwater.errors import HeadwaterError, InvalidRequestError
+from headwater.cli.options import ApiKey, DataDir, Json, fail, generator_for
+from headwater.errors import HeadwaterError
 from headwater.judge import Judge, Judgement
-from headwater.judge.inputs import read_tasks, task_from_record
+from headwater.judge.inputs import read_gold, read_tasks, task_from_record
 from headwater.judge.templates import Template, template_named
 
 app = typer.Typer(
@@ -29,11 +29,8 @@ err = Console(stderr=True)
 File = Annotated[Path | None, typer.Argument(help="JSONL, one task per line (see docs); or give the item as options.")]
 Model = Annotated[str, typer.Option(help="Judge model: HF id, folder, built-in, or a served name with --base-url.")]
 BaseUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the judge.")]
-ApiKey = Annotated[str | None, typer.Option(help="API key (default HEADWATER_API_KEY / OPENAI_API_KEY).")]
-Json = Annotated[bool, typer.Option("--json", help="One JSON object per task on stdout.")]
 Retries = Annotated[int, typer.Option(help="Re-asks when the verdict does not parse.")]
 Samples = Annotated[int, typer.Option(help="Self-consistency: samples per task (majority vote).")]
-DataDir = Annotated[Path, typer.Option(help="Where built-in models live.")]
 TemplateName = Annotated[
     str,
     typer.Option(
@@ -255,9 +252,6 @@ def bench(
     out.print(table)
 
 
-GOLD_FIELDS = {"score": "score", "compare": "winner", "classify": "label"}
-
-
 @app.command()
 def train(
     file: Annotated[Path, typer.Argument(help="JSONL: task fields plus the gold verdict (score, winner or label).")],
@@ -279,27 +273,16 @@ def train(
     """Train a judge with DPO + SFT on chosen/rejected critiques sampled from a teacher."""
     from headwater.judge.training import JudgeTrainConfig, LabelledItem, critique_pairs, train_judge
 
-    if kind not in GOLD_FIELDS:
-        err.print(f"[red]error:[/] kind must be one of {', '.join(GOLD_FIELDS)}")
-        raise typer.Exit(2)
     try:
-        tasks = read_tasks(kind, file)
-        records = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-        golds = []
-        for number, record in enumerate(records, start=1):
-            gold = record.get(GOLD_FIELDS[kind])
-            if gold is None:
-                raise InvalidRequestError(f"line {number}: field {GOLD_FIELDS[kind]!r} (the gold verdict) is missing")
-            golds.append(int(gold) if kind == "score" else str(gold))
-        items = [LabelledItem(task, gold) for task, gold in zip(tasks, golds, strict=True)]
+        golds = read_gold(kind, file)
+        items = [LabelledItem(task, gold) for task, gold in zip(read_tasks(kind, file), golds, strict=True)]
         rows = critique_pairs(items, generator_for(teacher, teacher_base_url, api_key, data_dir), samples=samples)
         output.mkdir(parents=True, exist_ok=True)
         (output / "pairs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
         config = JudgeTrainConfig(beta=beta, alpha=alpha, learning_rate=lr, max_steps=max_steps, lora=lora)
         loss, final, _losses = train_judge(model, rows, output, config, data_dir)
-    except (HeadwaterError, ValueError) as error:
-        err.print(f"[red]error:[/] {getattr(error, 'message', error)}")
-        raise typer.Exit(2) from None
+    except HeadwaterError as error:
+        raise fail(error) from None
     summary = {"items": len(items), "pairs": len(rows), "train_loss": loss, "model": str(final)}
     if as_json:
         print(json.dumps(summary))

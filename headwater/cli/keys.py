@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from headwater.cli.options import Json
 from headwater.config import Settings
 from headwater.errors import HeadwaterError
 from headwater.platform.store import ApiKeyInfo, Store
@@ -20,7 +21,6 @@ err = Console(stderr=True)
 DataDir = Annotated[
     Path | None, typer.Option(help="Data folder of the store (default: HEADWATER_DATA_DIR or ./.headwater).")
 ]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
 def _store(data_dir: Path | None) -> Store:

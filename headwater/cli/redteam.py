@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from headwater.cli.options import ApiKey, DataDir, Json, generator_for
+from headwater.cli.options import ApiKey, DataDir, Json, fail, generator_for
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.files import write_atomic
 from headwater.models.generator import GenerationParams
@@ -60,17 +60,12 @@ Concurrency = Annotated[int, typer.Option(help="Requests (or batch size) sent to
 Labels = Annotated[Path | None, typer.Option(help="Review labels file (default RESULTS.labels.jsonl).")]
 
 
-def _fail(error: Exception) -> typer.Exit:
-    err.print(f"[red]error:[/] {escape(str(getattr(error, 'message', error)))}")
-    return typer.Exit(2)
-
-
 def _check_at_least(minimum: int, **flags: int | None) -> None:
     """Exit 2 naming the flag (not the Python field behind it) when a count is below `minimum`."""
     for name, value in flags.items():
         if value is not None and value < minimum:
             flag = "--" + name.replace("_", "-")
-            raise _fail(InvalidRequestError(f"{flag} must be at least {minimum}, got {value}", param=flag))
+            raise fail(InvalidRequestError(f"{flag} must be at least {minimum}, got {value}", param=flag))
 
 
 @contextmanager
@@ -104,7 +99,7 @@ def plan(
 ) -> None:
     """Plan the tests: K per (category, style, technique) cell, or a balanced sample of N."""
     if per_cell is not None and n is not None:
-        raise _fail(InvalidRequestError("give --per-cell or --n, not both"))
+        raise fail(InvalidRequestError("give --per-cell or --n, not both"))
     _check_at_least(1, per_cell=per_cell, n=n)
     try:
         grid = load_taxonomy(taxonomy)
@@ -117,7 +112,7 @@ def plan(
         )
         write_jsonl_atomic(output, [test.to_dict() for test in tests])
     except (HeadwaterError, OSError) as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     _emit({"output": str(output), "tests": len(tests), "cells": len(grid.cells()), "seed": seed}, as_json)
 
 
@@ -157,11 +152,11 @@ def generate(
     """Write one test prompt per planned test with any model (few-shot, retrieval and context optional)."""
     _check_at_least(1, retrieved=retrieved, attempts=attempts, max_tokens=max_tokens, concurrency=concurrency)
     if prompt_style not in PROMPT_STYLES:
-        raise _fail(
+        raise fail(
             InvalidRequestError(f"--prompt-style must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}")
         )
     if not text_field.strip():
-        raise _fail(InvalidRequestError("--text-field must name the corpus field holding the prompt"))
+        raise fail(InvalidRequestError("--text-field must name the corpus field holding the prompt"))
     try:
         tests = read_records(plan_file, PLAN_FIELDS, "planned test")
         embed = hf_embedder(embedding_model, data_dir) if embedding_model and (corpus or feed) else None
@@ -185,7 +180,7 @@ def generate(
         with _progress("tests", len(tests)) as advance:
             report = generate_tests(tests, output, writer, grid, options, advance)
     except (HeadwaterError, ValueError, OSError) as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     except KeyboardInterrupt:
         err.print(f"interrupted: finished tests are in {escape(str(output))}; run the same command to resume")
         raise typer.Exit(130) from None
@@ -270,7 +265,7 @@ def run(
                 on_progress=advance,
             )
     except (HeadwaterError, ValueError, OSError) as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     except KeyboardInterrupt:
         err.print(f"interrupted: finished tests are in {escape(str(output))}; run the same command to resume")
         raise typer.Exit(130) from None
@@ -311,7 +306,7 @@ def report(
         if html is not None:
             write_atomic(html, render_html(numbers, f"Red-teaming report: {results.name}"))
     except (HeadwaterError, OSError) as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     if as_json:
         print(json.dumps(numbers))
         return
@@ -328,7 +323,7 @@ def _queue(results: Path, labels: Path | None) -> ReviewQueue:
     try:
         return ReviewQueue(results, labels)
     except HeadwaterError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
 
 
 def _item_json(item: ReviewItem) -> dict:
@@ -371,7 +366,7 @@ def review_label(
     try:
         queue.label(item_id, label, note)
     except HeadwaterError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     _emit({"id": item_id, "label": label, **queue.counts()}, as_json)
 
 
@@ -387,7 +382,7 @@ def review_skip(
     try:
         queue.skip(item_id)
     except HeadwaterError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     # `status`, not `skipped: true`: the queue's counts carry a `skipped` count that would overwrite it
     _emit({"id": item_id, "status": "skipped", **queue.counts()}, as_json)
 
@@ -405,7 +400,7 @@ def review_export(
     try:
         count = queue.export(output, every)
     except (HeadwaterError, OSError) as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     _emit({"output": str(output), "items": count, **queue.counts()}, as_json)
 
 

@@ -154,7 +154,7 @@ class ClueDetector:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             if data.get("format") != FORMAT:
-                raise ValueError(f"format is {data.get('format')!r}, expected {FORMAT!r}")
+                raise InvalidRequestError(f"format is {data.get('format')!r}, expected {FORMAT!r}")
             detector = cls(Lexicon.from_dict(data["lexicon"]), min_words=int(data["min_words"]), c=float(data["c"]))
             detector.feature_names = list(data["feature_names"])
             detector.mean, detector.scale, detector.coef = (

@@ -92,7 +92,7 @@ class Ensemble:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             if data.pop("format", None) != FORMAT:
-                raise ValueError(f"format is not {FORMAT!r}")
+                raise InvalidRequestError(f"format is not {FORMAT!r}")
             members = tuple(Calibration(**member) for member in data.pop("members"))
             saved = data.pop("calibration")
             calibration = Calibration(**saved) if saved else None

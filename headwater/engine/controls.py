@@ -20,6 +20,7 @@ import torch
 
 from headwater.engine.grammar import MatcherFactory
 from headwater.engine.protocol import SamplingParams
+from headwater.errors import InvalidRequestError
 
 NO_SLOT = -1
 _BIT = torch.arange(8, dtype=torch.uint8)
@@ -48,7 +49,7 @@ class RequestControls:
         matcher = None
         if params.grammar is not None:
             if matchers is None:
-                raise ValueError("this engine was started without a tokenizer, so it cannot follow a grammar")
+                raise InvalidRequestError("this engine was started without a tokenizer, so it cannot follow a grammar")
             matcher = matchers.matcher(params.grammar)
         return cls(
             params.presence_penalty, params.frequency_penalty, dict(params.logit_bias), params.top_logprobs, matcher

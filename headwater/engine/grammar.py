@@ -19,6 +19,8 @@ import llguidance
 import llguidance.hf
 from transformers import PreTrainedTokenizerBase
 
+from headwater.errors import InvalidRequestError
+
 _JSON_OPTIONS: llguidance.JsonCompileOptions = {"whitespace_flexible": False}
 
 
@@ -57,5 +59,5 @@ class MatcherFactory:
                 self._converted = llguidance.hf.from_tokenizer(self._tokenizer, n_vocab=self._vocab_size)
         matcher = llguidance.LLMatcher(self._converted, grammar, log_level=0)
         if matcher.is_error():
-            raise ValueError(f"the grammar does not compile: {matcher.get_error()}")
+            raise InvalidRequestError(f"the grammar does not compile: {matcher.get_error()}")
         return matcher

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from headwater.errors import InvalidRequestError
+
 CRITERIA = ("energy_kwh", "gwp_kgco2e", "water_m3eq", "pe_mj", "adpe_kgsbeq")
 """Final energy (kWh), GWP100 (kg CO2e), water (m³ world-eq deprived, AWARE), primary energy (MJ), ADPe (kg Sb eq)."""
 
@@ -36,7 +38,9 @@ class Impacts:
 
     def __post_init__(self) -> None:
         if set(self.criteria) != set(CRITERIA):
-            raise ValueError(f"impacts need exactly the criteria {', '.join(CRITERIA)}; got {sorted(self.criteria)}")
+            raise InvalidRequestError(
+                f"impacts need exactly the criteria {', '.join(CRITERIA)}; got {sorted(self.criteria)}"
+            )
 
     def __getitem__(self, criterion: str) -> Range:
         return self.criteria[criterion]

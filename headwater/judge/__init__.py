@@ -6,13 +6,11 @@ from typing import TYPE_CHECKING
 
 from headwater._lazy import lazy_exports
 
-# `parse` is also a submodule's name: imported here so the function, not the module, is the package's `parse`.
-from headwater.judge.parse import FAILURES, Parsed, Scale, parse
-
 if TYPE_CHECKING:
     from headwater.judge.bench import bench
     from headwater.judge.judge import Judge, Judgement
     from headwater.judge.metrics import accuracy, correlation, rewardbench_scores
+    from headwater.judge.parse import FAILURES, Parsed, Scale, parse
     from headwater.judge.tasks import TEMPLATE_VERSION, AbsoluteTask, ClassificationTask, PairwiseTask
     from headwater.judge.templates import atla_template
     from headwater.judge.training import JudgeTrainConfig, LabelledItem, critique_pairs, train_judge

@@ -97,3 +97,26 @@ def task_from_record(kind: str, record: object, where: str = "item") -> Task:
 def read_tasks(kind: str, path: Path) -> list[Task]:
     """Every task of a JSONL file; the first bad line stops it with its line number and field."""
     return [task_from_record(kind, record, f"line {number}") for number, record in read_jsonl(path, "task")]
+
+
+GOLD_FIELDS = {"score": "score", "compare": "winner", "classify": "label"}
+"""The field holding each task kind's gold verdict in a labelled JSONL file."""
+
+
+def read_gold(kind: str, path: Path) -> list[int | str]:
+    """The gold verdict of every line of a labelled JSONL file (a score, a winner or a label); the first missing
+    or malformed one stops it with its line number and field."""
+    if kind not in GOLD_FIELDS:
+        raise InvalidRequestError(f"kind must be one of {', '.join(GOLD_FIELDS)}, got {kind!r}", param="kind")
+    field = GOLD_FIELDS[kind]
+    golds: list[int | str] = []
+    for number, record in read_jsonl(path, "labelled item"):
+        gold = record.get(field) if isinstance(record, dict) else None
+        if gold is None:
+            raise InvalidRequestError(f"line {number}: field {field!r} (the gold verdict) is missing", param=field)
+        if kind == "score" and (isinstance(gold, bool) or not isinstance(gold, int)):
+            raise InvalidRequestError(
+                f"line {number}: field {field!r} must be an integer score, got {gold!r}", param=field
+            )
+        golds.append(gold if kind == "score" else str(gold))
+    return golds

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from headwater.errors import InvalidRequestError
 from headwater.models.generator import Generation, GenerationParams, Prompt, cut_at_stop
 from headwater.models.loading import load_model, load_tokenizer
 
@@ -19,7 +20,7 @@ class HFGenerator:
         self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, name: str = "hf", batch_size: int = 8
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise InvalidRequestError(f"batch_size must be at least 1, got {batch_size}")
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from headwater.errors import HeadwaterError
+from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.models.generator import Generation, GenerationParams, Prompt
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -79,7 +79,7 @@ class OpenAIGenerator:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+            raise InvalidRequestError(f"concurrency must be at least 1, got {concurrency}")
         self.name = model
         self.model = model
         self.concurrency = concurrency

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from headwater.errors import ModelLoadError
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -68,7 +70,7 @@ def launch_server(
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited; see {log_file}")
+            raise ModelLoadError(f"the server exited; see {log_file}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
                 return LaunchedServer(process, f"http://127.0.0.1:{port}/v1")
@@ -76,4 +78,4 @@ def launch_server(
             pass
         time.sleep(0.3)
     process.kill()
-    raise RuntimeError(f"the server did not become healthy in {timeout_s:.0f} s; see {log_file}")
+    raise ModelLoadError(f"the server did not become healthy in {timeout_s:.0f} s; see {log_file}")

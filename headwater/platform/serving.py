@@ -17,7 +17,7 @@ import msgspec
 from transformers import PreTrainedTokenizerBase
 
 from headwater.engine.protocol import EngineOutput, EngineRequest, SamplingParams
-from headwater.errors import EngineUnavailableError, InvalidRequestError
+from headwater.errors import EngineUnavailableError, HeadwaterError, InvalidRequestError
 from headwater.platform.detokenize import IncrementalDetokenizer, StopMatcher
 from headwater.platform.executors.local import LocalTaskExecutor
 from headwater.platform.fair_queue import FairQueue
@@ -195,7 +195,7 @@ class ServedModel:
         content = ContentLogprobs(self.token_bytes)
         async for output in self._outputs(request):
             if output.finish_reason == "error":
-                raise RuntimeError(f"the engine failed on this request: {output.error}")
+                raise HeadwaterError(f"the engine failed on this request: {output.error}")
             text = stops.feed(detokenizer.add(output.token_ids))
             content.add(output.token_ids, output.logprobs, output.top_logprobs)
             finish = "stop" if stops.stopped else output.finish_reason

@@ -264,7 +264,7 @@ class Store:
 
     def finish_job(self, job_id: str, result: JobResult) -> None:
         if result.state not in JOB_STATES[2:]:
-            raise ValueError(f"a job finishes as succeeded, failed or cancelled, not {result.state!r}")
+            raise InvalidRequestError(f"a job finishes as succeeded, failed or cancelled, not {result.state!r}")
         with self._session.begin() as session:
             row = session.get(JobRow, job_id)
             if row is None:

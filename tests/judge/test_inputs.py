@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from headwater.errors import InvalidRequestError
-from headwater.judge.inputs import task_from_record
+from headwater.judge.inputs import read_gold, task_from_record
 
 
 def test_labels_object_gives_descriptions_in_order():
@@ -29,3 +29,20 @@ def test_bad_labels_name_the_line_and_field(labels, message):
     with pytest.raises(InvalidRequestError, match=message) as error:
         task_from_record("classify", record, "line 2")
     assert error.value.param == "line 2.labels"
+
+
+def test_gold_verdicts_are_read_with_the_line_and_field_named(tmp_path):
+    path = tmp_path / "gold.jsonl"
+    path.write_text('{"score": 4}\n\n{"score": 2}\n')
+    assert read_gold("score", path) == [4, 2]
+    path.write_text('{"winner": "A"}\n{"winner": "B"}\n')
+    assert read_gold("compare", path) == ["A", "B"]
+    for text, kind, message in [
+        ('{"score": 4}\n{"other": 1}\n', "score", "line 2: field 'score'"),
+        ('{"score": "four"}\n', "score", "must be an integer"),
+        ('{"score": 4}\n{"score": 4\n', "score", "line 2"),
+        ('{"label": "Yes"}\n', "rank", "kind must be one of"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(InvalidRequestError, match=message):
+            read_gold(kind, path)

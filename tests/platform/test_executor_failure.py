@@ -22,7 +22,7 @@ def fragile_server(tmp_path_factory, saved_tiny_model):
         saved_tiny_model,
         tmp_path_factory.mktemp("fragile"),
         "tiny-local",
-        {"HEADWATER_KV_BLOCKS": "24", "HEADWATER_KV_BLOCK_SIZE": "32"},
+        {"HEADWATER_KV_BLOCKS": "24", "HEADWATER_KV_BLOCK_SIZE": "32", "HEADWATER_POOL_SIZE": "0"},
     )
     yield running
     running.stop()

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from headwater.errors import HeadwaterError
 from headwater.models.generator import Generation, GenerationParams, Generator, Prompt
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def call_isolated(generator: Generator, prompts: Sequence[Prompt], params: Gener
     try:
         generations = generator.generate(list(prompts), params)
         if len(generations) != len(prompts):
-            raise RuntimeError(f"{generator.name} returned {len(generations)} results for {len(prompts)} prompts")
+            raise HeadwaterError(f"{generator.name} returned {len(generations)} results for {len(prompts)} prompts")
         return [CallResult(generation) for generation in generations]
     except Exception as error:  # noqa: BLE001 - any backend failure becomes a per-item result
         if len(prompts) == 1:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from headwater.errors import InvalidRequestError
 from headwater.models.generator import GenerationParams, Generator
 from headwater.safety.astral.calls import CallResult, call_isolated
 from headwater.safety.astral.oracle import Oracle
@@ -86,7 +87,7 @@ def run_tests(
     oracle; the batch is made durable before the next starts. `retry_errors` first removes the `error` lines
     (rewriting the file atomically, so each id keeps one line) and runs those tests again."""
     if concurrency < 1:
-        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        raise InvalidRequestError(f"concurrency must be at least 1, got {concurrency}")
     report = RunReport()
     done = finished_records(output)
     if retry_errors and any(record.get("outcome") == "error" for record in done.values()):

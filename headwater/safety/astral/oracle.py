@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from headwater.errors import InvalidRequestError
 from headwater.models.generator import ChatMessages, GenerationParams, Generator
 from headwater.safety.astral.calls import call_isolated
 
@@ -135,7 +136,7 @@ class Oracle:
 
     def __init__(self, generator: Generator, *, retries: int = 2, include_input: bool = False) -> None:
         if retries < 0:
-            raise ValueError(f"retries must be at least 0, got {retries}")
+            raise InvalidRequestError(f"retries must be at least 0, got {retries}")
         self.generator = generator
         self.retries = retries
         self.include_input = include_input

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from headwater.errors import InvalidRequestError
 from headwater.safety.guard.verdict import Conversation, Guard, Item, Verdict, as_conversation
 
 
@@ -53,7 +54,7 @@ class SegmentGuard:
 
     def __init__(self, guard: Guard, max_chars: int = 160) -> None:
         if max_chars < 8:
-            raise ValueError(f"max_chars must be at least 8, got {max_chars}")
+            raise InvalidRequestError(f"max_chars must be at least 8, got {max_chars}")
         self.guard, self.max_chars = guard, max_chars
         self.name = f"segments({guard.name})"
 
@@ -97,9 +98,9 @@ class EnsembleGuard:
 
     def __init__(self, guards: Sequence[Guard], votes: int = 1) -> None:
         if not guards:
-            raise ValueError("an ensemble needs at least one guard")
+            raise InvalidRequestError("an ensemble needs at least one guard")
         if not 1 <= votes <= len(guards):
-            raise ValueError(f"votes must be in [1, {len(guards)}], got {votes}")
+            raise InvalidRequestError(f"votes must be in [1, {len(guards)}], got {votes}")
         self.guards, self.votes = list(guards), votes
         self.name = "ensemble(" + ",".join(guard.name for guard in guards) + ")"
 

@@ -46,7 +46,7 @@ class HFGuard:
         name: str = "hf-guard",
     ) -> None:
         if style not in PROMPT_STYLES:
-            raise ValueError(f"prompt style must be one of {', '.join(PROMPT_STYLES)}, got {style!r}")
+            raise InvalidRequestError(f"prompt style must be one of {', '.join(PROMPT_STYLES)}, got {style!r}")
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.categories = dict(categories or LLAMA_GUARD_2_CATEGORIES)

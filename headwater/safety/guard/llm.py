@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from headwater.errors import InvalidRequestError
 from headwater.models.generator import GenerationParams, Generator
 from headwater.safety.guard.verdict import Conversation, Item, Verdict, as_conversation
 
@@ -59,7 +60,7 @@ def guard_messages(item: Item, style: str, categories: dict[str, str] = LLAMA_GU
     if style == "chat":
         return conversation
     if style != "llama-guard":
-        raise ValueError(f"prompt style must be one of {', '.join(PROMPT_STYLES)}, got {style!r}")
+        raise InvalidRequestError(f"prompt style must be one of {', '.join(PROMPT_STYLES)}, got {style!r}")
     return [{"role": "user", "content": guard_prompt(conversation, categories)}]
 
 
@@ -91,7 +92,7 @@ class LLMGuard:
         max_tokens: int = 16,
     ) -> None:
         if style not in PROMPT_STYLES:
-            raise ValueError(f"prompt style must be one of {', '.join(PROMPT_STYLES)}, got {style!r}")
+            raise InvalidRequestError(f"prompt style must be one of {', '.join(PROMPT_STYLES)}, got {style!r}")
         self.generator = generator
         self.categories = dict(categories or LLAMA_GUARD_2_CATEGORIES)
         self.style = style

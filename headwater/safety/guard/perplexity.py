@@ -25,7 +25,7 @@ class PerplexityFilter:
         self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, threshold: float = 1e3, window: int = 8
     ) -> None:
         if window < 1:
-            raise ValueError(f"window must be at least 1, got {window}")
+            raise InvalidRequestError(f"window must be at least 1, got {window}")
         self.model, self.tokenizer, self.threshold, self.window = model.eval(), tokenizer, threshold, window
         self.name = "perplexity"
 

@@ -17,6 +17,7 @@ import logging
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from headwater.errors import InvalidRequestError
 from headwater.safety.guard.hf import HFGuard
 from headwater.safety.virus.tokens import SENTINEL, Pair, embed_block, encode, split_at_sentinel, surround
 
@@ -60,7 +61,7 @@ class SimilarityObjective:
         self.names = [name for name, param in victim.named_parameters() if param.requires_grad]
         self.params = [param for param in victim.parameters() if param.requires_grad]
         if not self.params:
-            raise ValueError("the victim has no trainable weights: wrap it with LoRA first (prepare_victim)")
+            raise InvalidRequestError("the victim has no trainable weights: wrap it with LoRA first (prepare_victim)")
         chat = _chat(pair)
         user = tokenizer.apply_chat_template(chat[:1], add_generation_prompt=True, tokenize=False)
         head, self.tail = split_at_sentinel(tokenizer.apply_chat_template(chat, tokenize=False), tokenizer)

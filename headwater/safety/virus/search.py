@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from headwater.errors import InvalidRequestError
 from headwater.safety.virus.objectives import GuardObjective, SimilarityObjective, dual_loss
 from headwater.safety.virus.tokens import one_hot
 
@@ -53,19 +54,19 @@ class VirusConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.lam <= 1.0:
-            raise ValueError(f"lam (λ) must be in [0, 1], got {self.lam}")
+            raise InvalidRequestError(f"lam (λ) must be in [0, 1], got {self.lam}")
         for name in ("top_k", "swaps", "batch_size", "lora_rank"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise InvalidRequestError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.steps < 0 or self.leakage_every < 0:
-            raise ValueError("steps and leakage_every must not be negative")
+            raise InvalidRequestError("steps and leakage_every must not be negative")
         if not self.lora_alpha > 0:
-            raise ValueError(f"lora_alpha must be above 0, got {self.lora_alpha}")
+            raise InvalidRequestError(f"lora_alpha must be above 0, got {self.lora_alpha}")
         if self.optimise not in OPTIMISE:
-            raise ValueError(f"optimise must be one of {', '.join(OPTIMISE)}, got {self.optimise!r}")
+            raise InvalidRequestError(f"optimise must be one of {', '.join(OPTIMISE)}, got {self.optimise!r}")
         targets = (self.target_modules,) if isinstance(self.target_modules, str) else tuple(self.target_modules)
         if not targets or not all(isinstance(name, str) and name.strip() for name in targets):
-            raise ValueError(f"target_modules must name at least one layer, got {self.target_modules!r}")
+            raise InvalidRequestError(f"target_modules must name at least one layer, got {self.target_modules!r}")
         object.__setattr__(self, "target_modules", tuple(name.strip() for name in targets))
 
 
