@@ -69,8 +69,7 @@ def _run(
         judge = Judge(generator_for(model, base_url, api_key, data_dir), **options)  # type: ignore[arg-type]
         results = judge.judge(tasks)
     except HeadwaterError as error:
-        err.print(f"[red]error:[/] {error.message}")
-        raise typer.Exit(2) from None
+        raise fail(error) from None
     _print(tasks, results, as_json, judge)
 
 
@@ -116,7 +115,7 @@ def score(
     """Score responses 1-5 against a rubric (objective string, or {criteria, scores} in JSONL)."""
     item = {"instruction": instruction, "response": response, "rubric": rubric, "reference": reference}
     _run(
-        "score",
+        "absolute",
         file,
         item,
         model,
@@ -151,7 +150,7 @@ def compare(
     """Pick the better of two responses (A or B; no tie)."""
     item = {"instruction": instruction, "response_a": response_a, "response_b": response_b, "criteria": criteria}
     _run(
-        "compare",
+        "pairwise",
         file,
         item,
         model,
@@ -189,7 +188,7 @@ def classify(
     if yes_description is not None or no_description is not None:
         item["labels"] = {"Yes": yes_description or "", "No": no_description or ""}
     _run(
-        "classify",
+        "classification",
         file,
         item,
         model,
@@ -258,7 +257,9 @@ def train(
     teacher: Annotated[str, typer.Option(help="Teacher that samples critiques: HF id, folder, built-in or served.")],
     model: Annotated[str, typer.Option(help="Judge model to train.")],
     output: Annotated[Path, typer.Option(help="Output folder (pairs.jsonl and the trained model).")],
-    kind: Annotated[str, typer.Option(help="score, compare or classify.")] = "classify",
+    kind: Annotated[
+        str, typer.Option(help="absolute, pairwise or classification (the tasks of score, compare and classify).")
+    ] = "classification",
     teacher_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the teacher.")] = None,
     api_key: ApiKey = None,
     samples: Annotated[int, typer.Option(help="Critiques sampled per item (SFR-Judge: 20).")] = 8,

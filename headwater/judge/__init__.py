@@ -11,11 +11,13 @@ if TYPE_CHECKING:
     from headwater.judge.judge import Judge, Judgement
     from headwater.judge.metrics import accuracy, correlation, rewardbench_scores
     from headwater.judge.parse import FAILURES, Parsed, Scale, parse
-    from headwater.judge.tasks import TEMPLATE_VERSION, AbsoluteTask, ClassificationTask, PairwiseTask
-    from headwater.judge.templates import atla_template
+    from headwater.judge.tasks import TASK_KINDS, TEMPLATE_VERSION, AbsoluteTask, ClassificationTask, PairwiseTask
+    from headwater.judge.templates import Template, atla_template
     from headwater.judge.training import JudgeTrainConfig, LabelledItem, critique_pairs, train_judge
 
 _EXPORTS = {
+    "TASK_KINDS": "headwater.judge.tasks",
+    "Template": "headwater.judge.templates",
     "AbsoluteTask": "headwater.judge.tasks",
     "ClassificationTask": "headwater.judge.tasks",
     "FAILURES": "headwater.judge.parse",
@@ -39,6 +41,8 @@ _EXPORTS = {
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
+    "TASK_KINDS",
+    "Template",
     "FAILURES",
     "TEMPLATE_VERSION",
     "AbsoluteTask",

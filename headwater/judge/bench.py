@@ -16,9 +16,7 @@ from headwater.jsonl import read_jsonl
 from headwater.judge.inputs import task_from_record
 from headwater.judge.judge import Judge, Judgement
 from headwater.judge.metrics import Policy, accuracy, correlation, rewardbench_scores
-from headwater.judge.tasks import PairwiseTask
-
-KINDS = ("pairwise", "absolute", "classification")
+from headwater.judge.tasks import TASK_KINDS, PairwiseTask
 
 
 def _records(path: Path) -> list[dict]:
@@ -65,13 +63,13 @@ def _count(items) -> dict[str, int]:  # noqa: ANN001
 
 def bench(kind: str, path: Path, judge: Judge, policy: Policy = "wrong") -> dict[str, object]:
     """Run `judge` on a benchmark file and report its metrics."""
-    if kind not in KINDS:
-        raise InvalidRequestError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}", param="kind")
+    if kind not in TASK_KINDS:
+        raise InvalidRequestError(f"kind must be one of {', '.join(TASK_KINDS)}, got {kind!r}", param="kind")
     records = _records(path)
     if kind == "pairwise":
         return _pairwise(records, judge, policy)
     if kind == "absolute":
-        tasks = [task_from_record("score", r, f"line {n}") for n, r in enumerate(records, start=1)]
+        tasks = [task_from_record("absolute", r, f"line {n}") for n, r in enumerate(records, start=1)]
         scores = [float(_field(r, "score", n, int | float)) for n, r in enumerate(records, start=1)]  # type: ignore[arg-type]
         results = judge.judge(tasks)
         result = correlation([r.verdict for r in results], scores)  # type: ignore[misc]
@@ -87,7 +85,7 @@ def bench(kind: str, path: Path, judge: Judge, policy: Policy = "wrong") -> dict
                 "failures": result.failures,
             },
         }
-    tasks = [task_from_record("classify", r, f"line {n}") for n, r in enumerate(records, start=1)]
+    tasks = [task_from_record("classification", r, f"line {n}") for n, r in enumerate(records, start=1)]
     labels = [_field(r, "label", n) for n, r in enumerate(records, start=1)]
     results = judge.judge(tasks)
     outcomes = [None if r.failure else r.verdict == label for r, label in zip(results, labels, strict=True)]

@@ -6,7 +6,14 @@ from pathlib import Path
 
 from headwater.errors import InvalidRequestError
 from headwater.jsonl import read_jsonl
-from headwater.judge.tasks import DEFAULT_PAIRWISE_CRITERIA, AbsoluteTask, ClassificationTask, PairwiseTask, Task
+from headwater.judge.tasks import (
+    DEFAULT_PAIRWISE_CRITERIA,
+    TASK_KINDS,
+    AbsoluteTask,
+    ClassificationTask,
+    PairwiseTask,
+    Task,
+)
 
 GENERIC_SCORES = {
     1: "The response does not meet the objective at all.",
@@ -57,13 +64,15 @@ def _labels(record: dict, where: str) -> tuple[tuple[str, ...], dict[str, str] |
 
 
 def task_from_record(kind: str, record: object, where: str = "item") -> Task:
-    """An absolute ("score"), pairwise ("compare") or classification ("classify") task from one JSON object."""
+    """An absolute, pairwise or classification task (`TASK_KINDS`) from one JSON object."""
+    if kind not in TASK_KINDS:
+        raise InvalidRequestError(f"kind must be one of {', '.join(TASK_KINDS)}, got {kind!r}", param="kind")
     if not isinstance(record, dict):
         raise InvalidRequestError(f"{where}: expected a JSON object", param=where)
     identifier = None if record.get("id") is None else str(record["id"])
     try:
         instruction = _text(record, "instruction", where)
-        if kind == "score":
+        if kind == "absolute":
             extra = _text(record, "input", where, required=False)
             objective, scores = _rubric(record, where)
             return AbsoluteTask(
@@ -74,7 +83,7 @@ def task_from_record(kind: str, record: object, where: str = "item") -> Task:
                 _text(record, "reference", where, required=False),
                 identifier,
             )
-        if kind == "compare":
+        if kind == "pairwise":
             criteria = _text(record, "criteria", where, required=False) or DEFAULT_PAIRWISE_CRITERIA
             response_a, response_b = _text(record, "response_a", where), _text(record, "response_b", where)
             return PairwiseTask(instruction, response_a, response_b, criteria, identifier)
@@ -99,7 +108,7 @@ def read_tasks(kind: str, path: Path) -> list[Task]:
     return [task_from_record(kind, record, f"line {number}") for number, record in read_jsonl(path, "task")]
 
 
-GOLD_FIELDS = {"score": "score", "compare": "winner", "classify": "label"}
+GOLD_FIELDS = {"absolute": "score", "pairwise": "winner", "classification": "label"}
 """The field holding each task kind's gold verdict in a labelled JSONL file."""
 
 
@@ -114,9 +123,9 @@ def read_gold(kind: str, path: Path) -> list[int | str]:
         gold = record.get(field) if isinstance(record, dict) else None
         if gold is None:
             raise InvalidRequestError(f"line {number}: field {field!r} (the gold verdict) is missing", param=field)
-        if kind == "score" and (isinstance(gold, bool) or not isinstance(gold, int)):
+        if kind == "absolute" and (isinstance(gold, bool) or not isinstance(gold, int)):
             raise InvalidRequestError(
                 f"line {number}: field {field!r} must be an integer score, got {gold!r}", param=field
             )
-        golds.append(gold if kind == "score" else str(gold))
+        golds.append(gold if kind == "absolute" else str(gold))
     return golds

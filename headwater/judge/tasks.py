@@ -16,6 +16,8 @@ from headwater.errors import InvalidRequestError
 TEMPLATE_VERSION = "headwater-v1"
 """Version id of the `headwater` template (named `selene-v1` before it was renamed: same text)."""
 DEFAULT_PAIRWISE_CRITERIA = "Which response better follows the instruction?"
+TASK_KINDS = ("absolute", "pairwise", "classification")
+"""The one vocabulary of judge tasks (files, benchmarks, training); the CLI's verbs score/compare/classify map here."""
 _FORMAT = (
     "Your reply must have exactly this format:\n**Reasoning:** <your feedback, step by step>\n\n**Result:** <{result}>"
 )
