@@ -240,32 +240,21 @@ def attack(
     """Virus (arXiv 2501.17433): optimise harmful samples to pass YOUR guard, to measure how well it holds.
     Use it only on moderation you operate; the platform exposes it to admins alone. The defaults are the official
     code's: gradients over a LoRA of rank 32, alpha 4 on q/k/v, and the whole templated harmful sample optimised."""
-    from headwater.models.loading import load_model, load_tokenizer
-    from headwater.safety.guard import HFGuard
-    from headwater.safety.virus import Pair, allowed_tokens, attack_sample, prepare_victim
-    from headwater.safety.virus.tokens import vocabulary_width
+    from headwater.safety.virus.attack import attack_models
+    from headwater.safety.virus.tokens import read_pairs
 
-    config = _virus_config(lam, steps, top_k, swaps, seed, lora_rank, lora_alpha, target_modules, optimise)
     _check_prompt(prompt)
     _check_output_file(output)
+
+    def progress(done: int, total: int, report) -> None:  # noqa: ANN001 - a SampleReport
+        err.print(f"sample {done}/{total}: passes guard {report.passes_guard} ({report.seconds:.1f} s)")
+
     try:
-        pairs = _read_pairs(file, needs_instruction=optimise == "sample")
-        tokenizer = load_tokenizer(guard, data_dir=data_dir)
-        if load_tokenizer(victim, data_dir=data_dir).get_vocab() != tokenizer.get_vocab():
-            raise InvalidRequestError("guard and victim use different tokenizers; Virus needs one shared vocabulary")
-        judge = HFGuard(load_model(guard, data_dir=data_dir), tokenizer, style=prompt, name=guard)
-        target = _victim_with_lora(prepare_victim, load_model(victim, data_dir=data_dir), config)
-        allowed = allowed_tokens(tokenizer, vocabulary_width(tokenizer, judge.model, target))
-        reports = []
-        for index, (_, pair) in enumerate(pairs, start=1):
-            reports.append(attack_sample(judge, target, tokenizer, Pair(**pair), config, allowed))
-            err.print(
-                f"sample {index}/{len(pairs)}: passes guard {reports[-1].passes_guard} ({reports[-1].seconds:.1f} s)"
-            )
+        config = _virus_config(lam, steps, top_k, swaps, seed, lora_rank, lora_alpha, target_modules, optimise)
+        pairs = read_pairs(file, needs_instruction=config.optimise == "sample")
+        reports = attack_models(guard, victim, [pair for _, pair in pairs], config, prompt, data_dir, progress)
     except HeadwaterError as error:
-        raise fail(error) from None
-    except ValueError as error:
-        raise fail(InvalidRequestError(str(error))) from None
+        raise fail(_as_flag(error)) from None
     except KeyboardInterrupt:
         raise _interrupted("attack") from None
     except Exception as error:  # noqa: BLE001 - a CLI reports the failure, it does not print a traceback
@@ -283,6 +272,10 @@ def attack(
         err.print(f"{passed}/{len(reports)} poisoned samples pass the guard; written to {output}")
 
 
+FLAGS = {"lam": "--lambda", "target_modules": "--target-modules", "lora_rank": "--lora-rank"}
+"""VirusConfig fields whose flag is not simply --field-name."""
+
+
 def _virus_config(
     lam: float,
     steps: int,
@@ -294,27 +287,11 @@ def _virus_config(
     target_modules: list[str] | None,
     optimise: str,
 ):  # noqa: ANN202 - a VirusConfig, imported only when the command runs
-    """The attack's settings, each bad value refused naming its flag."""
+    """The attack's settings (VirusConfig checks them; `_as_flag` names the flag of a bad one)."""
     from headwater.safety.virus import VirusConfig
-    from headwater.safety.virus.search import OFFICIAL_TARGET_MODULES, OPTIMISE
+    from headwater.safety.virus.search import OFFICIAL_TARGET_MODULES
 
-    if not 0.0 <= lam <= 1.0:
-        raise _bad("--lambda", f"must be in [0, 1], got {lam}")
-    for option, value, least in (
-        ("--steps", steps, 0),
-        ("--top-k", top_k, 1),
-        ("--swaps", swaps, 1),
-        ("--lora-rank", lora_rank, 1),
-    ):
-        if value < least:
-            raise _bad(option, f"must be at least {least}, got {value}")
-    if not lora_alpha > 0:
-        raise _bad("--lora-alpha", f"must be above 0, got {lora_alpha}")
-    if optimise not in OPTIMISE:
-        raise _bad("--optimise", f"must be one of {', '.join(OPTIMISE)}, got {optimise!r}")
-    modules = [name.strip() for value in target_modules or [] for name in value.split(",")]
-    if target_modules is not None and not all(modules):
-        raise _bad("--target-modules", f"must name layers, comma-separated, got {','.join(target_modules)!r}")
+    modules = tuple(name.strip() for value in target_modules or [] for name in value.split(","))
     return VirusConfig(
         lam=lam,
         steps=steps,
@@ -323,42 +300,15 @@ def _virus_config(
         seed=seed,
         lora_rank=lora_rank,
         lora_alpha=lora_alpha,
-        target_modules=tuple(modules) or OFFICIAL_TARGET_MODULES,
+        target_modules=modules if target_modules is not None else OFFICIAL_TARGET_MODULES,
         optimise=optimise,
     )
 
 
-def _victim_with_lora(prepare_victim, model, config):  # noqa: ANN001, ANN202 - torch types, imported lazily
-    """The victim with its LoRA; layer names it lacks are refused naming --target-modules."""
-    try:
-        return prepare_victim(model, config)
-    except InvalidRequestError as error:
-        if error.param != "target_modules":
-            raise
-        message = "--target-modules " + error.message.removeprefix("target_modules ")
-        raise InvalidRequestError(message, param="--target-modules") from None
-
-
-def _read_pairs(file: Path, needs_instruction: bool = False) -> list[tuple[int, dict[str, str]]]:
-    from headwater.jsonl import read_jsonl
-
-    pairs = []
-    for line, record in read_jsonl(file, "harmful/benign pair"):
-        if not isinstance(record, dict):
-            raise InvalidRequestError(f"line {line}: expected a JSON object", param=f"line {line}")
-        for field in ("instruction", "response", "harmful"):
-            if not isinstance(record.get(field), str) or not record[field].strip():
-                raise InvalidRequestError(
-                    f"line {line}: field `{field}` must be a non-empty text", param=f"line {line}.{field}"
-                )
-        instruction = record.get("harmful_instruction", "")
-        if not isinstance(instruction, str) or (needs_instruction and not instruction.strip()):
-            raise InvalidRequestError(
-                f"line {line}: field `harmful_instruction` must be a non-empty text: --optimise sample (the default, "
-                "as the official code) optimises the whole harmful sample, instruction and answer; add the harmful "
-                "instruction, or pass --optimise answer to optimise the answer alone",
-                param=f"line {line}.harmful_instruction",
-            )
-        fields = {field: record[field] for field in ("instruction", "response", "harmful")}
-        pairs.append((line, {**fields, "harmful_instruction": instruction}))
-    return pairs
+def _as_flag(error: HeadwaterError) -> HeadwaterError:
+    """The error with the library's field name replaced by the command's flag (lam → --lambda)."""
+    if not isinstance(error, InvalidRequestError) or error.param is None or error.param.startswith(("line ", "--")):
+        return error
+    flag = FLAGS.get(error.param, "--" + error.param.replace("_", "-"))
+    message = error.message.replace(f"{error.param} (λ)", flag).replace(error.param, flag, 1)
+    return InvalidRequestError(message, param=flag)

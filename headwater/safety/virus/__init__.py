@@ -6,13 +6,13 @@ each; `evaluate` runs the harness (leakage, harmful-effect proxy, harmful score,
 defence over seeds); `marker_setup` builds the harmless synthetic guard/victim pair the tests and benchmark use.
 """
 
-from headwater.safety.virus.attack import SampleReport, attack, attack_sample
+from headwater.safety.virus.attack import SampleReport, attack, attack_models, attack_sample
 from headwater.safety.virus.finetune import FineTuneSettings
 from headwater.safety.virus.harness import QA, HarnessConfig, HarnessData, HarnessRow, evaluate, summarise
 from headwater.safety.virus.objectives import GuardObjective, SimilarityObjective, dual_loss
 from headwater.safety.virus.search import Search, VirusConfig
 from headwater.safety.virus.synthetic import MARKER, marker_pairs, marker_setup
-from headwater.safety.virus.tokens import Pair, allowed_tokens
+from headwater.safety.virus.tokens import Pair, allowed_tokens, read_pairs
 from headwater.safety.virus.victim import prepare_victim
 
 __all__ = [
@@ -30,11 +30,13 @@ __all__ = [
     "VirusConfig",
     "allowed_tokens",
     "attack",
+    "attack_models",
     "attack_sample",
     "dual_loss",
     "evaluate",
     "marker_pairs",
     "marker_setup",
     "prepare_victim",
+    "read_pairs",
     "summarise",
 ]

@@ -12,12 +12,14 @@ import logging
 import resource
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from headwater.errors import InvalidRequestError
 from headwater.safety.guard.hf import HFGuard
 from headwater.safety.virus.objectives import GuardObjective, SimilarityObjective
 from headwater.safety.virus.search import Scores, Search, VirusConfig
@@ -122,12 +124,42 @@ def attack(
     tokenizer: PreTrainedTokenizerBase,
     pairs: Sequence[Pair],
     config: VirusConfig | None = None,
+    on_sample: Callable[[int, int, SampleReport], None] | None = None,
 ) -> list[SampleReport]:
-    """Virus over every pair, in order. `victim` must carry LoRA adapters (`prepare_victim(victim, config)`)."""
+    """Virus over every pair, in order; `on_sample(done, total, report)` after each. `victim` must carry LoRA
+    adapters (`prepare_victim(victim, config)`)."""
     config = config or VirusConfig()
     allowed = allowed_tokens(tokenizer, vocabulary_width(tokenizer, guard.model, victim))
     reports = []
     for index, pair in enumerate(pairs):
         reports.append(attack_sample(guard, victim, tokenizer, pair, config, allowed))
         logger.info("sample %d/%d: passes guard %s", index + 1, len(pairs), reports[-1].passes_guard)
+        if on_sample is not None:
+            on_sample(index + 1, len(pairs), reports[-1])
     return reports
+
+
+def attack_models(
+    guard: str,
+    victim: str,
+    pairs: Sequence[Pair],
+    config: VirusConfig | None = None,
+    style: str = "llama-guard",
+    data_dir: Path | str = ".headwater",
+    on_sample: Callable[[int, int, SampleReport], None] | None = None,
+) -> list[SampleReport]:
+    """Virus against a guard model you operate and a victim, both named (HF id, folder or built-in): loads them,
+    checks they share one vocabulary, gives the victim its LoRA, and runs `attack`. What `headwater guard attack`
+    and the platform's admin-only attack job call."""
+    from headwater.models.loading import load_model, load_tokenizer
+    from headwater.safety.virus.victim import prepare_victim
+
+    config = config or VirusConfig()
+    tokenizer = load_tokenizer(guard, data_dir=data_dir)
+    if load_tokenizer(victim, data_dir=data_dir).get_vocab() != tokenizer.get_vocab():
+        raise InvalidRequestError(
+            "guard and victim use different tokenizers; Virus needs one shared vocabulary", param="victim"
+        )
+    judge = HFGuard(load_model(guard, data_dir=data_dir), tokenizer, style=style, name=guard)
+    target = prepare_victim(load_model(victim, data_dir=data_dir), config)
+    return attack(judge, target, tokenizer, pairs, config, on_sample)

@@ -54,19 +54,24 @@ class VirusConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.lam <= 1.0:
-            raise InvalidRequestError(f"lam (λ) must be in [0, 1], got {self.lam}")
+            raise InvalidRequestError(f"lam (λ) must be in [0, 1], got {self.lam}", param="lam")
         for name in ("top_k", "swaps", "batch_size", "lora_rank"):
             if getattr(self, name) < 1:
-                raise InvalidRequestError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.steps < 0 or self.leakage_every < 0:
-            raise InvalidRequestError("steps and leakage_every must not be negative")
+                raise InvalidRequestError(f"{name} must be at least 1, got {getattr(self, name)}", param=name)
+        for name in ("steps", "leakage_every"):
+            if getattr(self, name) < 0:
+                raise InvalidRequestError(f"{name} must not be negative, got {getattr(self, name)}", param=name)
         if not self.lora_alpha > 0:
-            raise InvalidRequestError(f"lora_alpha must be above 0, got {self.lora_alpha}")
+            raise InvalidRequestError(f"lora_alpha must be above 0, got {self.lora_alpha}", param="lora_alpha")
         if self.optimise not in OPTIMISE:
-            raise InvalidRequestError(f"optimise must be one of {', '.join(OPTIMISE)}, got {self.optimise!r}")
+            raise InvalidRequestError(
+                f"optimise must be one of {', '.join(OPTIMISE)}, got {self.optimise!r}", param="optimise"
+            )
         targets = (self.target_modules,) if isinstance(self.target_modules, str) else tuple(self.target_modules)
         if not targets or not all(isinstance(name, str) and name.strip() for name in targets):
-            raise InvalidRequestError(f"target_modules must name at least one layer, got {self.target_modules!r}")
+            raise InvalidRequestError(
+                f"target_modules must name at least one layer, got {self.target_modules!r}", param="target_modules"
+            )
         object.__setattr__(self, "target_modules", tuple(name.strip() for name in targets))
 
 

@@ -10,11 +10,13 @@ drift at the seams is measured rather than assumed away.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from headwater.errors import InvalidRequestError
+from headwater.jsonl import read_jsonl
 
 SENTINEL = "\u27e6VIRUS-BLOCK\u27e7"
 
@@ -127,3 +129,27 @@ def surround(model: PreTrainedModel, head: list[int], block_embeds: torch.Tensor
         weight[torch.tensor(ids, device=weight.device)].unsqueeze(0).expand(batch, -1, -1) for ids in (head, tail)
     ]
     return torch.cat([pieces[0], block_embeds.to(weight.dtype), pieces[1]], dim=1)
+
+
+def read_pairs(path: Path, needs_instruction: bool = False) -> list[tuple[int, Pair]]:
+    """(line number, pair) for every line of a JSONL of `instruction`, `response` (benign), `harmful` (answer) and
+    `harmful_instruction`; the first bad line stops it, naming the line and the field."""
+    pairs = []
+    for line, record in read_jsonl(path, "harmful/benign pair"):
+        if not isinstance(record, dict):
+            raise InvalidRequestError(f"line {line}: expected a JSON object", param=f"line {line}")
+        for name in ("instruction", "response", "harmful"):
+            if not isinstance(record.get(name), str) or not record[name].strip():
+                raise InvalidRequestError(
+                    f"line {line}: field `{name}` must be a non-empty text", param=f"line {line}.{name}"
+                )
+        instruction = record.get("harmful_instruction", "")
+        if not isinstance(instruction, str) or (needs_instruction and not instruction.strip()):
+            raise InvalidRequestError(
+                f"line {line}: field `harmful_instruction` must be a non-empty text: --optimise sample (the default, "
+                "as the official code) optimises the whole harmful sample, instruction and answer; add the harmful "
+                "instruction, or pass --optimise answer to optimise the answer alone",
+                param=f"line {line}.harmful_instruction",
+            )
+        pairs.append((line, Pair(record["instruction"], record["response"], record["harmful"], instruction)))
+    return pairs

@@ -123,12 +123,14 @@ def test_attack_refuses_bad_pairs_and_foreign_vocabularies(saved_pair, pairs, tm
 
 
 def test_attack_defaults_to_the_official_lora_and_the_whole_harmful_sample(saved_pair, pairs, tmp_path, monkeypatch):
-    import headwater.safety.virus as virus
+    import headwater.safety.virus.victim as victim_module
 
     guard, victim = saved_pair
     prepared = []
-    original = virus.prepare_victim
-    monkeypatch.setattr(virus, "prepare_victim", lambda *a, **k: prepared.append(original(*a, **k)) or prepared[-1])
+    original = victim_module.prepare_victim
+    monkeypatch.setattr(
+        victim_module, "prepare_victim", lambda *a, **k: prepared.append(original(*a, **k)) or prepared[-1]
+    )
     pairs_file = _pairs_file(tmp_path / "pairs.jsonl", pairs[:1])
     result = _attack(pairs_file, guard, victim, tmp_path / "sample.jsonl", "--steps", "0", "--json")
     assert result.exit_code == 0, result.output
@@ -156,7 +158,7 @@ def test_attack_defaults_to_the_official_lora_and_the_whole_harmful_sample(saved
     ("extra", "instruction", "message"),
     [
         (["--target-modules", "c_attn"], True, "--target-modules c_attn: no linear layer of the victim has that name"),
-        (["--target-modules", "q_proj,,v_proj"], True, "--target-modules must name layers"),
+        (["--target-modules", "q_proj,,v_proj"], True, "--target-modules must name at least one layer"),
         (["--optimise", "whole"], True, "--optimise must be one of sample, answer, got 'whole'"),
         (["--lora-alpha", "0"], True, "--lora-alpha must be above 0"),
         (["--lora-rank", "0"], True, "--lora-rank must be at least 1"),
