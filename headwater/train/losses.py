@@ -29,8 +29,15 @@ class AllMaskedWarning(UserWarning):
 
 
 def _kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
-    """KL(p ‖ q) per position, from log-probabilities."""
-    return (log_p.exp() * (log_p - log_q)).sum(-1)
+    """KL(p ‖ q) per position, from log-probabilities. A token either side bans (log-probability −inf, e.g. a
+    student logit of −inf) adds nothing, as the official TAID/DistiLLM code masks `isinf` logits out of the sum:
+    without it 0·log 0 is NaN and a student-banned token with teacher mass makes the loss infinite. The masked
+    terms are computed on safe values, so no NaN reaches the gradient either."""
+    banned = torch.isinf(log_p) | torch.isinf(log_q)
+    if not bool(banned.any()):
+        return (log_p.exp() * (log_p - log_q)).sum(-1)
+    safe_p, safe_q = log_p.masked_fill(banned, 0.0), log_q.masked_fill(banned, 0.0)
+    return (safe_p.exp() * (safe_p - safe_q)).masked_fill(banned, 0.0).sum(-1)
 
 
 def _mixture_log(log_a: torch.Tensor, log_b: torch.Tensor, weight_a: float) -> torch.Tensor:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from headwater.errors import InvalidRequestError
-from headwater.train import AllMaskedWarning, distill_loss
+from headwater.train import LOSS_NAMES, AllMaskedWarning, distill_loss
 
 STUDENT = torch.tensor([[[0.0, 0.0]]])
 TEACHER = torch.tensor([[[math.log(3.0), 0.0]]])
@@ -107,3 +107,18 @@ def test_bad_inputs():
         distill_loss("kl", s, t[..., :-1])
     with pytest.raises(InvalidRequestError, match="mask"):
         distill_loss("kl", s, t, torch.ones(2, 4))
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_minus_inf_student_logits_are_masked_not_nan(name):
+    """A token the student bans (logit −inf) adds nothing, as the official code masks isinf logits: the loss and
+    its gradient stay finite for every baseline."""
+    torch.manual_seed(0)
+    student = torch.randn(2, 3, 8, requires_grad=True)
+    teacher = torch.randn(2, 3, 8)
+    banned = torch.zeros(2, 3, 8, dtype=torch.bool)
+    banned[..., 2] = True
+    loss = distill_loss(name, student.masked_fill(banned, float("-inf")), teacher)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(student.grad).all()
+    assert student.grad[..., 2].abs().sum() == 0  # the banned token gets no gradient
