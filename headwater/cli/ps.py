@@ -19,10 +19,8 @@ err = Console(stderr=True)
 
 def _key(api_key: str | None, data_dir: Path) -> str | None:
     """The key given, else HEADWATER_API_KEY / OPENAI_API_KEY, else the local admin key `headwater up` wrote."""
-    if api_key or default_api_key():
-        return api_key or default_api_key()
     admin = data_dir / "admin.key"
-    return admin.read_text().strip() if admin.exists() else None
+    return api_key or default_api_key() or (admin.read_text().strip() if admin.exists() else None)
 
 
 def ps(

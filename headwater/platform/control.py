@@ -144,9 +144,13 @@ class ControlPlane:
                     self._apply(name, served, now)
                 except Exception:  # one model's trouble must not stop the scaling of the others
                     logger.exception("autoscaling %s failed", name)
-            self.clock.tick({n: list(s.group.executors) for n, s in self.models.items()}, self.pool.members, now)
+            self._tick_clock(now)
             if now - self._flushed_at >= TE_TIME_FLUSH_S:
                 await self.flush_te_time()
+
+    def _tick_clock(self, now: float) -> None:
+        groups = {name: list(served.group.executors) for name, served in self.models.items()}
+        self.clock.tick(groups, self.pool.members, now)
 
     async def flush_te_time(self) -> None:
         """Write the TE time accounted since the last flush to the store (and the seconds to /metrics)."""
@@ -255,9 +259,7 @@ class ControlPlane:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
-            self.clock.tick(
-                {n: list(s.group.executors) for n, s in self.models.items()}, self.pool.members, time.monotonic()
-            )
+            self._tick_clock(time.monotonic())
             await self.flush_te_time()
         for task in list(self._background):
             task.cancel()

@@ -192,17 +192,18 @@ class ServedModel:
     async def _generate(self, plan: GenerationPlan, index: int, request: EngineRequest) -> AsyncIterator[ChoiceDelta]:
         detokenizer = IncrementalDetokenizer(self.tokenizer)
         stops = StopMatcher(plan.stops)
-        content = ContentLogprobs(self.token_bytes)
+        content = ContentLogprobs(self.token_bytes) if plan.logprobs else None  # decoding per token costs
         async for output in self._outputs(request):
             if output.finish_reason == "error":
                 raise HeadwaterError(f"the engine failed on this request: {output.error}")
             text = stops.feed(detokenizer.add(output.token_ids))
-            content.add(output.token_ids, output.logprobs, output.top_logprobs)
+            if content is not None:
+                content.add(output.token_ids, output.logprobs, output.top_logprobs)
             finish = "stop" if stops.stopped else output.finish_reason
             if finish is not None and not stops.stopped:
                 text += stops.flush()
                 finish = "length" if finish == "length" else "stop"
-            logprobs = content.release(text, finish is not None, stops.stopped) if plan.logprobs else []
+            logprobs = content.release(text, finish is not None, stops.stopped) if content is not None else []
             yield ChoiceDelta(index, text, len(output.token_ids), logprobs, finish)
             if finish is not None:
                 return

@@ -38,7 +38,6 @@ class TEGroup:
         self.waiting = 0
         self.info = EngineInfo()
         """What the group's TEs run on (kept from the last ready TE, for footprints while at zero)."""
-        self.last_request_at = time.monotonic()
         self._changed = asyncio.Event()
         self._ttfts: deque[tuple[float, float]] = deque()
 
@@ -59,14 +58,13 @@ class TEGroup:
     async def executor(self, avoid: LocalTaskExecutor | None = None) -> LocalTaskExecutor:
         """The ready TE with the fewest sequences in flight (other than `avoid` when another is ready), waiting
         (bounded) for one to come up."""
-        self.last_request_at = time.monotonic()
         ready = [executor for executor in self.ready if executor is not avoid] or self.ready
         if ready:
             return min(ready, key=lambda executor: executor.in_flight)
         if self.waiting >= self.activator_max_waiting:
             raise EngineUnavailableError(
                 f"model {self.name!r} is starting and {self.waiting} requests already wait for it; retry shortly",
-                retry_after_s=max(1, round(self.activator_timeout_s / 4)),
+                retry_after_s=self._retry_after_s,
             )
         self.waiting += 1
         self.on_demand()
@@ -78,7 +76,7 @@ class TEGroup:
                     raise EngineUnavailableError(
                         f"model {self.name!r} has no ready task executor after {self.activator_timeout_s:.0f} s; "
                         "retry shortly",
-                        retry_after_s=max(1, round(self.activator_timeout_s / 4)),
+                        retry_after_s=self._retry_after_s,
                     )
                 self._changed.clear()
                 try:
@@ -88,6 +86,11 @@ class TEGroup:
         finally:
             self.waiting -= 1
         return min(ready, key=lambda executor: executor.in_flight)
+
+    @property
+    def _retry_after_s(self) -> int:
+        """What a refused request is told: a quarter of the activator's wait."""
+        return max(1, round(self.activator_timeout_s / 4))
 
     def record_ttft(self, seconds: float) -> None:
         now = time.monotonic()

@@ -127,13 +127,14 @@ async def chat_completions(
         raise InvalidRequestError("top_logprobs needs logprobs=true", param="top_logprobs")
     grammar = await asyncio.to_thread(response_grammar, body.response_format)
     use = await asyncio.to_thread(resolve_tool_use, body)
-    if use is not None and use.grammar() is not None:
+    forced_call = use.grammar() if use is not None else None
+    if forced_call is not None:
         if grammar is not None:
             raise InvalidRequestError(
                 f"response_format cannot apply when tool_choice={use.choice!r} forces a tool call; drop one of them",
                 param="response_format",
             )
-        grammar = use.grammar()
+        grammar = forced_call
     native = model.template_renders_tools
     tools = use.tools if use is not None else None
     messages = prepare_messages([_message(m) for m in body.messages], native, tools)
