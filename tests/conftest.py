@@ -93,6 +93,12 @@ class RunningServer:
     def health(self) -> dict:
         return httpx.get(self.base_url.removesuffix("/v1") + "/health", timeout=5).json()
 
+    def metric(self, name: str) -> float:
+        """The value of a gauge or counter of the served model in /metrics."""
+        text = httpx.get(self.base_url.removesuffix("/v1") + "/metrics", timeout=5).text
+        line = next(line for line in text.splitlines() if line.startswith(f'{name}{{model="{self.model}"}}'))
+        return float(line.split()[-1])
+
     def stop(self) -> None:
         self.process.terminate()
         try:

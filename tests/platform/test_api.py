@@ -258,12 +258,6 @@ def test_health_and_metrics(openai_client, server):
     assert float(count.split()[-1]) >= 1
 
 
-def _metric(server, name: str) -> float:
-    text = httpx.get(server.base_url.removesuffix("/v1") + "/metrics").text
-    line = next(line for line in text.splitlines() if line.startswith(f'{name}{{model="{server.model}"}}'))
-    return float(line.split()[-1])
-
-
 def test_client_going_away_aborts_the_generation(server):
     body = {"model": server.model, "messages": MESSAGES, "max_tokens": 900, "stream": True}
     before = {job.id for job in _jobs(server)}
@@ -282,12 +276,12 @@ def test_client_going_away_aborts_the_generation(server):
     while time.monotonic() < deadline:
         new = [job for job in _jobs(server) if job.id not in before]
         job = new[0] if new else None
-        if job is not None and job.state != "running" and _metric(server, "headwater:num_requests_running") == 0:
+        if job is not None and job.state != "running" and server.metric("headwater:num_requests_running") == 0:
             break
         time.sleep(0.2)
     assert job is not None and job.state == "cancelled"
     assert 0 < job.completion_tokens < 900
-    assert _metric(server, "headwater:num_requests_running") == 0
+    assert server.metric("headwater:num_requests_running") == 0
 
 
 def test_a_non_streaming_client_that_leaves_cancels_its_generation(server):

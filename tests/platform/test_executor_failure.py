@@ -28,12 +28,25 @@ def fragile_server(tmp_path_factory, saved_tiny_model):
     running.stop()
 
 
+@pytest.fixture(scope="module")
+def roomy_server(tmp_path_factory, saved_tiny_model):
+    """Room in the cache for two 700-token requests at once, so both are generating when the TE is killed."""
+    running = start_server(
+        saved_tiny_model,
+        tmp_path_factory.mktemp("roomy"),
+        "tiny-local",
+        {"HEADWATER_KV_BLOCKS": "64", "HEADWATER_KV_BLOCK_SIZE": "32", "HEADWATER_POOL_SIZE": "0"},
+    )
+    yield running
+    running.stop()
+
+
 def _te_pid(server) -> int:
     return server.health()["models"][server.model][0]["pid"]
 
 
-def test_killed_executor_fails_streams_with_503_and_restarts(fragile_server):
-    server = fragile_server
+def test_killed_executor_fails_streams_with_503_and_restarts(roomy_server):
+    server = roomy_server
     client = openai.OpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0, timeout=60)
     pid = _te_pid(server)
     errors: list[Exception] = []
@@ -47,8 +60,14 @@ def test_killed_executor_fails_streams_with_503_and_restarts(fragile_server):
         except openai.APIStatusError as error:
             errors.append(error)
 
+    # Both requests must be generating when the TE dies (one with no token yet would be retried, as it should):
+    # the cache holds both, and the stream starts once the other one is running.
     waiter = threading.Thread(target=non_streaming)
     waiter.start()
+    deadline = time.monotonic() + 30
+    while server.metric("headwater:num_requests_running") < 1:
+        assert time.monotonic() < deadline, "the non-streaming request never started"
+        time.sleep(0.05)
     stream = client.chat.completions.create(
         model=server.model, max_tokens=700, stream=True, messages=[{"role": "user", "content": "tell me more"}]
     )
