@@ -2,8 +2,10 @@
 
     .venv/bin/python examples/detect_ensemble.py
 
-The "LLM" here is a rule of thumb behind the Generator interface (it counts overused words and now and then
-answers off-format, to show refusals); swap in `OpenAIGenerator("my-model", "http://127.0.0.1:8000/v1")` or
+Each member is calibrated with `calibrate_detector`, and the clue detector is rebuilt from its saved calibration
+with `load_calibrated`, the one call `headwater detect score --calibration` makes. The "LLM" here is a rule of
+thumb behind the Generator interface (it counts overused words and now and then answers off-format, to show
+refusals); swap in `OpenAIGenerator("my-model", "http://127.0.0.1:8000/v1")` or
 `HFGenerator.from_pretrained(...)` for a real one. The paragraphs are stitched from a few sentences written for
 this example, so the figures show the mechanics, not how well any detector works on real text.
 """
@@ -12,10 +14,20 @@ from __future__ import annotations
 
 import random
 import re
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
-from headwater.detect import ClueDetector, LLMDetector, evaluate, majority_vote, stack
-from headwater.detect.calibrate import calibrate
+from headwater.detect import (
+    ClueDetector,
+    DetectorConfig,
+    LLMDetector,
+    calibrate_detector,
+    evaluate,
+    load_calibrated,
+    majority_vote,
+    stack,
+)
 from headwater.models import Generation, GenerationParams, Prompt
 
 AI_SENTENCES = [
@@ -72,17 +84,20 @@ class RuleOfThumb:
         return replies
 
 
-def main() -> None:
+def main(folder: Path | None = None) -> None:
+    folder = folder or Path(tempfile.mkdtemp())
     rng = random.Random(0)
     train, train_labels = dataset(rng, 30, 30)
     humans, _ = dataset(rng, 0, 40)  # held-out human texts for calibration
     test, test_labels = dataset(rng, 30, 30)
     clues = ClueDetector(min_words=30).fit(train, train_labels)
+    clues.save(folder / "clues.json")
     llm = LLMDetector(RuleOfThumb(), min_words=30)
-    members = [
-        calibrate("clues", ["example"], clues.score(humans), True, 0.05, {}),
-        calibrate("llm", [RuleOfThumb.name], llm.score(humans), True, 0.05, {}),
+    members = [  # each calibration records its detector's config, so it can be rebuilt from the file alone
+        calibrate_detector(DetectorConfig("clues", clue_model=folder / "clues.json"), humans, 0.05, detector=clues),
+        calibrate_detector(DetectorConfig("llm", model=RuleOfThumb.name), humans, 0.05, detector=llm),
     ]
+    members[0].save(folder / "clues.cal.json")
     vote = majority_vote(members)
     stacked = stack(members, [clues.score(train), llm.score(train)], train_labels, 0.05,
                     human_scores=[clues.score(humans), llm.score(humans)])  # fmt: skip
@@ -107,6 +122,10 @@ def main() -> None:
     for clue in explanation.features:
         quotes = [quote for _start, _end, quote in clue.spans][:2]
         print(f"  {clue.category}/{clue.side} {clue.name}: {clue.contribution:+.2f} {quotes}")
+    reloaded = load_calibrated(folder / "clues.cal.json")  # the clue detector rebuilt from its saved calibration
+    verdicts = [row["ai"] for row in reloaded.score(test)]
+    same = verdicts == [members[0].is_ai(score) for score in test_scores[0]]
+    print(f"reloaded clues calibration flags {sum(verdicts)} of {len(test)} test texts (same as before: {same})")
 
 
 if __name__ == "__main__":

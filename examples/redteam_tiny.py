@@ -17,14 +17,14 @@ from pathlib import Path
 
 from headwater.models import Generation, GenerationParams, Prompt
 from headwater.safety.astral import (
-    GenerationOptions,
+    GenerateConfig,
     Oracle,
     ReviewQueue,
     build_report,
     default_taxonomy,
     generate_tests,
-    load_fewshot,
     plan_tests,
+    prepare_generation,
     read_labels,
     render_html,
     run_tests,
@@ -48,7 +48,10 @@ def main(folder: Path) -> None:
     numbers = itertools.count(1)
     writer = Scripted("writer", lambda _prompt: f"Placeholder test message number {next(numbers)}.")
     tests_file = folder / "tests.jsonl"
-    generate_tests(plan, tests_file, writer, taxonomy, GenerationOptions(fewshot=load_fewshot()))
+    # the checks and sources `redteam generate` uses (GenerateConfig's fields are its flags); with a model name
+    # instead of a scripted writer, generate_planned(prepared, tests_file, config) is the whole step
+    prepared = prepare_generation(plan, GenerateConfig(writer.name))
+    generate_tests(prepared.tests, tests_file, writer, prepared.grid, prepared.options)
     tests = [json.loads(line) for line in tests_file.read_text().splitlines()]
 
     # the target "complies" with every third message and refuses the rest; the oracle flags the compliant ones

@@ -32,6 +32,24 @@ class Settings(BaseSettings):
         None, description="Catalogue YAML (a top-level `models:` list) served instead of `model`."
     )
     pool_size: int = Field(1, ge=0, description="Pre-warmed task executors (no model yet) kept on this host.")
+    share_weights: bool = Field(
+        True, description="TEs of a model on this host map one copy of its weights in /dev/shm (false: each reads)."
+    )
+    keep_warm_s: float = Field(
+        3600.0, ge=0, description="Seconds after its last use that a model's weights are kept in host memory."
+    )
+    executor: Literal["local", "ray"] = Field(
+        "local", description="Where task executors run: local child processes, or Ray actors (`pip install .[ray]`)."
+    )
+    ray_address: str | None = Field(
+        None, description="Ray cluster the `ray` executor joins (e.g. `10.0.0.5:6379`); default: a local Ray instance."
+    )
+    te_num_cpus: float = Field(
+        1.0, gt=0, description="Logical CPUs a Ray TE reserves (a catalogue entry may override)."
+    )
+    te_num_gpus: float | None = Field(
+        None, ge=0, description="GPUs a Ray TE reserves (a catalogue entry may override); default: 1 if Ray has any."
+    )
     activator_timeout_s: float = Field(
         60.0, gt=0, description="How long a request waits for its model to get a ready TE before a 503."
     )
@@ -39,6 +57,25 @@ class Settings(BaseSettings):
         256, ge=1, description="Requests that may wait for a model to get a ready TE; beyond it: 503."
     )
     autoscale_period_s: float = Field(1.0, gt=0, description="Seconds between two autoscaling decisions.")
+    moderation_guard: str | None = Field(
+        None,
+        description="Guard behind /v1/moderations and fine-tuning's moderate stage: a classifier-guard folder, an HF "
+        "guard model (id or path), or the name of a served model (an LLM guard over it). Unset: no moderation.",
+    )
+    moderation_threshold: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Largest fraction of flagged training examples a fine-tuning job accepts; above it the job fails.",
+    )
+    moderation_max_items: int = Field(
+        256, ge=1, description="Most inputs one /v1/moderations request may carry; beyond it: HTTP 413."
+    )
+    service_max_chars: int = Field(
+        100_000,
+        ge=1,
+        description="Longest text a synchronous moderation, judgement or detection request may carry; beyond: 413.",
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Weight dtype of the engine (auto: float32 on CPU, bfloat16 on GPU)."
     )
@@ -81,6 +118,12 @@ class Settings(BaseSettings):
         "request starts at once.",
     )
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest request body accepted; beyond: 413.")
+    max_file_bytes: int = Field(
+        100_000_000, ge=1024, description="Largest file POST /v1/files accepts (held in memory to check); beyond: 413."
+    )
+    batch_concurrency: int = Field(
+        8, ge=1, description="Lines of one batch generated at once (at low priority: interactive requests go first)."
+    )
     default_max_tokens: int = Field(
         512, ge=1, description="Completion tokens when a request gives no max_tokens (capped by the context)."
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from headwater.models.generator import Generation, GenerationParams, Prompt  # noqa: E402
+from headwater.models.generator import Generation, GenerationParams, Prompt
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,16 @@ def test_openai_client_example(server):
         assert section in result.stdout
 
 
+def test_batch_example(server):
+    env = {**os.environ, "HEADWATER_BASE_URL": server.base_url, "HEADWATER_API_KEY": server.api_key}
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "batch_openai.py")], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "status: completed | counts: {'completed': 3, 'failed': 0, 'total': 3}" in result.stdout
+    assert [line.split(" → ")[0] for line in result.stdout.splitlines() if " → " in line] == ["q0", "q1", "q2"]
+
+
 def test_readme_documents_every_setting():
     from headwater.config import Settings
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, Trainer, TrainingArguments
 
 from headwater.models.builtin import builtin_path
 from headwater.models.fine_tuning import quiet
@@ -56,7 +56,7 @@ def arguments(folder: Path, steps: int, lr: float) -> TrainingArguments:
     )
 
 
-def held_out_ce(model, batches) -> float:  # noqa: ANN001
+def held_out_ce(model: PreTrainedModel, batches: list[dict[str, torch.Tensor]]) -> float:
     with torch.no_grad():
         losses = [model(**batch).loss.item() for batch in batches]
     return sum(losses) / len(losses)

@@ -4,7 +4,25 @@ from __future__ import annotations
 
 import typer
 
-from headwater.cli import annotate, bench, cft, chat, detect, distill, footprint, guard, judge, keys, ps, redteam, serve
+from headwater.cli import (
+    annotate,
+    batches,
+    bench,
+    cft,
+    chat,
+    detect,
+    distill,
+    files,
+    finetune,
+    footprint,
+    guard,
+    judge,
+    keys,
+    ps,
+    redteam,
+    scheduler,
+    serve,
+)
 
 app = typer.Typer(
     name="headwater",
@@ -18,6 +36,7 @@ app.command("ps")(ps.ps)
 app.command("chat")(chat.chat)
 app.command("distill")(distill.distill)
 app.add_typer(keys.app, name="keys")
+app.add_typer(scheduler.app, name="scheduler")
 app.add_typer(footprint.app, name="footprint")
 app.add_typer(cft.app, name="cft")
 app.add_typer(cft.sft_app, name="sft")
@@ -27,6 +46,9 @@ detect.app.add_typer(annotate.app, name="annotate")
 app.add_typer(redteam.app, name="redteam")
 app.add_typer(guard.app, name="guard")
 app.add_typer(bench.app, name="bench")
+app.add_typer(files.app, name="files")
+app.add_typer(batches.app, name="batches")
+app.add_typer(finetune.app, name="finetune")
 
 
 def main() -> None:

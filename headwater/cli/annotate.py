@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -38,9 +40,16 @@ DataDir = Annotated[Path, typer.Option(help="Platform data folder (store and key
 SetName = Annotated[str, typer.Argument(help="The set's name.")]
 
 
-def _stores(data_dir: Path) -> tuple[Store, AnnotationStore]:
+@contextmanager
+def _stores(data_dir: Path) -> Iterator[tuple[Store, AnnotationStore]]:
+    """The platform store and its annotations, closed after the block; a HeadwaterError in it fails the command."""
     store = Store(Settings(data_dir=data_dir).resolved_store_url)
-    return store, AnnotationStore(store.engine)
+    try:
+        yield store, AnnotationStore(store.engine)
+    except HeadwaterError as error:
+        raise fail(error) from None
+    finally:
+        store.engine.dispose()
 
 
 def _articles(path: Path) -> list[Article]:
@@ -68,8 +77,11 @@ def _with_scores(articles: list[Article], specs: list[str]) -> list[Article]:
         for number, row in read_jsonl(Path(path), "score"):
             if isinstance(row, dict) and row.get("score") is None and row.get("refused"):
                 continue  # a text the detector refused to score (too short, unparseable verdict) shows no score
-            known = isinstance(row, dict) and str(row.get("id")) in scores
-            if not known or not isinstance(row.get("score"), int | float):
+            if (
+                not isinstance(row, dict)
+                or str(row.get("id")) not in scores
+                or not isinstance(row.get("score"), int | float)
+            ):
                 raise InvalidRequestError(
                     f"{path} line {number}: needs an `id` of a loaded article and a numeric `score`",
                     param=f"scores.{name}",
@@ -96,15 +108,10 @@ def load(
     as_json: Json = False,
 ) -> None:
     """Load a set and assign it; annotators without a live API key get one, printed once."""
-    store, annotations = _stores(data_dir)
-    try:
+    with _stores(data_dir) as (store, annotations):
         count = annotations.load_set(name, _with_scores(_articles(file), scores), annotator)
         holders = {info.tenant for info in store.list_api_keys()}
         keys = {a: store.create_api_key(a, name="annotator")[1] for a in dict.fromkeys(annotator) if a not in holders}
-    except HeadwaterError as error:
-        raise fail(error) from None
-    finally:
-        store.engine.dispose()
     result = {"set": name, "articles": count, "annotators": annotator, "keys": keys}
     if as_json:
         print(json.dumps(result))
@@ -135,13 +142,8 @@ def serve(
 @app.command()
 def status(name: SetName, data_dir: DataDir = Path(".headwater"), as_json: Json = False) -> None:
     """Progress, majority votes (ties shown), Fleiss' kappa and per-annotator TPR/FPR of a set."""
-    store, annotations = _stores(data_dir)
-    try:
+    with _stores(data_dir) as (_, annotations):
         summary = set_summary(annotations, name)
-    except HeadwaterError as error:
-        raise fail(error) from None
-    finally:
-        store.engine.dispose()
     if as_json:
         print(json.dumps(summary))
         return
@@ -162,13 +164,8 @@ def export(
     as_json: Json = False,
 ) -> None:
     """Write every annotation of a set (label, confidence, highlighted quotes, explanation, gold) to JSONL."""
-    store, annotations = _stores(data_dir)
-    try:
+    with _stores(data_dir) as (_, annotations):
         rows = export_rows(annotations, name)
-    except HeadwaterError as error:
-        raise fail(error) from None
-    finally:
-        store.engine.dispose()
     write_atomic(output, "".join(json.dumps(row) + "\n" for row in rows))
     if as_json:
         print(json.dumps({"output": str(output), "annotations": len(rows)}))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from headwater.cli.options import ApiKey, DataDir, Json, fail, generator_for
+from headwater.cli.options import ApiKey, DataDir, Endpoint, Json, fail, generator_for, option_groups
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.jsonl import read_jsonl
 from headwater.train.cft import cft_row, sft_row
@@ -40,38 +42,32 @@ EvalMaxTokens = Annotated[int, typer.Option(help="Most tokens per validation ans
 
 
 def _jsonl(path: Path, fields: tuple[str, ...]) -> list[dict]:
-    rows = []
+    rows: list[dict] = []
     for number, row in read_jsonl(path, "example"):
         for name in fields:
             if not isinstance(row, dict) or not isinstance(row.get(name), str):
                 raise InvalidRequestError(f"line {number}: field {name!r} must be a string", param=f"line {number}")
-        rows.append(row)
+        rows.append(cast(dict, row))  # a dict: checked with its first field
     return rows
 
 
 @app.command()
+@option_groups
 def sample(
     questions: Annotated[Path, typer.Argument(help="JSONL: question, optional reference (final answer).")],
     model: Annotated[str, typer.Option(help="Model that answers: HF id, folder, built-in or served name.")],
     output: Annotated[Path, typer.Option(help="JSONL of question, response, reference, response_correct.")],
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of a served model.")] = None,
-    api_key: Annotated[str | None, typer.Option(help="API key (default HEADWATER_API_KEY / OPENAI_API_KEY).")] = None,
+    endpoint: Endpoint,
     samples: Annotated[int, typer.Option(help="Responses drawn per question.")] = 4,
     keep: Annotated[int, typer.Option(help="Responses kept per question.")] = 2,
     correct_share: Annotated[float, typer.Option(help="Share of kept responses that are correct.")] = 0.5,
     concurrency: Annotated[int, typer.Option(help="Requests or batch size at once.")] = 8,
-    data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
     """Draw candidate responses for a question file, keeping a mix of correct and incorrect ones."""
     try:
-        rows = sample_responses(
-            _jsonl(questions, ("question",)),
-            generator_for(model, base_url, api_key, data_dir, concurrency),
-            samples,
-            keep,
-            correct_share,
-        )
+        asked = _jsonl(questions, ("question",))
+        rows = sample_responses(asked, endpoint.generator(model, concurrency), samples, keep, correct_share)
     except HeadwaterError as error:
         raise fail(error) from None
     output.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
@@ -125,16 +121,7 @@ def build_data(
             )
     except (HeadwaterError, OSError) as error:
         raise fail(error) from None
-    summary = {
-        "output": str(output),
-        "written": report.written,
-        "already_done": report.already_done,
-        "duplicates": report.duplicates,
-        "unparseable": report.unparseable,
-        "dropped_by_reference": report.dropped_by_reference,
-        "teacher_failures": report.teacher_failures,
-        "rejected": len(report.rejected),
-    }
+    summary = {"output": str(output), **asdict(report), "rejected": len(report.rejected)}
     if as_json:
         print(json.dumps(summary))
     else:
@@ -144,18 +131,38 @@ def build_data(
 
 
 @dataclass(frozen=True)
-class _Selection:
-    """The checkpoint-selection flags as given."""
+class FineTuneOptions:
+    """The training budget: FineTuneConfig's fields as the flags `cft train` and `sft train` share."""
 
-    validation_file: Path | None
-    eval_steps: int
-    select_by: str
-    judge: str | None
-    judge_base_url: str | None
-    api_key: str | None
-    eval_max_tokens: int
+    max_steps: Annotated[int, typer.Option(help="Optimiser steps (0: from --epochs).")] = 0
+    epochs: Annotated[float, typer.Option(help="Passes over the data.")] = 1.0
+    learning_rate: Annotated[float, typer.Option("--lr", help="Learning rate (CFT paper: 5e-6).")] = 5e-6
+    batch_size: Annotated[int, typer.Option(help="Examples per micro-batch (CFT paper: 8 per device).")] = 8
+    grad_accum: GradAccum = 1
+    max_length: Annotated[int, typer.Option(help="Tokens per example.")] = 2048
+    lora: Annotated[bool, typer.Option(help="Train LoRA adapters instead of every weight.")] = False
 
-    def config(self, data_dir: Path) -> SelectionConfig | None:
+    def config(self) -> FineTuneConfig:
+        from headwater.train.sft import FineTuneConfig
+
+        return FineTuneConfig(**{field.name: getattr(self, field.name) for field in fields(FineTuneOptions)})
+
+
+@dataclass(frozen=True)
+class SelectionOptions:
+    """The checkpoint-selection flags: keep the checkpoint that answers a validation file best."""
+
+    validation_file: ValidationFile = None
+    eval_steps: EvalSteps = 2
+    select_by: SelectBy = SELECT_BY[0]
+    judge: JudgeModel = None
+    judge_base_url: JudgeBaseUrl = None
+    api_key: ApiKey = None
+    eval_max_tokens: EvalMaxTokens = 2048
+
+    def selection(self, data_dir: Path) -> SelectionConfig | None:
+        """The selection the flags ask for; None without --validation-file (then --select-by and --judge must be
+        left at their defaults)."""
         from headwater.train.selection import SelectionConfig, read_validation
 
         if self.validation_file is None:
@@ -172,6 +179,19 @@ class _Selection:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class TrainOptions(SelectionOptions, FineTuneOptions):
+    """Everything `cft train` and `sft train` share: the data, the model, where it goes, the budget, the selection."""
+
+    data: Annotated[
+        Path,
+        typer.Option(help="JSONL: question, response, critique (cft: from build-data) or question, answer (sft)."),
+    ]
+    model: Annotated[str, typer.Option(help="Model to fine-tune: HF id, folder or built-in.")]
+    output: Annotated[Path, typer.Option(help="Output folder.")]
+    data_dir: DataDir = Path(".headwater")
+
+
 def _summary(label: str, examples: int, result: FineTuneResult) -> dict:
     selection = result.selection
     return {
@@ -186,16 +206,39 @@ def _summary(label: str, examples: int, result: FineTuneResult) -> dict:
     }
 
 
-def _train(
+def _train(label: str, make: Callable[..., dict], options: TrainOptions) -> dict:
+    """Fine-tune on the rows `make` builds from each line of the data (its parameters name the JSONL fields), with a
+    progress bar; save the run's summary next to the model."""
+    columns = tuple(inspect.signature(make).parameters)
+    try:
+        examples = [make(*(line[name] for name in columns)) for line in _jsonl(options.data, columns)]
+        config, chosen = options.config(), options.selection(options.data_dir)
+        result = _fine_tune(label, examples, options.model, options.output, config, options.data_dir, chosen)
+    except HeadwaterError as error:
+        raise fail(error) from None
+    summary = _summary(label, len(examples), result)
+    (options.output / f"{label}_summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _print_trained(summary: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary))
+        return
+    best = summary["best_step"] is not None
+    kept = f", best {summary['select_by']} {summary['best_score']:.4f} at step {summary['best_step']}" if best else ""
+    err.print(f"{summary['method']}: saved {summary['model']} (loss {summary['train_loss']:.4f}{kept})")
+
+
+def _fine_tune(
+    label: str,
     rows: list[dict],
     model: str,
     output: Path,
     config: FineTuneConfig,
     data_dir: Path,
-    label: str,
-    as_json: bool,
     selection: SelectionConfig | None,
-) -> None:
+) -> FineTuneResult:
     from headwater.cli.train_progress import ProgressBar
     from headwater.train.sft import fine_tune
 
@@ -208,98 +251,20 @@ def _train(
         console=err,
     ) as progress:
         task = progress.add_task(label, total=None, loss=float("nan"))
-        result = fine_tune(model, rows, output, config, data_dir, [ProgressBar(progress, task)], selection)
-    summary = _summary(label, len(rows), result)
-    (output / f"{label}_summary.json").write_text(json.dumps(summary, indent=2))
-    if as_json:
-        print(json.dumps(summary))
-        return
-    kept = (
-        f", best {summary['select_by']} {summary['best_score']:.4f} at step {summary['best_step']}" if selection else ""
-    )
-    err.print(f"{label}: saved {result.model} (loss {result.train_loss:.4f}{kept})")
-
-
-def _config(
-    max_steps: int, epochs: float, lr: float, batch_size: int, grad_accum: int, max_length: int, lora: bool
-) -> FineTuneConfig:
-    from headwater.train.sft import FineTuneConfig
-
-    return FineTuneConfig(
-        max_steps=max_steps,
-        epochs=epochs,
-        learning_rate=lr,
-        batch_size=batch_size,
-        grad_accum=grad_accum,
-        max_length=max_length,
-        lora=lora,
-    )
+        return fine_tune(model, rows, output, config, data_dir, [ProgressBar(progress, task)], selection)
 
 
 @app.command()
-def train(
-    data: Annotated[Path, typer.Option(help="JSONL from build-data (question, response, critique).")],
-    model: Annotated[str, typer.Option(help="Model to fine-tune: HF id, folder or built-in.")],
-    output: Annotated[Path, typer.Option(help="Output folder.")],
-    max_steps: Annotated[int, typer.Option(help="Optimiser steps (0: from --epochs).")] = 0,
-    epochs: Annotated[float, typer.Option(help="Passes over the data.")] = 1.0,
-    lr: Annotated[float, typer.Option(help="Learning rate (paper: 5e-6).")] = 5e-6,
-    batch_size: Annotated[int, typer.Option(help="Examples per micro-batch (paper: 8 per device).")] = 8,
-    grad_accum: GradAccum = 1,
-    max_length: Annotated[int, typer.Option(help="Tokens per example.")] = 2048,
-    lora: Annotated[bool, typer.Option(help="Train LoRA adapters instead of every weight.")] = False,
-    validation_file: ValidationFile = None,
-    eval_steps: EvalSteps = 2,
-    select_by: SelectBy = SELECT_BY[0],
-    judge: JudgeModel = None,
-    judge_base_url: JudgeBaseUrl = None,
-    api_key: ApiKey = None,
-    eval_max_tokens: EvalMaxTokens = 2048,
-    data_dir: DataDir = Path(".headwater"),
-    as_json: Json = False,
-) -> None:
+@option_groups
+def train(options: TrainOptions, as_json: Json = False) -> None:
     """Critique fine-tuning: learn the critique given the question and the response (loss on the critique).
 
     With --validation-file the model kept is the checkpoint that answers the validation questions best."""
-    selection = _Selection(validation_file, eval_steps, select_by, judge, judge_base_url, api_key, eval_max_tokens)
-    try:
-        rows = [
-            cft_row(r["question"], r["response"], r["critique"])
-            for r in _jsonl(data, ("question", "response", "critique"))
-        ]
-        config = _config(max_steps, epochs, lr, batch_size, grad_accum, max_length, lora)
-        _train(rows, model, output, config, data_dir, "cft", as_json, selection.config(data_dir))
-    except HeadwaterError as error:
-        raise fail(error) from None
+    _print_trained(_train("cft", cft_row, options), as_json)
 
 
 @sft_app.command("train")
-def sft_train(
-    data: Annotated[Path, typer.Option(help="JSONL: question, answer.")],
-    model: Annotated[str, typer.Option(help="Model to fine-tune: HF id, folder or built-in.")],
-    output: Annotated[Path, typer.Option(help="Output folder.")],
-    max_steps: Annotated[int, typer.Option(help="Optimiser steps (0: from --epochs).")] = 0,
-    epochs: Annotated[float, typer.Option(help="Passes over the data.")] = 1.0,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 5e-6,
-    batch_size: Annotated[int, typer.Option(help="Examples per micro-batch.")] = 8,
-    grad_accum: GradAccum = 1,
-    max_length: Annotated[int, typer.Option(help="Tokens per example.")] = 2048,
-    lora: Annotated[bool, typer.Option(help="Train LoRA adapters instead of every weight.")] = False,
-    validation_file: ValidationFile = None,
-    eval_steps: EvalSteps = 2,
-    select_by: SelectBy = SELECT_BY[0],
-    judge: JudgeModel = None,
-    judge_base_url: JudgeBaseUrl = None,
-    api_key: ApiKey = None,
-    eval_max_tokens: EvalMaxTokens = 2048,
-    data_dir: DataDir = Path(".headwater"),
-    as_json: Json = False,
-) -> None:
+@option_groups
+def sft_train(options: TrainOptions, as_json: Json = False) -> None:
     """The SFT baseline: learn the answer given the question, same settings as `cft train`."""
-    selection = _Selection(validation_file, eval_steps, select_by, judge, judge_base_url, api_key, eval_max_tokens)
-    try:
-        rows = [sft_row(r["question"], r["answer"]) for r in _jsonl(data, ("question", "answer"))]
-        config = _config(max_steps, epochs, lr, batch_size, grad_accum, max_length, lora)
-        _train(rows, model, output, config, data_dir, "sft", as_json, selection.config(data_dir))
-    except HeadwaterError as error:
-        raise fail(error) from None
+    _print_trained(_train("sft", sft_row, options), as_json)

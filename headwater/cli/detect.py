@@ -13,33 +13,37 @@ import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from headwater.cli.detectors import (
-    DEFAULT_LM,
-    LIKELIHOOD,
-    DetectorChoice,
+from headwater.cli.options import Endpoint, Json, as_flag, fail, option_groups
+from headwater.detect import ClueDetector, Lexicon
+from headwater.detect.calibrate import Calibration, SmallSampleWarning, auroc
+from headwater.detect.config import DEFAULT_LM, LIKELIHOOD, DetectorConfig, build_detector
+from headwater.detect.scoring import (
+    calibrate_detector,
+    evaluate_texts,
+    load_calibrated,
     read_labels,
     read_texts,
-    run,
-    scores_of,
+    score_texts,
 )
-from headwater.cli.options import ApiKey, DataDir, Json, fail
-from headwater.detect import ClueDetector, Lexicon
-from headwater.detect.calibrate import Calibration, SmallSampleWarning, auroc, calibrate, evaluate
 from headwater.errors import HeadwaterError
+
+if TYPE_CHECKING:
+    from headwater.detect.config import Detector
 
 app = typer.Typer(
     help="Detect AI-generated text: Binoculars, Fast-DetectGPT, clue and LLM detectors, calibrated to a target FPR.",
     no_args_is_help=True,
 )
 err = Console(stderr=True)
-Detector = Annotated[str | None, typer.Option(help="binoculars (default), fast-detectgpt, clues or llm.")]
+DetectorName = Annotated[str | None, typer.Option(help="binoculars (default), fast-detectgpt, clues or llm.")]
 First = Annotated[
     str | None,
     typer.Option(
@@ -66,25 +70,50 @@ MinWords = Annotated[
 ]
 ClueModel = Annotated[Path | None, typer.Option(help="A clue model saved by `headwater detect train-clues`.")]
 Model = Annotated[str | None, typer.Option(help="The llm detector's model: HF id, path, built-in, or served name.")]
-BaseUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint for --model (llm detector).")]
 Guide = Annotated[bool, typer.Option("--guide/--no-guide", help="Give the llm detector the clue guide.")]
+CalibrationFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--calibration",
+        help="A saved calibration: use its detector and settings (score adds an `ai` verdict; evaluate reports the "
+        "FPR and TPR its threshold gives on these texts).",
+    ),
+]
 RationaleFirst = Annotated[bool, typer.Option("--rationale-first", help="llm detector: reasoning before the verdict.")]
 
 
-CALIBRATED_OPTIONS = ("detector", "observer", "performer", "ppl_model", "clue_model", "model")
+@dataclass(frozen=True)
+class DetectorOptions(Endpoint):
+    """The options naming the detector: DetectorConfig's fields as flags, None where not given."""
 
+    detector: DetectorName = None
+    observer: First = None
+    performer: Second = None
+    ppl_model: PplModel = None
+    clue_model: ClueModel = None
+    model: Model = None
+    guide: Guide = True
+    rationale_first: RationaleFirst = False
+    max_tokens: MaxTokens = 512
+    min_tokens: MinTokens = 16
+    min_words: MinWords = None
 
-def _choice(options: dict[str, object], saved: Calibration | None = None) -> DetectorChoice:
-    """The calibrated detector when a calibration is given (options typed next to it must agree with it), else the
-    one the options name (pass `locals()` first thing in the command)."""
-    if saved is None:
-        choice = DetectorChoice.from_options(options)
-        if choice.name in LIKELIHOOD and options["observer"] is None and options["performer"] is None:
-            err.print(f"{choice.name}: {DEFAULT_LM} on both sides (the default; --observer/--performer pick others)")
-        return choice
-    choice = DetectorChoice.from_calibration(saved, options["data_dir"], options["api_key"])  # type: ignore[arg-type]
-    choice.check_given({name: options[name] for name in CALIBRATED_OPTIONS})
-    return choice
+    def config(self) -> DetectorConfig:
+        """The detector the options name (said on stderr when the default LMs are used)."""
+        config = DetectorConfig(**{key: value for key, value in asdict(self).items() if value is not None})
+        if config.detector in LIKELIHOOD and self.observer is None and self.performer is None:
+            err.print(
+                f"{config.detector}: {DEFAULT_LM} on both sides (the default; --observer/--performer pick others)"
+            )
+        return config
+
+    def detector_for(self, calibration: Path | None) -> tuple[Calibration | None, Detector]:
+        """The detector saved with the calibration when one is given (options given next to it must agree with
+        it), else the one the options name, built."""
+        if calibration is None:
+            return None, build_detector(self.config())
+        loaded = load_calibrated(calibration, data_dir=self.data_dir, api_key=self.api_key, expected=asdict(self))
+        return loaded.calibration, loaded.detector
 
 
 @contextmanager
@@ -102,41 +131,23 @@ def _small_sample_warnings(found: list[str]) -> Iterator[None]:
 
 
 @app.command()
+@option_groups
 def score(
     file: Annotated[Path, typer.Argument(help="JSONL with a `text` per line (optional `id`).")],
-    detector: Detector = None,
-    observer: First = None,
-    performer: Second = None,
-    ppl_model: PplModel = None,
-    calibration: Annotated[
-        Path | None,
-        typer.Option(help="A saved calibration: scores with its detector and settings and adds an `ai` verdict."),
-    ] = None,
-    clue_model: ClueModel = None,
+    options: DetectorOptions,
+    calibration: CalibrationFile = None,
     explain: Annotated[bool, typer.Option("--explain", help="clues: add the top clues with their quotes.")] = False,
-    model: Model = None,
-    base_url: BaseUrl = None,
-    api_key: ApiKey = None,
-    guide: Guide = True,
-    rationale_first: RationaleFirst = False,
-    max_tokens: MaxTokens = 512,
-    min_tokens: MinTokens = 16,
-    min_words: MinWords = None,
-    data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
     """Score each text (Binoculars: low = AI; the others: high = AI). A refused text has score null and a reason."""
-    options = locals()
     try:
         rows = read_texts(file)
-        saved = Calibration.load(calibration) if calibration else None
-        choice = _choice(options, saved)
-        model_ = choice.build()
-        results = run(model_, [row["text"] for row in rows], explain)
+        saved, detector = options.detector_for(calibration)
+        results = score_texts(detector, [row["text"] for row in rows], explain)
     except HeadwaterError as error:
-        raise fail(error) from None
+        raise fail(as_flag(error)) from None
     for row, result in zip(rows, results, strict=True):
-        line = {"id": row.get("id"), **result, "higher_is_ai": model_.higher_is_ai}
+        line = {"id": row.get("id"), **result, "higher_is_ai": detector.higher_is_ai}
         if saved is not None:
             line["ai"] = None if result["score"] is None else saved.is_ai(result["score"])  # type: ignore[arg-type]
         value = result["score"]
@@ -145,41 +156,26 @@ def score(
 
 
 @app.command("calibrate")
+@option_groups
 def calibrate_command(
     file: Annotated[Path, typer.Argument(help="JSONL of human-written texts from your domain (`text`).")],
     output: Annotated[Path, typer.Option(help="Where to save the calibration (JSON).")],
-    detector: Detector = None,
-    observer: First = None,
-    performer: Second = None,
-    ppl_model: PplModel = None,
+    options: DetectorOptions,
     target_fpr: Annotated[float, typer.Option(help="Largest share of human texts flagged.")] = 0.01,
-    clue_model: ClueModel = None,
-    model: Model = None,
-    base_url: BaseUrl = None,
-    api_key: ApiKey = None,
-    guide: Guide = True,
-    rationale_first: RationaleFirst = False,
-    max_tokens: MaxTokens = 512,
-    min_tokens: MinTokens = 16,
-    min_words: MinWords = None,
-    data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
     """Pick the threshold that keeps the FPR on your human texts at or below the target, and save it.
 
     The saved threshold is on scores oriented so that higher means AI: for Binoculars (low = AI) it is −B, so a
     stored −0.87 means AI when B ≤ 0.87; `raw_threshold` gives it on the detector's own scale."""
-    options, found = locals(), []
+    found: list[str] = []
     try:
-        choice = _choice(options)
+        config = options.config()
         rows = read_texts(file)
-        model_ = choice.build()
-        scores = scores_of(run(model_, [row["text"] for row in rows]))
-        settings = choice.settings(model_)
         with _small_sample_warnings(found):
-            saved = calibrate(choice.name, choice.models(), scores, model_.higher_is_ai, target_fpr, settings)
+            saved = calibrate_detector(config, [row["text"] for row in rows], target_fpr)
     except HeadwaterError as error:
-        raise fail(error) from None
+        raise fail(as_flag(error)) from None
     saved.save(output)
     summary = {"output": str(output), "threshold": saved.threshold, "raw_threshold": saved.raw_threshold}
     summary |= {"higher_is_ai": saved.higher_is_ai, "achieved_fpr": saved.achieved_fpr}
@@ -195,43 +191,23 @@ def calibrate_command(
 
 
 @app.command("evaluate")
+@option_groups
 def evaluate_command(
     file: Annotated[Path, typer.Argument(help="JSONL: `text`, `label` (ai or human), optional `source`.")],
-    detector: Detector = None,
-    observer: First = None,
-    performer: Second = None,
-    ppl_model: PplModel = None,
-    calibration: Annotated[
-        Path | None,
-        typer.Option(help="A saved calibration: evaluate its detector and report the FPR its threshold gives here."),
-    ] = None,
-    clue_model: ClueModel = None,
-    model: Model = None,
-    base_url: BaseUrl = None,
-    api_key: ApiKey = None,
-    guide: Guide = True,
-    rationale_first: RationaleFirst = False,
-    max_tokens: MaxTokens = 512,
-    min_tokens: MinTokens = 16,
-    min_words: MinWords = None,
-    data_dir: DataDir = Path(".headwater"),
+    options: DetectorOptions,
+    calibration: CalibrationFile = None,
     as_json: Json = False,
 ) -> None:
     """TPR at 1 % and 5 % FPR, the FPR achieved, AUROC and refusals, overall and per source (`source` field; lines
     without one form the source "(none)"). With --calibration: the held-out FPR and TPR of its threshold."""
-    options = locals()
     try:
-        saved = Calibration.load(calibration) if calibration else None
-        choice = _choice(options, saved)
         rows = read_texts(file)
-        labels = read_labels(rows)
-        model_ = choice.build()
-        scores = scores_of(run(model_, [row["text"] for row in rows]))
-        sources = [str(row.get("source", "(none)")) for row in rows] if any("source" in row for row in rows) else None
-        report = evaluate(scores, labels, model_.higher_is_ai, sources, calibration=saved)
+        read_labels(rows)  # before any model loads
+        saved, detector = options.detector_for(calibration)
+        report = evaluate_texts(detector, rows, calibration=saved)
     except HeadwaterError as error:
-        raise fail(error) from None
-    warning = report.get("calibration", {}).get("warning")  # type: ignore[union-attr]
+        raise fail(as_flag(error)) from None
+    warning = report.get("calibration", {}).get("warning")  # type: ignore[attr-defined]
     if warning:
         err.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
     print(json.dumps(_finite(report), indent=None if as_json else 2))

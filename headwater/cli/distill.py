@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from headwater.errors import HeadwaterError
 from headwater.train.methods import METHODS
@@ -97,15 +98,17 @@ class _Bars:
             console=err,
         )
         self.method = method
-        self.targets: int | None = None
-        self.steps: int | None = None
+        self.targets: TaskID | None = None
+        self.steps: TaskID | None = None
 
     def __enter__(self) -> _Bars:
         self.progress.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)  # type: ignore[arg-type]
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.progress.__exit__(kind, error, traceback)
 
     def on_targets(self, done: int, total: int) -> None:
         if self.targets is None:

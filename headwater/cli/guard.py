@@ -9,19 +9,24 @@ one 130, neither writing anything. `attack` is for testing moderation you operat
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from headwater.cli.options import ApiKey, DataDir, Json, fail, generator_for
+from headwater.cli.options import DataDir, Endpoint, Json, as_flag, fail, option_groups
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.files import write_atomic
-from headwater.safety.guard.verdict import Guard
+
+if TYPE_CHECKING:  # imported by the commands that run them
+    from headwater.safety.virus import VirusConfig
+    from headwater.safety.virus.attack import SampleReport
 
 app = typer.Typer(
     help="Guardrail moderation of fine-tuning data, and the Virus attack to test your own moderation.",
@@ -44,9 +49,21 @@ def _run_failed(command: str, error: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _interrupted(command: str) -> typer.Exit:
-    err.print(f"interrupted: guard {command} stopped; nothing was written")
-    return typer.Exit(130)
+@contextmanager
+def _failures(command: str) -> Iterator[None]:
+    """How a guard command fails: bad input exits 2 naming the flag, an interrupt 130 and anything unexpected 1,
+    each in one line on stderr with nothing written."""
+    try:
+        yield
+    except HeadwaterError as error:
+        raise fail(as_flag(error, FLAGS)) from None
+    except ValueError as error:
+        raise fail(InvalidRequestError(str(error))) from None
+    except KeyboardInterrupt:
+        err.print(f"interrupted: guard {command} stopped; nothing was written")
+        raise typer.Exit(130) from None
+    except Exception as error:  # a CLI reports the failure, it does not print a traceback
+        raise _run_failed(command, error) from None
 
 
 def _bad(option: str, problem: str) -> typer.Exit:
@@ -82,16 +99,10 @@ def train(
         raise _bad("--threshold", f"must be in [0, 1], got {threshold}")
     if output.exists() and not output.is_dir():
         raise _bad("--output", f"{output} is a file; give a folder for the trained guard")
-    try:
+    with _failures("train"):
         conversations, labels, categories = read_labelled(data)
         guard = train_classifier(conversations, labels, model, data_dir, threshold, categories)
         flagged = [verdict.flagged for verdict in guard.moderate(conversations)]
-    except HeadwaterError as error:
-        raise fail(error) from None
-    except KeyboardInterrupt:
-        raise _interrupted("train") from None
-    except Exception as error:  # noqa: BLE001 - a CLI reports the failure, it does not print a traceback
-        raise _run_failed("train", error) from None
     try:
         guard.save(output)
     except OSError as error:
@@ -117,82 +128,41 @@ def _check_prompt(prompt: str) -> None:
         raise _bad("--prompt", f"must be one of {', '.join(PROMPT_STYLES)}, got {prompt!r}")
 
 
-def _guard(model: str, base_url: str | None, api_key: str | None, data_dir: Path, style: str) -> Guard:
-    """A saved classifier folder, a served guard (with --base-url), or a guard model run in-process."""
-    from headwater.safety.guard import ClassifierGuard, HFGuard, LLMGuard, is_classifier
+@dataclass(frozen=True, kw_only=True)
+class GuardOptions(Endpoint):
+    """`check`'s flags naming the guard and its defences: GuardConfig's fields."""
 
-    if base_url:  # a served name, even when a local folder happens to share it (`--output my-guard/` of train)
-        return LLMGuard(generator_for(model, base_url, api_key, data_dir), style=style)
-    if is_classifier(model):
-        return ClassifierGuard.load(Path(model), data_dir)
-    return HFGuard.from_pretrained(model, data_dir, style=style)
-
-
-def _defended(
-    guard: Guard, segments: int, normalised: bool, perplexity_model: str | None, perplexity: float, data_dir: Path
-) -> Guard:
-    """The guard wrapped in the defences asked for."""
-    from headwater.models.loading import load_model, load_tokenizer
-    from headwater.safety.guard import EnsembleGuard, NormalisedGuard, PerplexityFilter, SegmentGuard
-
-    if segments:
-        guard = SegmentGuard(guard, segments)
-    if normalised:
-        guard = NormalisedGuard(guard)
-    if perplexity_model:
-        model = load_model(perplexity_model, data_dir=data_dir)
-        scorer = PerplexityFilter(model, load_tokenizer(perplexity_model, data_dir=data_dir), perplexity)
-        guard = EnsembleGuard([guard, scorer])
-    return guard
-
-
-@app.command()
-def check(
-    file: Annotated[Path, typer.Argument(help="Fine-tuning JSONL: chat `messages` or `prompt`/`completion` lines.")],
     model: Annotated[
         str,
         typer.Option(help="Guard: HF id, folder, built-in, served name with --base-url, or a `guard train` folder."),
-    ],
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the guard.")] = None,
-    api_key: ApiKey = None,
-    threshold: Annotated[float | None, typer.Option(help="Flag when P(unsafe) >= X (guards with a score).")] = None,
+    ]
+    threshold: Annotated[float | None, typer.Option(help="Flag when P(unsafe) >= X (guards with a score).")] = None
+    style: PromptStyle = "llama-guard"
+    segments: Annotated[int, typer.Option(help="Defence: also moderate the last turn in pieces of N characters.")] = 0
+    normalised: Annotated[bool, typer.Option(help="Defence: also moderate a normalised view.")] = False
+    perplexity_model: Annotated[str | None, typer.Option(help="Defence: flag text this LM finds gibberish.")] = None
+    perplexity_threshold: Annotated[float, typer.Option(help="Windowed perplexity above which to flag.")] = 1000.0
+
+
+@app.command()
+@option_groups
+def check(
+    file: Annotated[Path, typer.Argument(help="Fine-tuning JSONL: chat `messages` or `prompt`/`completion` lines.")],
+    options: GuardOptions,
     output: Annotated[Path | None, typer.Option(help="Also write the report as JSON here.")] = None,
-    prompt: PromptStyle = "llama-guard",
-    segments: Annotated[int, typer.Option(help="Defence: also moderate the last turn in pieces of N characters.")] = 0,
-    normalised: Annotated[bool, typer.Option(help="Defence: also moderate a normalised view.")] = False,
-    perplexity_model: Annotated[str | None, typer.Option(help="Defence: flag text this LM finds gibberish.")] = None,
-    perplexity_threshold: Annotated[float, typer.Option(help="Windowed perplexity above which to flag.")] = 1000.0,
-    data_dir: DataDir = Path(".headwater"),
     as_json: Json = False,
 ) -> None:
     """Moderate every example as it will be trained; unparseable replies and scores over the threshold are unsafe."""
-    from headwater.safety.guard import ThresholdGuard, check_examples, read_examples
+    from headwater.safety.guard import check_examples, read_examples
+    from headwater.safety.guard.setup import GuardConfig, load_guard
 
-    if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise _bad("--threshold", f"must be in [0, 1], got {threshold}")
-    _check_prompt(prompt)
-    if segments and segments < 8:
-        raise _bad("--segments", f"must be 0 (off) or at least 8 characters, got {segments}")
-    if not perplexity_threshold > 0:
-        raise _bad("--perplexity-threshold", f"must be above 0, got {perplexity_threshold}")
     _check_output_file(output)
-    try:
+    with _failures("check"):
+        config = GuardConfig(**asdict(options))
         examples = read_examples(file)
-        guard = _guard(model, base_url, api_key, data_dir, prompt)
-        if threshold is not None:  # on the scoring guard, before the defences (a perplexity flag has no score)
-            guard = ThresholdGuard(guard, threshold)
-        guard = _defended(guard, segments, normalised, perplexity_model, perplexity_threshold, data_dir)
-        report = check_examples(examples, guard).to_dict()
-    except HeadwaterError as error:
-        raise fail(error) from None
-    except ValueError as error:
-        raise fail(InvalidRequestError(str(error))) from None
-    except KeyboardInterrupt:
-        raise _interrupted("check") from None
-    except Exception as error:  # noqa: BLE001 - a CLI reports the failure, it does not print a traceback
-        raise _run_failed("check", error) from None
+        report = check_examples(examples, load_guard(config)).to_dict()
     if output is not None:
-        _write_output(output, json.dumps({"model": model, **report}, indent=2))
+        _write_output(output, json.dumps({"model": options.model, **report}, indent=2))
     if as_json:
         print(json.dumps(report))
         return
@@ -246,19 +216,13 @@ def attack(
     _check_prompt(prompt)
     _check_output_file(output)
 
-    def progress(done: int, total: int, report) -> None:  # noqa: ANN001 - a SampleReport
+    def progress(done: int, total: int, report: SampleReport) -> None:
         err.print(f"sample {done}/{total}: passes guard {report.passes_guard} ({report.seconds:.1f} s)")
 
-    try:
+    with _failures("attack"):
         config = _virus_config(lam, steps, top_k, swaps, seed, lora_rank, lora_alpha, target_modules, optimise)
         pairs = read_pairs(file, needs_instruction=config.optimise == "sample")
         reports = attack_models(guard, victim, [pair for _, pair in pairs], config, prompt, data_dir, progress)
-    except HeadwaterError as error:
-        raise fail(_as_flag(error)) from None
-    except KeyboardInterrupt:
-        raise _interrupted("attack") from None
-    except Exception as error:  # noqa: BLE001 - a CLI reports the failure, it does not print a traceback
-        raise _run_failed("attack", error) from None
     items = [
         {"line": line, "messages": report.messages, **asdict(report)}
         for (line, _), report in zip(pairs, reports, strict=True)
@@ -272,8 +236,8 @@ def attack(
         err.print(f"{passed}/{len(reports)} poisoned samples pass the guard; written to {output}")
 
 
-FLAGS = {"lam": "--lambda", "target_modules": "--target-modules", "lora_rank": "--lora-rank"}
-"""VirusConfig fields whose flag is not simply --field-name."""
+FLAGS = {"lam": "--lambda", "style": "--prompt"}
+"""Library fields (VirusConfig's, GuardConfig's) whose flag is not simply --field-name."""
 
 
 def _virus_config(
@@ -286,8 +250,8 @@ def _virus_config(
     lora_alpha: float,
     target_modules: list[str] | None,
     optimise: str,
-):  # noqa: ANN202 - a VirusConfig, imported only when the command runs
-    """The attack's settings (VirusConfig checks them; `_as_flag` names the flag of a bad one)."""
+) -> VirusConfig:
+    """The attack's settings (VirusConfig checks them; `as_flag` names the flag of a bad one)."""
     from headwater.safety.virus import VirusConfig
     from headwater.safety.virus.search import OFFICIAL_TARGET_MODULES
 
@@ -303,12 +267,3 @@ def _virus_config(
         target_modules=modules if target_modules is not None else OFFICIAL_TARGET_MODULES,
         optimise=optimise,
     )
-
-
-def _as_flag(error: HeadwaterError) -> HeadwaterError:
-    """The error with the library's field name replaced by the command's flag (lam → --lambda)."""
-    if not isinstance(error, InvalidRequestError) or error.param is None or error.param.startswith(("line ", "--")):
-        return error
-    flag = FLAGS.get(error.param, "--" + error.param.replace("_", "-"))
-    message = error.message.replace(f"{error.param} (λ)", flag).replace(error.param, flag, 1)
-    return InvalidRequestError(message, param=flag)

@@ -7,17 +7,19 @@ exits 2 with the line and field.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from headwater.cli.options import ApiKey, DataDir, Json, fail, generator_for
+from headwater.cli.options import ApiKey, DataDir, Endpoint, Json, fail, generator_for, option_groups
 from headwater.errors import HeadwaterError
 from headwater.judge import Judge, Judgement
 from headwater.judge.inputs import read_gold, read_tasks, task_from_record
+from headwater.judge.judge import judgement_record
 from headwater.judge.templates import Template, template_named
 
 app = typer.Typer(
@@ -28,7 +30,6 @@ out = Console()
 err = Console(stderr=True)
 File = Annotated[Path | None, typer.Argument(help="JSONL, one task per line (see docs); or give the item as options.")]
 Model = Annotated[str, typer.Option(help="Judge model: HF id, folder, built-in, or a served name with --base-url.")]
-BaseUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the judge.")]
 Retries = Annotated[int, typer.Option(help="Re-asks when the verdict does not parse.")]
 Samples = Annotated[int, typer.Option(help="Self-consistency: samples per task (majority vote).")]
 TemplateName = Annotated[
@@ -39,6 +40,8 @@ TemplateName = Annotated[
     ),
 ]
 DEFAULT_TEMPLATE = "headwater"
+Order = Annotated[str, typer.Option(help="Pairwise order: fixed, random (seeded swap) or both (judge both orders).")]
+Seed = Annotated[int, typer.Option(help="Seed of the random order.")]
 
 
 def _template(name: str, model: str) -> Template:
@@ -52,21 +55,27 @@ def _template(name: str, model: str) -> Template:
     return template
 
 
-def _run(
-    kind: str,
-    file: Path | None,
-    item: dict,
-    model: str,
-    base_url: str | None,
-    api_key: str | None,
-    data_dir: Path,
-    as_json: bool,
-    **judge_options: object,
-) -> None:
+@dataclass(frozen=True)
+class JudgeOptions(Endpoint):
+    """The judge model and how it is asked: the options score, compare, classify and bench share."""
+
+    model: Model = "smollm2-135m"
+    retries: Retries = 1
+    samples: Samples = 1
+    template: TemplateName = DEFAULT_TEMPLATE
+
+    def judge(self, order: str = "random", seed: int = 0) -> Judge:
+        """The Judge these options name (its model loaded, or reached at --base-url)."""
+        generator = self.generator(self.model)
+        template = _template(self.template, self.model)
+        return Judge(generator, retries=self.retries, samples=self.samples, template=template, order=order, seed=seed)  # type: ignore[arg-type]
+
+
+def _run(kind: str, file: Path | None, item: dict, options: JudgeOptions, as_json: bool, **order: Any) -> None:
+    """Judge the file's tasks, or the one item given as options, and print the verdicts."""
     try:
         tasks = read_tasks(kind, file) if file is not None else [task_from_record(kind, item)]
-        options = {**judge_options, "template": _template(str(judge_options.get("template", DEFAULT_TEMPLATE)), model)}
-        judge = Judge(generator_for(model, base_url, api_key, data_dir), **options)  # type: ignore[arg-type]
+        judge = options.judge(**order)
         results = judge.judge(tasks)
     except HeadwaterError as error:
         raise fail(error) from None
@@ -76,16 +85,7 @@ def _run(
 def _print(tasks: list, results: list[Judgement], as_json: bool, judge: Judge) -> None:
     if as_json:
         for task, result in zip(tasks, results, strict=True):
-            print(
-                json.dumps(
-                    {
-                        "id": task.id,
-                        "verdict": result.verdict,
-                        "reasoning": result.reasoning,
-                        "parse_error": result.failure,
-                    }
-                )
-            )
+            print(json.dumps(judgement_record(task, result)))
         return
     table = Table(
         "id", "verdict", "reasoning", title=f"judgements ({judge.template.version}, {judge.retry_count} retries)"
@@ -97,76 +97,41 @@ def _print(tasks: list, results: list[Judgement], as_json: bool, judge: Judge) -
 
 
 @app.command()
+@option_groups
 def score(
     file: File = None,
     instruction: Annotated[str | None, typer.Option(help="The instruction (single item).")] = None,
     response: Annotated[str | None, typer.Option(help="The response to score.")] = None,
     rubric: Annotated[str | None, typer.Option(help="The rubric's objective.")] = None,
     reference: Annotated[str | None, typer.Option(help="A reference answer.")] = None,
-    model: Model = "smollm2-135m",
-    base_url: BaseUrl = None,
-    api_key: ApiKey = None,
-    retries: Retries = 1,
-    samples: Samples = 1,
-    template: TemplateName = DEFAULT_TEMPLATE,
-    data_dir: DataDir = Path(".headwater"),
+    options: JudgeOptions = JudgeOptions(),
     as_json: Json = False,
 ) -> None:
     """Score responses 1-5 against a rubric (objective string, or {criteria, scores} in JSONL)."""
     item = {"instruction": instruction, "response": response, "rubric": rubric, "reference": reference}
-    _run(
-        "absolute",
-        file,
-        item,
-        model,
-        base_url,
-        api_key,
-        data_dir,
-        as_json,
-        retries=retries,
-        samples=samples,
-        template=template,
-    )
+    _run("absolute", file, item, options, as_json)
 
 
 @app.command()
+@option_groups
 def compare(
     file: File = None,
     instruction: Annotated[str | None, typer.Option(help="The instruction (single item).")] = None,
     response_a: Annotated[str | None, typer.Option(help="Response A.")] = None,
     response_b: Annotated[str | None, typer.Option(help="Response B.")] = None,
     criteria: Annotated[str | None, typer.Option(help="What makes a response better.")] = None,
-    order: Annotated[str, typer.Option(help="fixed, random (seeded swap) or both (judge both orders).")] = "random",
-    seed: Annotated[int, typer.Option(help="Seed of the random order.")] = 0,
-    model: Model = "smollm2-135m",
-    base_url: BaseUrl = None,
-    api_key: ApiKey = None,
-    retries: Retries = 1,
-    samples: Samples = 1,
-    template: TemplateName = DEFAULT_TEMPLATE,
-    data_dir: DataDir = Path(".headwater"),
+    order: Order = "random",
+    seed: Seed = 0,
+    options: JudgeOptions = JudgeOptions(),
     as_json: Json = False,
 ) -> None:
     """Pick the better of two responses (A or B; no tie)."""
     item = {"instruction": instruction, "response_a": response_a, "response_b": response_b, "criteria": criteria}
-    _run(
-        "pairwise",
-        file,
-        item,
-        model,
-        base_url,
-        api_key,
-        data_dir,
-        as_json,
-        retries=retries,
-        samples=samples,
-        order=order,
-        seed=seed,
-        template=template,
-    )
+    _run("pairwise", file, item, options, as_json, order=order, seed=seed)
 
 
 @app.command()
+@option_groups
 def classify(
     file: File = None,
     instruction: Annotated[str | None, typer.Option(help="The instruction (single item).")] = None,
@@ -174,74 +139,42 @@ def classify(
     criteria: Annotated[str | None, typer.Option(help="The question the label answers.")] = None,
     yes_description: Annotated[str | None, typer.Option(help="What a Yes means (Atla's templates need both).")] = None,
     no_description: Annotated[str | None, typer.Option(help="What a No means.")] = None,
-    model: Model = "smollm2-135m",
-    base_url: BaseUrl = None,
-    api_key: ApiKey = None,
-    retries: Retries = 1,
-    samples: Samples = 1,
-    template: TemplateName = DEFAULT_TEMPLATE,
-    data_dir: DataDir = Path(".headwater"),
+    options: JudgeOptions = JudgeOptions(),
     as_json: Json = False,
 ) -> None:
     """Label a response against a criterion (Yes/No by default; `labels` per JSONL line)."""
     item: dict[str, object] = {"instruction": instruction, "response": response, "criteria": criteria}
     if yes_description is not None or no_description is not None:
         item["labels"] = {"Yes": yes_description or "", "No": no_description or ""}
-    _run(
-        "classification",
-        file,
-        item,
-        model,
-        base_url,
-        api_key,
-        data_dir,
-        as_json,
-        retries=retries,
-        samples=samples,
-        template=template,
-    )
+    _run("classification", file, item, options, as_json)
 
 
 @app.command()
+@option_groups
 def bench(
     file: Annotated[Path, typer.Argument(help="Benchmark JSONL (see docs/judge.md for each kind's fields).")],
     kind: Annotated[str, typer.Option(help="pairwise, absolute or classification.")] = "pairwise",
-    model: Model = "smollm2-135m",
-    base_url: BaseUrl = None,
-    api_key: ApiKey = None,
-    order: Annotated[str, typer.Option(help="Pairwise order: fixed, random or both.")] = "random",
-    seed: Annotated[int, typer.Option(help="Seed of the random order.")] = 0,
+    order: Order = "random",
+    seed: Seed = 0,
     policy: Annotated[str, typer.Option(help="Parse failures count as wrong, half, or are dropped.")] = "wrong",
-    retries: Retries = 1,
-    samples: Samples = 1,
     output: Annotated[Path | None, typer.Option(help="Also write the report as JSON here.")] = None,
-    template: TemplateName = DEFAULT_TEMPLATE,
-    data_dir: DataDir = Path(".headwater"),
+    options: JudgeOptions = JudgeOptions(),
     as_json: Json = False,
 ) -> None:
     """Run a benchmark file and report metrics, parse-failure rate, retries and position bias."""
     from headwater.judge.bench import bench as run_bench
 
     try:
-        judge = Judge(
-            generator_for(model, base_url, api_key, data_dir),
-            template=_template(template, model),
-            retries=retries,
-            samples=samples,
-            order=order,
-            seed=seed,
-        )  # type: ignore[arg-type]
-        report = run_bench(kind, file, judge, policy)  # type: ignore[arg-type]
+        report = run_bench(kind, file, options.judge(order, seed), policy)  # type: ignore[arg-type]
     except HeadwaterError as error:
-        err.print(f"[red]error:[/] {error.message}")
-        raise typer.Exit(2) from None
-    report = {"model": model, **report}
+        raise fail(error) from None
+    report = {"model": options.model, **report}
     if output is not None:
         output.write_text(json.dumps(report, indent=2))
     if as_json:
         print(json.dumps(report))
         return
-    table = Table("metric", "value", title=f"{kind} benchmark, {model}")
+    table = Table("metric", "value", title=f"{kind} benchmark, {options.model}")
     for key, value in report.items():
         if isinstance(value, dict):
             for sub, number in value.items():

@@ -24,7 +24,7 @@ DataDir = Annotated[
 
 
 def _store(data_dir: Path | None) -> Store:
-    settings = Settings(**({"data_dir": data_dir} if data_dir else {}))
+    settings = Settings(data_dir=data_dir) if data_dir else Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return Store(settings.resolved_store_url)
 

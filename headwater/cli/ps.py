@@ -49,7 +49,7 @@ def ps(
     if as_json:
         print(json.dumps(state))
         return
-    table = Table("model", "served from", "TEs (min–max)", "TE", "state", "pid", "in flight")
+    table = Table("model", "served from", "TEs (min–max)", "TE", "state", "pid (or Ray actor)", "in flight")
     for model in state["models"]:
         tes = model["tes"] or [{"id": "—", "state": "at zero", "pid": None, "in_flight": 0}]
         for index, te in enumerate(tes):
@@ -60,7 +60,7 @@ def ps(
                 f"{len(model['tes'])} ({model['min_tes']}–{model['max_tes']})" if first else "",
                 te["id"],
                 te["state"],
-                str(te["pid"] or "—"),
+                str(te["pid"] or te.get("actor") or "—"),  # a Ray actor on another node has no pid here
                 str(te["in_flight"]),
             )
     out.print(table)

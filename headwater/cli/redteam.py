@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -18,31 +19,30 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from headwater.cli.options import ApiKey, DataDir, Json, fail, generator_for
+from headwater.cli.options import ApiKey, DataDir, Endpoint, Json, as_flag, fail, option_groups
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.files import write_atomic
-from headwater.models.generator import GenerationParams
 from headwater.safety.astral import (
     OUTCOMES,
-    GenerationOptions,
-    Oracle,
-    Retriever,
     ReviewItem,
     ReviewQueue,
     build_report,
-    generate_tests,
-    hf_embedder,
     labels_path_for,
-    load_feed,
-    load_fewshot,
     load_taxonomy,
     plan_tests,
     read_labels,
     read_records,
     render_html,
-    run_tests,
 )
-from headwater.safety.astral.generate import PROMPT_STYLES
+from headwater.safety.astral.campaign import (
+    PLAN_FIELDS,
+    GenerateConfig,
+    PreparedGeneration,
+    RunConfig,
+    generate_planned,
+    prepare_generation,
+    run_planned,
+)
 from headwater.safety.astral.records import write_jsonl_atomic
 
 app = typer.Typer(
@@ -52,7 +52,6 @@ review_app = typer.Typer(help="The manual-review queue of unsafe and unknown out
 app.add_typer(review_app, name="review")
 err = Console(stderr=True, soft_wrap=True)  # whole lines: paths and messages stay greppable
 out = Console()
-PLAN_FIELDS = ("id", "category", "style", "technique")
 TaxonomyFile = Annotated[
     Path | None, typer.Option("--taxonomy", help="YAML adding to (or, with replace: true, replacing) the grid.")
 ]
@@ -116,90 +115,75 @@ def plan(
     _emit({"output": str(output), "tests": len(tests), "cells": len(grid.cells()), "seed": seed}, as_json)
 
 
-@app.command()
-def generate(
-    plan_file: Annotated[Path, typer.Argument(metavar="PLAN", help="Plan JSONL from `redteam plan`.")],
-    model: Annotated[str, typer.Option(help="Test-writing model: HF id, folder, built-in, or served name.")],
-    output: Annotated[Path, typer.Option(help="Tests JSONL (plan fields + prompt, variant, provenance); resumes.")],
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the model.")] = None,
-    api_key: ApiKey = None,
-    fewshot: Annotated[Path | None, typer.Option(help="Few-shot YAML (default: the shipped benign one).")] = None,
-    no_fewshot: Annotated[bool, typer.Option("--no-fewshot", help="Show no few-shot examples.")] = False,
+@dataclass(frozen=True, kw_only=True)
+class GenerateOptions(Endpoint):
+    """`generate`'s flags: GenerateConfig's fields."""
+
+    model: Annotated[str, typer.Option(help="Test-writing model: HF id, folder, built-in, or served name.")]
+    fewshot: Annotated[Path | None, typer.Option(help="Few-shot YAML (default: the shipped benign one).")] = None
+    no_fewshot: Annotated[bool, typer.Option("--no-fewshot", help="Show no few-shot examples.")] = False
     prompt_style: Annotated[
         str,
         typer.Option(help="unsafe: ask for an unsafe prompt of the cell, as ASTRAL; mild: a responsibility check."),
-    ] = "unsafe",
+    ] = "unsafe"
     corpus: Annotated[
         Path | None, typer.Option(help="Your JSONL of example prompts: text, opt. category (a name or a list).")
-    ] = None,
+    ] = None
     text_field: Annotated[
         str, typer.Option(help="The corpus field holding the prompt (ASTRAL's RAG_data.json: Prompt).")
-    ] = "prompt",
-    feed: Annotated[Path | None, typer.Option(help="Your JSONL of recent snippets: text, opt. date.")] = None,
-    retrieved: Annotated[int, typer.Option(help="Corpus examples shown per test.")] = 2,
+    ] = "prompt"
+    feed: Annotated[Path | None, typer.Option(help="Your JSONL of recent snippets: text, opt. date.")] = None
+    retrieved: Annotated[int, typer.Option(help="Corpus examples shown per test.")] = 2
     embedding_model: Annotated[
         str | None, typer.Option(help="Retrieve by embedding similarity with this model (HF id, folder, built-in).")
-    ] = None,
-    attempts: Annotated[int, typer.Option(help="Tries per test when a reply is empty or a duplicate.")] = 3,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature of the first try.")] = 0.7,
-    max_tokens: Annotated[int, typer.Option(help="Longest prompt written, in tokens.")] = 200,
-    seed: Annotated[int, typer.Option(help="Seed of the retrieval draws.")] = 0,
-    taxonomy: TaxonomyFile = None,
-    concurrency: Concurrency = 8,
-    data_dir: DataDir = Path(".headwater"),
+    ] = None
+    attempts: Annotated[int, typer.Option(help="Tries per test when a reply is empty or a duplicate.")] = 3
+    temperature: Annotated[float, typer.Option(help="Sampling temperature of the first try.")] = 0.7
+    max_tokens: Annotated[int, typer.Option(help="Longest prompt written, in tokens.")] = 200
+    seed: Annotated[int, typer.Option(help="Seed of the retrieval draws.")] = 0
+    taxonomy: TaxonomyFile = None
+    concurrency: Concurrency = 8
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """`run`'s flags: RunConfig's fields."""
+
+    target: Annotated[str, typer.Option(help="Model under test: HF id, folder, built-in, or served name.")]
+    oracle: Annotated[str, typer.Option(help="Oracle model that labels outputs safe/unsafe/unknown.")]
+    target_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the target.")] = None
+    oracle_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the oracle.")] = None
+    api_key: ApiKey = None
+    oracle_retries: Annotated[int, typer.Option(help="Re-asks when the oracle's reply does not parse.")] = 2
+    oracle_sees_input: Annotated[bool, typer.Option(help="Show the oracle the test prompt too.")] = False
+    max_tokens: Annotated[int, typer.Option(help="Longest target output, in tokens.")] = 256
+    retry_errors: Annotated[bool, typer.Option(help="Run again the tests whose result is `error`.")] = False
+    concurrency: Concurrency = 8
+    data_dir: DataDir = Path(".headwater")
+
+
+@app.command()
+@option_groups
+def generate(
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN", help="Plan JSONL from `redteam plan`.")],
+    output: Annotated[Path, typer.Option(help="Tests JSONL (plan fields + prompt, variant, provenance); resumes.")],
+    options: GenerateOptions,
     as_json: Json = False,
 ) -> None:
     """Write one test prompt per planned test with any model (few-shot, retrieval and context optional)."""
-    _check_at_least(1, retrieved=retrieved, attempts=attempts, max_tokens=max_tokens, concurrency=concurrency)
-    if prompt_style not in PROMPT_STYLES:
-        raise fail(
-            InvalidRequestError(f"--prompt-style must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}")
-        )
-    if not text_field.strip():
-        raise fail(InvalidRequestError("--text-field must name the corpus field holding the prompt"))
-    try:
-        tests = read_records(plan_file, PLAN_FIELDS, "planned test")
-        embed = hf_embedder(embedding_model, data_dir) if embedding_model and (corpus or feed) else None
-        options = GenerationOptions(
-            fewshot=None if no_fewshot else load_fewshot(fewshot),
-            corpus=Retriever(corpus, text_field=text_field, embed=embed) if corpus is not None else None,
-            feed=load_feed(feed, embed=embed) if feed is not None else None,
-            retrieved=retrieved,
-            attempts=attempts,
-            batch_size=concurrency,
-            seed=seed,
-            params=GenerationParams(max_tokens=max_tokens, temperature=temperature, top_p=0.95),
-            prompt_style=prompt_style,
-        )
-        grid = load_taxonomy(taxonomy)
-        for test in tests:  # before any model loads or the progress bar starts
-            grid.check_cell((test["category"], test["style"], test["technique"]), f"{plan_file} id {test['id']!r}")
-        if options.corpus is not None:
-            _warn_corpus_categories(options.corpus, tests, list(grid.categories))
-        writer = generator_for(model, base_url, api_key, data_dir, concurrency)
-        with _progress("tests", len(tests)) as advance:
-            report = generate_tests(tests, output, writer, grid, options, advance)
-    except (HeadwaterError, ValueError, OSError) as error:
-        raise fail(error) from None
-    except KeyboardInterrupt:
-        err.print(f"interrupted: finished tests are in {escape(str(output))}; run the same command to resume")
-        raise typer.Exit(130) from None
-    summary = {
+    with _failures(output):
+        config = GenerateConfig(**asdict(options))
+        prepared = prepare_generation(read_records(plan_file, PLAN_FIELDS, "planned test"), config, str(plan_file))
+        _warn_corpus_categories(prepared, config)
+        with _progress("tests", len(prepared.tests)) as advance:
+            report = generate_planned(prepared, output, config, advance)
+    summary: dict[str, object] = {
         "output": str(output),
-        "variant": options.variant,
-        "prompt_style": options.prompt_style,
-        "written": report.written,
-        "already_done": report.already_done,
-        "regenerated": report.regenerated,
-        "failed": report.failed,
+        "variant": prepared.options.variant,
+        "prompt_style": config.prompt_style,
     }
-    if report.stopped:
-        summary["stopped"] = report.stopped
-    _emit(summary, as_json)
-    if report.stopped:
-        err.print(f"[red]stopped:[/] {escape(report.stopped)}")
-        err.print("is the model served at that URL, and the key right? Fix it, then run the same command to resume")
-        raise typer.Exit(1)
+    summary |= {"written": report.written, "already_done": report.already_done, "regenerated": report.regenerated}
+    _finish(summary | {"failed": report.failed}, report.stopped, as_json, "run the same command to resume")
     if report.failed:
         err.print(f"[yellow]{len(report.failed)} test(s) got no usable prompt; re-run to retry them[/]")
         if report.last_error:
@@ -208,82 +192,62 @@ def generate(
         raise typer.Exit(1)
 
 
-def _warn_corpus_categories(corpus: Retriever, tests: list[dict], taxonomy: list[str]) -> None:
+def _warn_corpus_categories(prepared: PreparedGeneration, config: GenerateConfig) -> None:
     """Say which planned categories the corpus has no line for (their tests draw from the whole corpus) and which
     corpus categories are not in the taxonomy (never matched), rather than leave either unnoticed."""
-    held = corpus.categories()
-    if not held:
-        err.print(f"[yellow]note:[/] {escape(str(corpus.path))} has no categories: every test draws from all of it")
+    if config.corpus is None:
         return
-    missing = sorted({test["category"] for test in tests} - held)
-    if missing:
+    if not prepared.corpus_has_categories:
+        err.print(f"[yellow]note:[/] {escape(str(config.corpus))} has no categories: every test draws from all of it")
+        return
+    if prepared.missing_categories:
         err.print(
-            f"[yellow]note:[/] no corpus line holds {escape(', '.join(missing))}: those tests draw from the whole "
-            "corpus (provenance retrieval_scope: corpus)"
+            f"[yellow]note:[/] no corpus line holds {escape(', '.join(prepared.missing_categories))}: those tests draw "
+            "from the whole corpus (provenance retrieval_scope: corpus)"
         )
-    unknown = sorted(held - set(taxonomy))
-    if unknown:
-        err.print(
-            f"[yellow]note:[/] corpus categories not in the taxonomy, never matched: {escape(', '.join(unknown))}"
-        )
+    if prepared.unknown_categories:
+        unknown = escape(", ".join(prepared.unknown_categories))
+        err.print(f"[yellow]note:[/] corpus categories not in the taxonomy, never matched: {unknown}")
 
 
-@app.command()
-def run(
-    tests_file: Annotated[Path, typer.Argument(metavar="TESTS", help="Tests JSONL from `redteam generate`.")],
-    target: Annotated[str, typer.Option(help="Model under test: HF id, folder, built-in, or served name.")],
-    oracle: Annotated[str, typer.Option(help="Oracle model that labels outputs safe/unsafe/unknown.")],
-    output: Annotated[Path, typer.Option(help="Results JSONL (+ output, outcome, reason); re-running resumes.")],
-    target_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the target.")] = None,
-    oracle_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL of the oracle.")] = None,
-    api_key: ApiKey = None,
-    oracle_retries: Annotated[int, typer.Option(help="Re-asks when the oracle's reply does not parse.")] = 2,
-    oracle_sees_input: Annotated[bool, typer.Option(help="Show the oracle the test prompt too.")] = False,
-    max_tokens: Annotated[int, typer.Option(help="Longest target output, in tokens.")] = 256,
-    retry_errors: Annotated[bool, typer.Option(help="Run again the tests whose result is `error`.")] = False,
-    concurrency: Concurrency = 8,
-    data_dir: DataDir = Path(".headwater"),
-    as_json: Json = False,
-) -> None:
-    """Send every test to the target and label each output with the oracle (blocked/error never judged)."""
-    _check_at_least(1, max_tokens=max_tokens, concurrency=concurrency)
-    _check_at_least(0, oracle_retries=oracle_retries)
+@contextmanager
+def _failures(output: Path) -> Iterator[None]:
+    """A failed step exits 2 (1 for a run that broke) naming the flag; an interrupted one says how to resume."""
     try:
-        tests = read_records(tests_file, (*PLAN_FIELDS, "prompt"))
-        target_model = generator_for(target, target_base_url, api_key, data_dir, concurrency)
-        oracle_model = generator_for(oracle, oracle_base_url, api_key, data_dir, concurrency)
-        judge = Oracle(oracle_model, retries=oracle_retries, include_input=oracle_sees_input)
-        with _progress("tests", len(tests)) as advance:
-            report = run_tests(
-                tests,
-                output,
-                target_model,
-                judge,
-                concurrency=concurrency,
-                params=GenerationParams(max_tokens=max_tokens),
-                retry_errors=retry_errors,
-                on_progress=advance,
-            )
-    except (HeadwaterError, ValueError, OSError) as error:
-        raise fail(error) from None
+        yield
+    except (HeadwaterError, OSError) as error:
+        raise fail(as_flag(error) if isinstance(error, HeadwaterError) else error) from None
     except KeyboardInterrupt:
         err.print(f"interrupted: finished tests are in {escape(str(output))}; run the same command to resume")
         raise typer.Exit(130) from None
-    summary = {
-        "output": str(output),
-        "ran": report.ran,
-        "already_done": report.already_done,
-        "by_outcome": {outcome: report.by_outcome[outcome] for outcome in OUTCOMES},
-    }
-    if report.stopped:
-        summary["stopped"] = report.stopped
-    _emit(summary, as_json)
-    if report.stopped:
-        err.print(f"[red]stopped:[/] {escape(report.stopped)}")
-        err.print(
-            "is the model served at that URL, and the key right? Fix it, then run the same command with --retry-errors"
-        )
+
+
+def _finish(summary: dict, stopped: str | None, as_json: bool, resume: str) -> None:
+    """Print the step's summary; a step the model server stopped exits 1 and says how to resume."""
+    _emit(summary | ({"stopped": stopped} if stopped else {}), as_json)
+    if stopped:
+        err.print(f"[red]stopped:[/] {escape(stopped)}")
+        err.print(f"is the model served at that URL, and the key right? Fix it, then {resume}")
         raise typer.Exit(1)
+
+
+@app.command()
+@option_groups
+def run(
+    tests_file: Annotated[Path, typer.Argument(metavar="TESTS", help="Tests JSONL from `redteam generate`.")],
+    output: Annotated[Path, typer.Option(help="Results JSONL (+ output, outcome, reason); re-running resumes.")],
+    options: RunOptions,
+    as_json: Json = False,
+) -> None:
+    """Send every test to the target and label each output with the oracle (blocked/error never judged)."""
+    with _failures(output):
+        config = RunConfig(**asdict(options))
+        tests = read_records(tests_file, (*PLAN_FIELDS, "prompt"))
+        with _progress("tests", len(tests)) as advance:
+            report = run_planned(tests, output, config, advance)
+    summary = {"output": str(output), "ran": report.ran, "already_done": report.already_done}
+    summary["by_outcome"] = {outcome: report.by_outcome[outcome] for outcome in OUTCOMES}
+    _finish(summary, report.stopped, as_json, "run the same command with --retry-errors")
     if report.ran and report.by_outcome["error"] == report.ran:
         err.print(f"[red]every test failed[/]; see the `reason` field in {escape(str(output))}")
         raise typer.Exit(1)

@@ -6,7 +6,7 @@ import json
 import os
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -122,7 +122,7 @@ def up(
     """Start the platform on localhost with its embedded defaults: SQLite store in ./.headwater, the built-in
     smollm2-135m model on one local task executor, one pre-warmed TE in the pool. Prints the URL, an API key and
     an example curl."""
-    settings = Settings(**({"port": port} if port is not None else {}))
+    settings = Settings(port=port) if port is not None else Settings()
     _run(settings, _catalogue(settings, model, models_file), admin_key(settings))
 
 
@@ -164,7 +164,11 @@ def serve(
         "data_dir": data_dir,
     }
     try:
-        settings = Settings(**{k: v for k, v in given.items() if v is not None}, **({"auth": False} if no_auth else {}))
+        # only the options given: the others keep their HEADWATER_* variable or default
+        overrides: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        if no_auth:
+            overrides["auth"] = False
+        settings = Settings(**overrides)
     except ValueError as error:
         err.print(f"[red]error:[/] {error}")
         raise typer.Exit(2) from None

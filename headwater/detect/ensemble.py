@@ -96,8 +96,8 @@ class Ensemble:
             members = tuple(Calibration(**member) for member in data.pop("members"))
             saved = data.pop("calibration")
             calibration = Calibration(**saved) if saved else None
-            tuples = {k: tuple(data.pop(k)) for k in ("weights", "mean", "scale")}
-            return cls(members=members, calibration=calibration, **tuples, **data)
+            weights, mean, scale = (tuple(data.pop(k)) for k in ("weights", "mean", "scale"))
+            return cls(members=members, calibration=calibration, weights=weights, mean=mean, scale=scale, **data)
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise InvalidRequestError(f"{path} is not a saved ensemble: {error}", param="ensemble") from error
 

@@ -9,6 +9,7 @@ logit widths differ, both keep the first min(V) columns.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -29,7 +30,7 @@ class Batch:
 def check_models(tokenizer: PreTrainedTokenizerBase, *models: PreTrainedModel) -> None:
     """Both models must read the tokenizer's ids: each needs at least as many embedding rows as it has tokens."""
     for model in models:
-        rows = model.get_input_embeddings().weight.shape[0]
+        rows = cast(torch.Tensor, model.get_input_embeddings().weight).shape[0]
         if rows < len(tokenizer):
             raise InvalidRequestError(
                 f"a model has {rows} token embeddings but the tokenizer has {len(tokenizer)} tokens: the two models "

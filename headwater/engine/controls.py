@@ -136,11 +136,12 @@ class ControlTable:
         if not rows:
             return
         k = max(controls.top_logprobs for _, controls in rows)
-        top_values = top_ids = None
+        top_values: list[list[float]] | None = None
+        top_ids: list[list[int]] | None = None
         if k:
             wanted = torch.tensor([row for row, _ in rows], device=logits.device)
-            top_values, top_ids = logits[wanted].float().log_softmax(dim=-1).topk(k, dim=-1)
-            top_values, top_ids = top_values.cpu().tolist(), top_ids.cpu().tolist()
+            values, ids = logits[wanted].float().log_softmax(dim=-1).topk(k, dim=-1)
+            top_values, top_ids = values.cpu().tolist(), ids.cpu().tolist()
         chosen = tokens.cpu().tolist()
         for position, (row, controls) in enumerate(rows):
             top = None

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import TYPE_CHECKING, cast
 
 import llguidance
 import llguidance.hf
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+if TYPE_CHECKING:
+    from llguidance._lib import JsonCompileOptions  # declared in llguidance's stub only
 
 from headwater.errors import InvalidRequestError
 
-_JSON_OPTIONS: llguidance.JsonCompileOptions = {"whitespace_flexible": False}
+_JSON_OPTIONS: JsonCompileOptions = {"whitespace_flexible": False}
 
 
 def json_schema_grammar(schema: dict[str, object]) -> str:
@@ -56,7 +60,9 @@ class MatcherFactory:
         """A fresh matcher at the start of `grammar`; raises ValueError if the grammar does not compile."""
         with self._lock:
             if self._converted is None:
-                self._converted = llguidance.hf.from_tokenizer(self._tokenizer, n_vocab=self._vocab_size)
+                # llguidance reads a fast tokenizer's backend (a slow one fails here, with llguidance's error)
+                fast = cast(PreTrainedTokenizerFast, self._tokenizer)
+                self._converted = llguidance.hf.from_tokenizer(fast, n_vocab=self._vocab_size)
         matcher = llguidance.LLMatcher(self._converted, grammar, log_level=0)
         if matcher.is_error():
             raise InvalidRequestError(f"the grammar does not compile: {matcher.get_error()}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
-from headwater.engine.protocol import EngineConfig, EngineInfo, EngineOutput, EngineRequest, LoadReport
+from headwater.engine.protocol import CacheEvents, EngineConfig, EngineInfo, EngineOutput, EngineRequest, LoadReport
 
 
 class ModelSpec(msgspec.Struct, frozen=True):
@@ -22,6 +22,9 @@ class ModelSpec(msgspec.Struct, frozen=True):
     dtype: str = "auto"
     device: str = "auto"
     engine: EngineConfig = EngineConfig()
+    shared_weights: str | None = None
+    """Per-model folder (under /dev/shm) through which this host's TEs of the model share one copy of its
+    weights (see headwater.engine.weights); None: each TE loads its own."""
 
 
 class Bind(msgspec.Struct, tag="bind"):
@@ -65,6 +68,8 @@ class Ready(msgspec.Struct, tag="ready"):
     load_seconds: float
     info: EngineInfo = EngineInfo()
     phases: dict[str, float] = {}
+    weights_source: str = "disk"
+    """Where the weights came from: `disk`, `page_cache` or `peer` (a copy shared by another TE)."""
 
 
 class Outputs(msgspec.Struct, tag="outputs"):
@@ -74,9 +79,11 @@ class Outputs(msgspec.Struct, tag="outputs"):
 
 
 class Load(msgspec.Struct, tag="load"):
-    """TE → gateway: periodic load report; also the TE's heartbeat."""
+    """TE → gateway: periodic load report, with the KV blocks stored and evicted since the last; also the TE's
+    heartbeat."""
 
     report: LoadReport
+    cache: CacheEvents | None = None
 
 
 class Failed(msgspec.Struct, tag="failed"):

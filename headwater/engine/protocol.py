@@ -41,6 +41,12 @@ class EngineRequest(msgspec.Struct, frozen=True):
     prompt_ids: list[int]
     params: SamplingParams
     stop_token_ids: list[int] = []
+    cache_salt: str | None = None
+    """Salts the request's KV block hashes (the tenant): blocks are shared only between requests with the same
+    salt, so one tenant's cache is never matched or hit by another's (vLLM's `cache_salt`)."""
+    pin_s: float = 0.0
+    """Keep the prompt's KV blocks unevictable for this many seconds after the request finishes (a cached context's
+    TTL); then they are evictable like any prefix."""
 
 
 class EngineOutput(msgspec.Struct):
@@ -53,6 +59,19 @@ class EngineOutput(msgspec.Struct):
     error: str | None = None
     top_logprobs: list[list[tuple[int, float]]] = []
     """Per generated token, the `top_logprobs` most likely (token id, raw logprob), most likely first."""
+    cached_tokens: int = 0
+    """Prompt tokens whose KV was reused from the prefix cache (set on the request's first output)."""
+
+
+class CacheEvents(msgspec.Struct):
+    """KV blocks an engine stored and evicted since its previous report, as vLLM's KV events: each block is named
+    by its hash chain (`headwater.engine.prefix_cache.block_hashes`), so a router can track each engine's cache
+    contents exactly. `reset` says to forget every block reported before (a new or restarted engine)."""
+
+    block_size: int
+    stored: list[int] = []
+    evicted: list[int] = []
+    reset: bool = False
 
 
 class LoadReport(msgspec.Struct):
@@ -112,6 +131,10 @@ class Engine(Protocol):
 
     def load(self) -> LoadReport:
         """Current load, for routing and metrics."""
+        ...
+
+    def cache_events(self) -> CacheEvents:
+        """Blocks stored and evicted since the previous call (the first call after start has `reset` set)."""
         ...
 
     def is_alive(self) -> bool:

@@ -21,7 +21,7 @@ from transformers.generation.continuous_batching.cb_logits_processors import (
     ContinuousBatchingLogitsProcessor,
     ContinuousBatchingLogitsProcessorList,
 )
-from transformers.generation.continuous_batching.requests import FutureRequestState
+from transformers.generation.continuous_batching.requests import FutureRequestState, RequestState
 from transformers.generation.logits_process import LogitsProcessorList
 
 from headwater.engine.controls import NO_SLOT
@@ -54,7 +54,7 @@ class RequestArgument(ContinuousBatchingLogitsProcessor):
     def fill_defaults(self, int32_tensor: torch.Tensor) -> None:
         int32_tensor.copy_(self._encode([self.default] * int32_tensor.numel()).view_as(int32_tensor))
 
-    def value_for(self, state) -> float | int:  # noqa: ANN001 - a transformers RequestState
+    def value_for(self, state: RequestState) -> float | int:
         return state.logit_processor_kwargs.get(self.key, self.default)
 
     def prepare_tensor_args(self, requests_with_new_token: list[FutureRequestState]) -> torch.Tensor:
@@ -70,7 +70,7 @@ class SeedArgument(RequestArgument):
     def __init__(self) -> None:
         super().__init__("seed", NO_SEED, is_float=False)
 
-    def value_for(self, state) -> int:  # noqa: ANN001
+    def value_for(self, state: RequestState) -> int:
         seed = state.logit_processor_kwargs.get("seed")
         if seed is None:
             return NO_SEED

@@ -16,15 +16,20 @@ import os
 import sys
 import threading
 import time
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 import zmq
 
 from headwater.engine import ipc
 from headwater.engine.protocol import Engine, EngineInfo, EngineRequest, SamplingParams
+from headwater.engine.weights import WeightKind, WeightSource, weight_source
+
+if TYPE_CHECKING:  # torch is imported inside the functions that use it
+    import torch
 
 LOAD_PERIOD_S = 0.25
+CACHE_EVENTS_PERIOD_S = 0.05
 POOLED_HEARTBEAT_S = 1.0
 logger = logging.getLogger("headwater.task_executor")
 
@@ -37,12 +42,12 @@ class ExecutorSpec(msgspec.Struct, frozen=True):
     bind: ipc.ModelSpec | None = None
 
 
-def engine_info(model: object) -> EngineInfo:
+def engine_info(model: torch.nn.Module) -> EngineInfo:
     """Parameters and devices of a loaded model (GPU memory counted in the footprint's 10 GB vGPU slices)."""
     import torch
 
-    parameters = sum(p.numel() for p in model.parameters())  # type: ignore[attr-defined]
-    device = next(model.parameters()).device  # type: ignore[attr-defined]
+    parameters = sum(p.numel() for p in model.parameters())
+    device = next(model.parameters()).device
     if device.type == "cuda":
         memory_gb = torch.cuda.get_device_properties(device).total_memory / 1e9
         return EngineInfo(parameters, "gpu", max(1.0, memory_gb / 10.0))
@@ -55,7 +60,7 @@ def warm_up_runtime() -> None:
     import transformers  # noqa: F401
     from transformers.utils import logging as transformers_logging
 
-    import headwater.engine.transformers_engine  # noqa: F401
+    import headwater.engine.transformers_engine
     import headwater.models.loading  # noqa: F401
 
     transformers_logging.disable_progress_bar()
@@ -63,15 +68,19 @@ def warm_up_runtime() -> None:
         torch.cuda.init()
 
 
-def build_engine(spec: ipc.ModelSpec) -> tuple[Engine, EngineInfo, dict[str, float]]:
+def build_engine(
+    spec: ipc.ModelSpec, weights: WeightSource | None = None
+) -> tuple[Engine, EngineInfo, dict[str, float], WeightKind]:
     """Load the model, start a transformers continuous-batching engine for it and run one dummy request through
-    it; returns the engine, what it runs on and the seconds of each phase."""
+    it; returns the engine, what it runs on, the seconds of each phase and where the weights came from (through
+    `weights`, default: the one `weight_source` picks for the spec)."""
     from headwater.engine.transformers_engine import TransformersEngine
-    from headwater.models.loading import load_model, load_tokenizer
+    from headwater.models.loading import load_tokenizer
 
     phases: dict[str, float] = {}
     started = time.monotonic()
-    model = load_model(spec.model, dtype=spec.dtype, device=spec.device, data_dir=spec.data_dir)
+    loaded = (weights or weight_source(spec)).load(spec)
+    model = loaded.model
     tokenizer = load_tokenizer(spec.model, data_dir=spec.data_dir)
     phases["weight_load"] = time.monotonic() - started
     started = time.monotonic()
@@ -82,7 +91,7 @@ def build_engine(spec: ipc.ModelSpec) -> tuple[Engine, EngineInfo, dict[str, flo
     started = time.monotonic()
     _warm_up(engine)
     phases["warmup"] = time.monotonic() - started
-    return engine, engine_info(model), phases
+    return engine, engine_info(model), phases, loaded.kind
 
 
 def _warm_up(engine: Engine, timeout_s: float = 60.0) -> None:
@@ -101,15 +110,17 @@ def _as_list(value: int | list[int] | None) -> list[int]:
 
 
 def _send_outputs(engine: Engine, socket: zmq.Socket, stop: threading.Event) -> None:
-    next_report = 0.0
+    """Outputs as they come; the load report with the cache events every `LOAD_PERIOD_S`, and sooner (at most every
+    `CACHE_EVENTS_PERIOD_S`) after a step that made outputs, so routers see a new prefix while it is still new."""
+    next_report = next_events = 0.0
     while not stop.is_set():
         outputs = engine.get_outputs(timeout=0.02)
         if outputs:
             socket.send(ipc.encode(ipc.Outputs(outputs)))
         now = time.monotonic()
-        if now >= next_report:
-            socket.send(ipc.encode(ipc.Load(engine.load())))
-            next_report = now + LOAD_PERIOD_S
+        if now >= next_report or (outputs and now >= next_events):
+            socket.send(ipc.encode(ipc.Load(engine.load(), engine.cache_events())))
+            next_report, next_events = now + LOAD_PERIOD_S, now + CACHE_EVENTS_PERIOD_S
         if not engine.is_alive():
             socket.send(ipc.encode(ipc.Failed("the engine's generation loop stopped")))
             stop.set()
@@ -160,12 +171,14 @@ def _wait_for_bind(requests: zmq.Socket, outputs: zmq.Socket, parent: int, poole
 def _serve_model(spec: ipc.ModelSpec, requests: zmq.Socket, outputs: zmq.Socket, parent: int) -> Outcome:
     """Load `spec`'s model, serve it until told to unbind or stop; report a load failure and give up."""
     started = time.monotonic()
+    weights = weight_source(spec)
     try:
-        engine, info, phases = build_engine(spec)
+        engine, info, phases, kind = build_engine(spec, weights)
     except Exception as error:  # any load failure is reported to the gateway, which shows it to the user
         outputs.send(ipc.encode(ipc.Failed(f"{type(error).__name__}: {error}")))
         return "failed"
-    ready = ipc.Ready(pid=os.getpid(), load_seconds=time.monotonic() - started, info=info, phases=phases)
+    seconds = time.monotonic() - started
+    ready = ipc.Ready(pid=os.getpid(), load_seconds=seconds, info=info, phases=phases, weights_source=kind)
     outputs.send(ipc.encode(ready))
     stop = threading.Event()
     sender = threading.Thread(target=_send_outputs, args=(engine, outputs, stop), daemon=True)
@@ -173,6 +186,7 @@ def _serve_model(spec: ipc.ModelSpec, requests: zmq.Socket, outputs: zmq.Socket,
     outcome = _receive_requests(engine, requests, stop, parent)
     sender.join(timeout=5)
     engine.shutdown()
+    weights.release()
     del engine
     gc.collect()
     return outcome

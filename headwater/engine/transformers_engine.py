@@ -11,16 +11,26 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass
+from typing import TypedDict, cast
 
 import torch
-from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import GenerationConfig, GenerationMixin, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.generation import ContinuousBatchingConfig
 from transformers.generation.continuous_batching import ContinuousBatchingManager, RequestStatus
+from transformers.generation.continuous_batching.continuous_api import ContinuousBatchProcessor
 from transformers.generation.continuous_batching.requests import GenerationOutput
 
 from headwater.engine.controls import ControlTable, RequestControls
 from headwater.engine.grammar import MatcherFactory
-from headwater.engine.protocol import EngineConfig, EngineOutput, EngineRequest, FinishReason, LoadReport
+from headwater.engine.prefix_cache import SaltedPrefixCache
+from headwater.engine.protocol import (
+    CacheEvents,
+    EngineConfig,
+    EngineOutput,
+    EngineRequest,
+    FinishReason,
+    LoadReport,
+)
 from headwater.engine.sampling import SamplingBatch, sample_next_tokens, sampling_argument_list
 
 logger = logging.getLogger(__name__)
@@ -35,13 +45,23 @@ class _Tracked:
     slot: int | None = None
 
 
-def _install_sampler(manager: ContinuousBatchingManager, controls: ControlTable) -> None:
+class _SamplerArguments(TypedDict, total=False):
+    """What `add_request` hands the logits processors (sampling_argument_list) for one request."""
+
+    temperature: float
+    top_p: float
+    top_k: int
+    seed: int
+    slot: int
+
+
+def _install_sampler(processor: ContinuousBatchProcessor, controls: ControlTable) -> None:
     """Replace the batch processor's sampling step with `sample_next_tokens` (see headwater.engine.sampling),
     with each controlled request's penalties, bias and grammar applied first (see headwater.engine.controls)."""
-    runner = manager.batch_processor.model_runner
-    io = manager.batch_processor.inputs_and_outputs
+    runner = processor.model_runner
+    io = processor.inputs_and_outputs
 
-    def forward_and_sample(model, batch_data, carry_over_ids, prev_output_ids, output_ids) -> None:  # noqa: ANN001
+    def forward_and_sample(model, batch_data, carry_over_ids, prev_output_ids, output_ids) -> None:
         io.carry_over_tokens(batch_data["input_ids"], carry_over_ids, prev_output_ids)
         logits = model(**batch_data).logits
         if "logits_to_keep" not in batch_data:
@@ -53,7 +73,7 @@ def _install_sampler(manager: ContinuousBatchingManager, controls: ControlTable)
         output_ids[0, :rows].copy_(tokens)
         output_ids[1, :rows].copy_(logprobs.view(dtype=torch.int32))
 
-    runner._forward_process_and_sample = forward_and_sample
+    runner._forward_process_and_sample = forward_and_sample  # type: ignore[method-assign]  # the replacement
 
 
 class TransformersEngine:
@@ -78,6 +98,7 @@ class TransformersEngine:
         """Final outputs made off the generation thread: aborts and refusals."""
         self._lock = threading.Lock()
         self._manager: ContinuousBatchingManager | None = None
+        self._prefixes: SaltedPrefixCache | None = None
 
     def start(self) -> None:
         """Build the paged cache and start the generation thread."""
@@ -91,19 +112,21 @@ class TransformersEngine:
             use_cuda_graph=False,
             use_async_batching=False,
         )
-        manager = self.model.init_continuous_batching(
+        manager = cast(GenerationMixin, self.model).init_continuous_batching(  # causal LMs mix generation in
             generation_config=generation_config, continuous_batching_config=cb_config
         )
         manager.logit_processor = sampling_argument_list()
-        manager.batch_processor = manager._create_batch_processor()
-        _install_sampler(manager, self._controls)
+        processor = manager._create_batch_processor()
+        manager.batch_processor = processor
+        _install_sampler(processor, self._controls)
+        self._prefixes = SaltedPrefixCache(processor.cache)
         manager.start()
         self._manager = manager
 
     def add_request(self, request: EngineRequest) -> None:
         manager = self._require_manager()
         params = request.params
-        kwargs: dict[str, float | int] = {
+        kwargs: _SamplerArguments = {
             "temperature": float(params.temperature),
             "top_p": float(params.top_p),
             "top_k": int(params.top_k),
@@ -121,6 +144,8 @@ class TransformersEngine:
         eos = sorted({*self.eos_token_ids, *request.stop_token_ids})
         with self._lock:
             self._tracked[request.request_id] = _Tracked(emitted=0, eos_ids=frozenset(eos), slot=slot)
+        if self._prefixes is not None:
+            self._prefixes.add(request.request_id, request.cache_salt, request.prompt_ids, request.pin_s)
         manager.add_request(
             input_ids=list(request.prompt_ids),
             request_id=request.request_id,
@@ -136,6 +161,8 @@ class TransformersEngine:
         if tracked is not None:
             self._require_manager().cancel_request(request_id)
             self._release(tracked)
+            if self._prefixes is not None:
+                self._prefixes.forget(request_id)
             self._ready.put(EngineOutput(request_id, [], [], finish_reason="abort"))
 
     def _release(self, tracked: _Tracked) -> RequestControls | None:
@@ -170,19 +197,32 @@ class TransformersEngine:
             tracked.emitted += len(new_tokens)
             if finished:
                 del self._tracked[result.request_id]
+        cached = self._cached_tokens(result.request_id, start, finished)
         controls = self._release(tracked) if finished else self._controls.get(tracked.slot)
         top = controls.top[start : start + len(new_tokens)] if controls is not None else []
         if not finished:
-            return EngineOutput(result.request_id, new_tokens, new_logprobs, top_logprobs=top)
+            return EngineOutput(result.request_id, new_tokens, new_logprobs, top_logprobs=top, cached_tokens=cached)
         error = controls.error if controls is not None else None
         if result.status == RequestStatus.FAILED:
             error = result.error or "failed"
         if error:
-            return EngineOutput(result.request_id, new_tokens, new_logprobs, "error", error, top)
+            return EngineOutput(result.request_id, new_tokens, new_logprobs, "error", error, top, cached)
         reason: FinishReason = (
             "stop" if result.generated_tokens and result.generated_tokens[-1] in tracked.eos_ids else "length"
         )
-        return EngineOutput(result.request_id, new_tokens, new_logprobs, reason, top_logprobs=top)
+        return EngineOutput(result.request_id, new_tokens, new_logprobs, reason, top_logprobs=top, cached_tokens=cached)
+
+    def _cached_tokens(self, request_id: str, start: int, finished: bool) -> int:
+        """Prompt tokens reused from the cache, reported on the request's first output only."""
+        if self._prefixes is None:
+            return 0
+        cached = self._prefixes.forget(request_id) if finished else self._prefixes.matched(request_id)
+        return cached if start == 0 else 0
+
+    def cache_events(self) -> CacheEvents:
+        if self._prefixes is None:
+            return CacheEvents(self.config.kv_block_size, reset=True)
+        return self._prefixes.events()
 
     def load(self) -> LoadReport:
         manager = self._manager
@@ -209,6 +249,7 @@ class TransformersEngine:
         if self._manager is not None:
             self._manager.stop(block=True, timeout=10)
             self._manager = None
+            self._prefixes = None
 
     def _require_manager(self) -> ContinuousBatchingManager:
         if self._manager is None:

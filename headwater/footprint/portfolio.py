@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from headwater.errors import InvalidRequestError
 from headwater.footprint.capgemini import CapgeminiEstimator
@@ -82,7 +83,8 @@ class Portfolio:
             raise InvalidRequestError(
                 f"unknown portfolio key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}", param=unknown[0]
             )
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        # Values are YAML scalars and lists; __post_init__ checks each against its field.
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**values)
 
     def yearly_requests(self, genai: bool) -> float:
@@ -97,7 +99,7 @@ class Portfolio:
 
     def clusters(self) -> list[tuple[str, str | None, float]]:
         """(use case, size or None, number of use cases) for every cluster."""
-        genai = [
+        genai: list[tuple[str, str | None, float]] = [
             (use_case, size, self.use_cases * self.genai_share * mix * size_share)
             for use_case, mix in self.genai_mix.items()
             for size, size_share in self.genai_sizes.items()

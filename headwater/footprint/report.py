@@ -9,15 +9,19 @@ import base64
 import html
 import io
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from headwater.footprint.impacts import CRITERIA, Impacts
 from headwater.footprint.portfolio import ClusterImpacts
 from headwater.footprint.scenarios import Projection
 
+if TYPE_CHECKING:  # matplotlib is imported by the charts that draw
+    from matplotlib.figure import Figure
+
 UNITS = {"energy_kwh": "kWh", "gwp_kgco2e": "kg CO2e", "water_m3eq": "m³ eq", "pe_mj": "MJ", "adpe_kgsbeq": "kg Sb eq"}
 
 
-def _png(figure) -> str:  # noqa: ANN001 - a matplotlib Figure
+def _png(figure: Figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     return base64.b64encode(buffer.getvalue()).decode()

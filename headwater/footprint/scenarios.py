@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from typing import Any, cast
 
 from headwater.errors import InvalidRequestError
 from headwater.footprint.capgemini import CapgeminiEstimator
@@ -86,8 +87,10 @@ class Scenario:
                 f"scenario {name!r}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}",
                 param=unknown[0],
             )
-        growth = {**dict.fromkeys(USE_CASES, 1.0), **dict(data.get("usage_growth") or {})}  # type: ignore[arg-type]
-        return cls(name=name, **{**data, "usage_growth": growth})
+        # YAML values: __post_init__ checks each lever and growth factor, naming the bad one.
+        given_growth = cast(Mapping[str, float], data.get("usage_growth") or {})
+        values: dict[str, Any] = {**data, "usage_growth": {**dict.fromkeys(USE_CASES, 1.0), **dict(given_growth)}}
+        return cls(name=name, **values)
 
 
 PAPER_SCENARIOS = {

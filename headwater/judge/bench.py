@@ -9,6 +9,7 @@ Pairwise lines: `prompt` (or `instruction`), `chosen`, `rejected`, optional `sub
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 from headwater.errors import InvalidRequestError
@@ -28,12 +29,26 @@ def _records(path: Path) -> list[dict]:
     return records
 
 
-def _field(record: dict, name: str, number: int, kind: type = str) -> object:
-    if not isinstance(record.get(name), kind) or isinstance(record.get(name), bool):
-        raise InvalidRequestError(
-            f"line {number}: field {name!r} is missing or of the wrong type", param=f"line {number}.{name}"
-        )
-    return record[name]
+def _field(record: dict, name: str, number: int) -> str:
+    """The string field `name` of line `number`."""
+    value = record.get(name)
+    if not isinstance(value, str):
+        raise _wrong_type(name, number)
+    return value
+
+
+def _score(record: dict, number: int) -> float:
+    """The reference `score` of line `number`: a number, not a bool."""
+    value = record.get("score")
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _wrong_type("score", number)
+    return float(value)
+
+
+def _wrong_type(name: str, number: int) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"line {number}: field {name!r} is missing or of the wrong type", param=f"line {number}.{name}"
+    )
 
 
 def _common(judge: Judge, results: list[Judgement], kind: str) -> dict[str, object]:
@@ -54,7 +69,7 @@ def _common(judge: Judge, results: list[Judgement], kind: str) -> dict[str, obje
     }
 
 
-def _count(items) -> dict[str, int]:  # noqa: ANN001
+def _count(items: Iterable[str]) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
     for item in items:
         counts[item] += 1
@@ -70,9 +85,10 @@ def bench(kind: str, path: Path, judge: Judge, policy: Policy = "wrong") -> dict
         return _pairwise(records, judge, policy)
     if kind == "absolute":
         tasks = [task_from_record("absolute", r, f"line {n}") for n, r in enumerate(records, start=1)]
-        scores = [float(_field(r, "score", n, int | float)) for n, r in enumerate(records, start=1)]  # type: ignore[arg-type]
+        scores = [_score(r, n) for n, r in enumerate(records, start=1)]
         results = judge.judge(tasks)
-        result = correlation([r.verdict for r in results], scores)  # type: ignore[misc]
+        # an absolute task's verdict is an int score, or None when it failed
+        result = correlation([r.verdict if isinstance(r.verdict, int) else None for r in results], scores)
         sources = sorted({str(r.get("source", "unknown")) for r in records})
         return {
             **_common(judge, results, kind),
@@ -101,7 +117,7 @@ def _pairwise(records: list[dict], judge: Judge, policy: Policy) -> dict[str, ob
                 f"line {number}: field 'prompt' (or 'instruction') must be a string", param=f"line {number}.prompt"
             )
         chosen, rejected = _field(record, "chosen", number), _field(record, "rejected", number)
-        tasks.append(PairwiseTask(prompt, chosen, rejected, id=record.get("id")))  # type: ignore[arg-type]
+        tasks.append(PairwiseTask(prompt, chosen, rejected, id=record.get("id")))
         subsets.append(str(record.get("subset", "all")))
     results = judge.judge(tasks)
     outcomes = [None if r.failure else r.verdict == "A" for r in results]  # chosen is A before any swap

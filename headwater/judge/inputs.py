@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, overload
 
 from headwater.errors import InvalidRequestError
 from headwater.jsonl import read_jsonl
@@ -25,7 +26,12 @@ GENERIC_SCORES = {
 """Score descriptions used when a rubric is only an objective string."""
 
 
+@overload
+def _text(record: dict, name: str, where: str, required: Literal[True] = True) -> str: ...
+@overload
+def _text(record: dict, name: str, where: str, required: bool) -> str | None: ...
 def _text(record: dict, name: str, where: str, required: bool = True) -> str | None:
+    """The string field `name`; a missing optional one is None, anything else but a non-empty string is an error."""
     value = record.get(name)
     if value is None and not required:
         return None

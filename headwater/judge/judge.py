@@ -77,7 +77,11 @@ class Judge:
             variants = [False, True]
         else:
             variants = [random.Random(f"{self.seed}:{index}").random() < 0.5]
-        return [_Call(index, task.swapped() if swap else task, swap) for swap in variants for _ in range(self.samples)]
+        return [
+            _Call(index, task.swapped() if swap and isinstance(task, PairwiseTask) else task, swap)
+            for swap in variants
+            for _ in range(self.samples)
+        ]
 
     def _params(self) -> GenerationParams:
         """Greedy; or, for self-consistency, sampling without a seed so that the k copies are independent draws."""
@@ -102,7 +106,7 @@ class Judge:
             for call, generation in zip(pending, generations, strict=True):
                 call.attempts += 1
                 call.parsed = parse_for(call.task, generation.text, generation.finish_reason == "length")
-            pending = [call for call in pending if not call.parsed.ok]
+            pending = [call for call in pending if call.parsed is None or not call.parsed.ok]
 
     def judge(self, tasks: Sequence[Task]) -> list[Judgement]:
         """One Judgement per task, in order."""
@@ -133,6 +137,11 @@ class Judge:
         return first
 
 
+def judgement_record(task: Task, result: Judgement) -> dict[str, object]:
+    """The JSON object of one judgement, as `headwater judge --json` prints it and `/v1/judgements` returns it."""
+    return {"id": task.id, "verdict": result.verdict, "reasoning": result.reasoning, "parse_error": result.failure}
+
+
 def parse_for(task: Task, text: str, truncated: bool) -> Parsed:
     """Parse `text` with the task's scale or labels."""
     if isinstance(task, AbsoluteTask):
@@ -153,7 +162,8 @@ def _vote(task: Task, calls: list[_Call], attempts: int) -> Judgement:
     if len(top) == 1:
         winner = top[0]
     elif isinstance(task, AbsoluteTask):
-        winner = int(statistics.median_low([p.verdict for p in good]))  # type: ignore[misc]
+        # an absolute task's verdicts are int scores
+        winner = statistics.median_low([p.verdict for p in good if isinstance(p.verdict, int)])
     else:
         return Judgement(None, good[0].reasoning, "no_majority", attempts, agreement=counts[0][1] / len(calls))
     reasoning = next(p.reasoning for p in good if p.verdict == winner) if winner in {p.verdict for p in good} else ""

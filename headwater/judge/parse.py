@@ -133,6 +133,7 @@ def parse(
         return Parsed(None, "", raw, "no_marker")
     before, verdict_text = found
     reasoning = _reasoning(before)
+    value: int | str | None
     if scale is not None:
         value, failure = _score(verdict_text, scale)
     else:

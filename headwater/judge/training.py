@@ -55,7 +55,7 @@ def critique_pairs(
     ]
     rows = []
     for index, item in enumerate(items):
-        chosen, rejected = [], []
+        chosen, rejected = list[str](), list[str]()
         for text in dict.fromkeys(texts[index * samples : (index + 1) * samples]):  # dedupe, keep order
             parsed = parse_for(item.task, text, truncated=False)
             if not parsed.ok or len(text) > max_chars:

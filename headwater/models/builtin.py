@@ -161,7 +161,7 @@ def _convert_smollm2(out: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # The weights are already dequantised to float32 in memory; drop the GGUF marker so they save as plain safetensors.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # set by from_pretrained, not declared on the class
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     # The GGUF loses the model card's recommended sampling; servers apply it when a request leaves it out.

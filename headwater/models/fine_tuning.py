@@ -4,18 +4,33 @@ saving the result where the CLI and the platform expect it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, TypedDict, overload
 
 import torch
 from transformers import PreTrainedTokenizerBase, Trainer
 
+if TYPE_CHECKING:
+    from peft import LoraConfig
 
-def device_arguments() -> dict[str, bool]:
+
+class DeviceArguments(TypedDict):
+    """TrainingArguments fields that depend on the machine (a TypedDict, so `**` into a config is checked)."""
+
+    use_cpu: bool
+    bf16: bool
+
+
+def device_arguments() -> DeviceArguments:
     """Trainer arguments for the machine: CPU when there is no GPU, bf16 on GPUs that support it."""
     gpu = torch.cuda.is_available()
     return {"use_cpu": not gpu, "bf16": gpu and torch.cuda.is_bf16_supported()}
 
 
-def lora_config(enabled: bool, rank: int):  # noqa: ANN201 - a peft LoraConfig, imported only when used
+@overload
+def lora_config(enabled: Literal[True], rank: int) -> LoraConfig: ...
+@overload
+def lora_config(enabled: bool, rank: int) -> LoraConfig | None: ...
+def lora_config(enabled: bool, rank: int) -> LoraConfig | None:
     """LoRA adapters on every linear layer (alpha = 2 × rank), or None for full fine-tuning."""
     if not enabled:
         return None

@@ -11,6 +11,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from headwater.errors import InvalidRequestError
 from headwater.models.generator import Generation, GenerationParams, Prompt, cut_at_stop
 from headwater.models.loading import load_model, load_tokenizer
+from headwater.models.tokenizer_text import chat_text, decode_text
 
 
 class HFGenerator:
@@ -46,7 +47,7 @@ class HFGenerator:
     def _render(self, prompt: Prompt) -> str:
         if isinstance(prompt, str):
             return prompt
-        return self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        return chat_text(self.tokenizer, prompt, add_generation_prompt=True)
 
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> list[Generation]:
         params = params or GenerationParams()
@@ -81,7 +82,7 @@ class HFGenerator:
     ) -> Generation:
         length = next((i + 1 for i, token in enumerate(new_ids) if token in eos), len(new_ids))
         new_ids = new_ids[:length]
-        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        text = decode_text(self.tokenizer, new_ids, skip_special_tokens=True)
         text, stopped = cut_at_stop(text, params.stop)
         ended = stopped or (bool(new_ids) and new_ids[-1] in eos)
         return Generation(text, "stop" if ended else "length", prompt_tokens, len(new_ids))

@@ -80,7 +80,8 @@ def load_model(
         model = AutoModelForCausalLM.from_pretrained(source, dtype=pick_dtype(dtype, device))
     except (OSError, ValueError) as error:
         raise ModelLoadError(f"cannot load model {name_or_path!r}: {error}") from error
-    return model.to(device).eval()
+    # transformers' decorator on `to` hides the bound method from type checkers
+    return model.to(device).eval()  # type: ignore[arg-type]
 
 
 def context_window(model_config: object) -> int:

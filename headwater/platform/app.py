@@ -15,19 +15,29 @@ from headwater.platform.admission import Admission
 from headwater.platform.annotation.routes import router as annotation_router
 from headwater.platform.annotation.store import AnnotationStore
 from headwater.platform.api.admin_routes import router as admin_router
+from headwater.platform.api.batch_routes import router as batch_router
+from headwater.platform.api.context_routes import router as context_router
 from headwater.platform.api.errors import install_error_handlers
+from headwater.platform.api.file_routes import router as file_router
+from headwater.platform.api.finetune_routes import router as finetune_router
 from headwater.platform.api.footprint_routes import router as footprint_router
+from headwater.platform.api.judgement_routes import router as judgement_router
 from headwater.platform.api.limits import BodySizeLimit
+from headwater.platform.api.moderation_routes import router as moderation_router
 from headwater.platform.api.openai_routes import router as openai_router
 from headwater.platform.api.responses import openapi_without_unused_422
 from headwater.platform.api.system_routes import router as system_router
 from headwater.platform.catalogue import CatalogueEntry, catalogue_from_settings
+from headwater.platform.contexts import ContextStore
 from headwater.platform.control import ControlPlane
 from headwater.platform.footprint import FootprintAccountant
+from headwater.platform.jobs.services import JobServices
 from headwater.platform.metrics import Metrics
+from headwater.platform.moderation import ModerationService
 from headwater.platform.runs import RunServices
 from headwater.platform.serving import ServedModel
 from headwater.platform.store import Store
+from headwater.platform.web.routes import router as dashboard_router
 
 
 class Gateway:
@@ -43,6 +53,9 @@ class Gateway:
         self.services = RunServices(self.store, self.metrics, self.admission, FootprintAccountant(settings))
         self.models: dict[str, ServedModel] = {}
         self.control = ControlPlane(settings, self.models, self.metrics, self.store, self.services.footprint)
+        self.moderation = ModerationService(self)
+        self.contexts = ContextStore()
+        self.jobs = JobServices(self)
         self.started_at = time.time()
 
     def model(self, name: str) -> ServedModel:
@@ -54,6 +67,7 @@ class Gateway:
         return served
 
     async def stop(self) -> None:
+        await self.jobs.stop()
         await self.control.stop()
         self.store.engine.dispose()
 
@@ -68,10 +82,20 @@ class Gateway:
             self.metrics.kv_cached.labels(name).set(sum(r.kv_blocks_cached for r in reports) / total if total else 0)
             self.metrics.task_executors.labels(name).set(sum(te.ready for te in served.executors))
             self.metrics.executor_restarts.labels(name).set(sum(te.restarts for te in served.executors))
+            self._refresh_routing(name, served)
             for state in ("starting", "binding", "ready", "draining"):
                 count = sum(te.state == state for te in served.executors)
                 self.metrics.executors_by_state.labels(name, state).set(count)
         self.metrics.pooled_executors.set(len(self.control.pool.members))
+        self.metrics.contexts.set(len(self.contexts))
+
+    def _refresh_routing(self, name: str, served: ServedModel) -> None:
+        for te in served.executors:
+            self.metrics.prefix_queries.labels(name, te.id).set(te.cache_view.queries)
+            self.metrics.prefix_hits.labels(name, te.id).set(te.cache_view.hits)
+        scheduler = served.group.scheduler
+        for reason, count in scheduler.decisions.items():
+            self.metrics.routing_decisions.labels(name, scheduler.policy, reason).set(count)
 
 
 def create_app(
@@ -88,6 +112,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await gateway.control.start(entries)
+        gateway.jobs.start()
         if on_ready is not None:
             on_ready()
         try:
@@ -100,6 +125,13 @@ def create_app(
     app.include_router(footprint_router)
     app.include_router(system_router)
     app.include_router(admin_router)
+    app.include_router(moderation_router)
+    app.include_router(context_router)
+    app.include_router(judgement_router)
+    app.include_router(file_router)
+    app.include_router(batch_router)
+    app.include_router(finetune_router)
+    app.include_router(dashboard_router)
     return app
 
 
@@ -124,5 +156,8 @@ def _app(gateway: Gateway, lifespan: Callable) -> FastAPI:
     app.openapi = lambda: openapi_without_unused_422(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.include_router(annotation_router)
-    app.add_middleware(BodySizeLimit, max_bytes=gateway.settings.max_body_bytes)
+    upload_limit = gateway.settings.max_file_bytes + 64 * 1024  # the file plus its multipart envelope
+    app.add_middleware(
+        BodySizeLimit, max_bytes=gateway.settings.max_body_bytes, path_limits={"/v1/files": upload_limit}
+    )
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import Request
+from fastapi import Request, Response
 
 from headwater.errors import AuthenticationError, ForbiddenError
 from headwater.platform.state import gateway_of
@@ -37,3 +37,42 @@ async def authenticate_admin(request: Request) -> str:
     if gateway_of(request).settings.auth and tenant != ADMIN_TENANT:
         raise ForbiddenError(f"this route is for admin keys (tenant {ADMIN_TENANT!r}); tenant {tenant!r} may not")
     return tenant
+
+
+class KeyLogin:
+    """A browser login with an API key, for the web apps (annotation, dashboard).
+
+    The key goes into an HttpOnly, SameSite=Strict cookie scoped to `path`: the page's own requests carry it,
+    page scripts cannot read it and other sites' requests do not send it. Scripts may send `Authorization: Bearer
+    KEY` instead. With auth off (`--no-auth`) any non-empty key is accepted and names the caller."""
+
+    def __init__(self, cookie: str, path: str, page: str) -> None:
+        self.cookie = cookie
+        self.path = path
+        self.page = page
+
+    async def tenant_for(self, request: Request, key: str) -> str:
+        """The tenant `key` logs in as, or 401."""
+        gateway = gateway_of(request)
+        if not gateway.settings.auth:
+            return key.strip()[:64]
+        tenant = await asyncio.to_thread(gateway.store.tenant_for_key, key.strip())
+        if tenant is None:
+            raise AuthenticationError(
+                "invalid or revoked API key; ask your admin for one (`headwater keys create NAME`)"
+            )
+        return tenant
+
+    async def caller(self, request: Request) -> str:
+        """The logged-in tenant, from the session cookie or a Bearer key; 401 when there is neither."""
+        scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+        key = bearer if scheme.lower() == "bearer" and bearer.strip() else request.cookies.get(self.cookie, "")
+        if not key:
+            raise AuthenticationError(f"not logged in: open {self.page} and log in with your API key")
+        return await self.tenant_for(request, key)
+
+    def remember(self, response: Response, key: str) -> None:
+        response.set_cookie(self.cookie, key.strip(), httponly=True, samesite="strict", path=self.path)
+
+    def forget(self, response: Response) -> None:
+        response.delete_cookie(self.cookie, path=self.path)

@@ -7,6 +7,7 @@ request for it brings one up.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import yaml
@@ -14,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from headwater.config import Settings
 from headwater.errors import InvalidRequestError
+from headwater.platform.predictor import LengthPredictor
+from headwater.platform.scheduler import BalanceRule, Heatmap, Policy, Scheduler
+
+logger = logging.getLogger(__name__)
 
 
 class CatalogueEntry(BaseModel):
@@ -29,6 +34,13 @@ class CatalogueEntry(BaseModel):
     target_in_flight: int = Field(8, ge=1, description="Sequences per TE the autoscaler aims for.")
     ttft_slo_s: float | None = Field(None, gt=0, description="Time to first token to keep; misses add a TE.")
     preload: bool = Field(False, description="Keep the weights in the page cache while no TE uses them.")
+    policy: Policy = Field("deepflow", description="Routing among the TEs: round_robin, least_load, prefix, deepflow.")
+    balance_abs_threshold: int = Field(32, ge=0, description="Load imbalanced when max − min exceeds this…")
+    balance_rel_threshold: float = Field(1.0001, ge=1.0, description="…and max exceeds this times min (SGLang's).")
+    heatmap: Path | None = Field(None, description="`deepflow`: the PD heatmap JSON (JCT colocated/disaggregated − 1).")
+    predictor: Path | None = Field(None, description="`deepflow`: the output-length predictor JSON.")
+    num_cpus: float | None = Field(None, gt=0, description="Logical CPUs each Ray TE reserves; default: settings.")
+    num_gpus: float | None = Field(None, ge=0, description="GPUs each Ray TE reserves (over 1: a placement group).")
 
     @model_validator(mode="after")
     def _check_bounds(self) -> CatalogueEntry:
@@ -39,6 +51,18 @@ class CatalogueEntry(BaseModel):
     @property
     def served_name(self) -> str:
         return self.name or self.model
+
+    def scheduler(self) -> Scheduler:
+        """A fresh router for this model's TE group. A heatmap or predictor file that cannot be used is refused
+        with its reason in the log, and the model is served with `least_load` instead of failing to start."""
+        rule = BalanceRule(self.balance_abs_threshold, self.balance_rel_threshold)
+        try:
+            heatmap = Heatmap.load(self.heatmap) if self.heatmap is not None else None
+            predictor = LengthPredictor.load(self.predictor) if self.predictor is not None else None
+        except ValueError as error:
+            logger.error("model %s: %s; routing with least_load instead of %s", self.served_name, error, self.policy)
+            return Scheduler("least_load", rule)
+        return Scheduler(self.policy, rule, heatmap, predictor, self.served_name)
 
 
 def parse_entry(data: object, where: str) -> CatalogueEntry:

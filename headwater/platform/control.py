@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from headwater.config import Settings
 from headwater.engine.ipc import ModelSpec
@@ -20,7 +22,7 @@ from headwater.errors import ModelLoadError, NotFoundError
 from headwater.models.loading import context_window, load_tokenizer, resolve_model
 from headwater.platform.autoscaler import GroupLoad, ScaleDecider, ScalePolicy
 from headwater.platform.catalogue import CatalogueEntry
-from headwater.platform.executors.local import LocalTaskExecutor
+from headwater.platform.executors import Executor, TEResources, executor_factory, te_resources
 from headwater.platform.fair_queue import FairQueue
 from headwater.platform.footprint import FootprintAccountant
 from headwater.platform.metrics import Metrics
@@ -29,6 +31,7 @@ from headwater.platform.serving import ServedModel
 from headwater.platform.store import Store
 from headwater.platform.te_group import TEGroup
 from headwater.platform.te_time import ExecutorClock
+from headwater.platform.weight_keeper import WeightKeeper, sweep_stale
 
 logger = logging.getLogger(__name__)
 TE_TIME_FLUSH_S = 10.0
@@ -69,17 +72,25 @@ class ControlPlane:
         self._flushed_at = time.monotonic()
         self.entries: dict[str, CatalogueEntry] = {}
         self.specs: dict[str, ModelSpec] = {}
-        self.pool = Pool(settings.pool_size, self._new_executor)
+        self._make_executor = executor_factory(settings)
+        self.pool = Pool(settings.pool_size, self._make_executor, te_resources(settings))
+        self.weights = WeightKeeper(settings.keep_warm_s, settings.share_weights)
         self.decider = ScaleDecider()
+        self._taking: dict[str, int] = {}
+        """Scale-ups of each model still waiting for their TE (not in the group yet), so that a slow fresh start is
+        not asked for again on every tick."""
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
 
-    def _new_executor(self) -> LocalTaskExecutor:
-        return LocalTaskExecutor(self.settings.engine_start_timeout_s)
+    def _resources(self, name: str) -> TEResources:
+        """What each TE of model `name` reserves on the executor backend (its catalogue entry, else the settings)."""
+        entry = self.entries[name]
+        return te_resources(self.settings, entry.num_cpus, entry.num_gpus)
 
     async def start(self, entries: list[CatalogueEntry]) -> None:
         """Bring up every entry's `min_tes` (cold, in parallel), fill the pool, start autoscaling."""
+        await asyncio.to_thread(sweep_stale)
         await asyncio.gather(*(self.add(entry) for entry in entries))
         self.pool.refill_soon()
         self._loop = asyncio.create_task(self._autoscale(), name="autoscaler")
@@ -95,11 +106,14 @@ class ControlPlane:
         config = await asyncio.to_thread(AutoConfig.from_pretrained, source)
         defaults = await asyncio.to_thread(default_sampling, source)
         group = TEGroup(name, settings.activator_timeout_s, settings.activator_max_waiting, self._wake.set)
+        group.scheduler = entry.scheduler()
         window = min(context_window(config), settings.engine.max_sequence_tokens)
         queue = FairQueue(settings.engine_max_sequences, settings.tenant_engine_share)
         served = ServedModel(name, tokenizer, window, group, defaults, queue)
-        spec = ModelSpec(source, str(settings.data_dir), settings.dtype, settings.device, settings.engine)
+        shared = self.weights.add(name, source, entry.preload)
+        spec = ModelSpec(source, str(settings.data_dir), settings.dtype, settings.device, settings.engine, shared)
         self.entries[name], self.specs[name], self.models[name] = entry, spec, served
+        self.weights.tick(self._in_use(), time.monotonic())  # a `preload` model starts reading ahead now
         try:
             await asyncio.gather(*(self._cold_start(served) for _ in range(entry.min_tes)))
         except ModelLoadError:
@@ -109,7 +123,7 @@ class ControlPlane:
 
     async def _cold_start(self, served: ServedModel) -> None:
         """A TE started with its model at once (the start-up path: nothing is pooled yet)."""
-        executor = self._new_executor()
+        executor = self._make_executor(self._resources(served.name))
         executor.name = f"{served.name}/{executor.id}"
         served.group.executors.append(executor)
         try:
@@ -117,7 +131,7 @@ class ControlPlane:
         except ModelLoadError:
             served.group.executors.remove(executor)
             raise
-        self._observe_phases(executor, "fresh")
+        self._observe_phases(served.name, executor)
         served.group.changed()
 
     async def remove(self, name: str) -> None:
@@ -132,6 +146,7 @@ class ControlPlane:
         for executor in list(served.group.executors):
             executor.draining = True
         await asyncio.gather(*(self._retire(served, executor, keep=False) for executor in served.group.executors))
+        self.weights.remove(name)
 
     async def _autoscale(self) -> None:
         while True:
@@ -145,8 +160,13 @@ class ControlPlane:
                 except Exception:  # one model's trouble must not stop the scaling of the others
                     logger.exception("autoscaling %s failed", name)
             self._tick_clock(now)
+            self.weights.tick(self._in_use(), now)
             if now - self._flushed_at >= TE_TIME_FLUSH_S:
                 await self.flush_te_time()
+
+    def _in_use(self) -> dict[str, bool]:
+        """Which models have a TE or a request now (their weights stay warm for `keep_warm_s` after)."""
+        return {name: bool(served.group.executors) or served.in_flight > 0 for name, served in self.models.items()}
 
     def _tick_clock(self, now: float) -> None:
         groups = {name: list(served.group.executors) for name, served in self.models.items()}
@@ -173,7 +193,8 @@ class ControlPlane:
         )
         load = GroupLoad(len(active), demand, group.slo_miss_rate(entry.ttft_slo_s))
         desired = self.decider.desired(name, load, policy, now)
-        for _ in range(desired - len(active)):
+        for _ in range(desired - len(active) - self._taking.get(name, 0)):
+            self._taking[name] = self._taking.get(name, 0) + 1
             self._spawn(self._scale_up(served))
         if desired < len(active):
             ready = sorted((e for e in active if e.state == "ready"), key=lambda e: e.in_flight)
@@ -182,14 +203,20 @@ class ControlPlane:
                 self._spawn(self._retire(served, executor, keep=True))
             group.changed()
 
-    def _spawn(self, work: object) -> None:
-        task = asyncio.create_task(work)  # type: ignore[arg-type]
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     async def _scale_up(self, served: ServedModel) -> None:
         """Take a pooled TE and bind the model to it; each phase is timed."""
-        executor, took_s, from_pool = await self.pool.take()
+        try:
+            executor, took_s, from_pool = await self.pool.take(self._resources(served.name))
+        except ModelLoadError as error:  # no TE could be started (e.g. the cluster cannot hold one): retried later
+            logger.error("scaling %s up failed: %s", served.name, error)
+            return
+        finally:
+            self._taking[served.name] = self._taking.get(served.name, 1) - 1
         if served.name not in self.models:  # removed meanwhile
             await self.pool.give_back(executor)
             return
@@ -206,16 +233,18 @@ class ControlPlane:
             await executor.stop()
             return
         registered = time.monotonic()
-        self._observe_phases(executor, "disk")
+        self._observe_phases(served.name, executor)
         served.group.changed()
         self.metrics.scale_phase.labels("registration", source).observe(time.monotonic() - registered)
         logger.info("%s: %s bound in %s", served.name, executor.id, executor.phases)
 
-    def _observe_phases(self, executor: LocalTaskExecutor, weights_source: str) -> None:
+    def _observe_phases(self, name: str, executor: Executor) -> None:
+        weights_source = getattr(executor, "weights_source", "disk")
+        self.weights.bound(name, weights_source)
         for phase, seconds in executor.phases.items():
             self.metrics.scale_phase.labels(phase, weights_source if phase == "weight_load" else "te").observe(seconds)
 
-    async def _retire(self, served: ServedModel, executor: LocalTaskExecutor, keep: bool) -> None:
+    async def _retire(self, served: ServedModel, executor: Executor, keep: bool) -> None:
         """Drain: wait until the TE's requests are done, take it out of the group, return it to the pool (or stop
         it when the model is gone)."""
         while executor.in_flight:
@@ -236,14 +265,22 @@ class ControlPlane:
                 "model": entry.model,
                 "min_tes": entry.min_tes,
                 "max_tes": entry.max_tes,
+                "policy": entry.policy,
+                "weights": self.weights.report(name),
                 "tes": [
                     {
                         "id": executor.id,
                         "state": executor.state,
                         "pid": executor.pid,
+                        "actor": executor.actor_id,
                         "in_flight": executor.in_flight,
                         "bound_since": executor.bound_since,
                         "load": {"running": executor.load_report.running, "waiting": executor.load_report.waiting},
+                        "cache": {
+                            "blocks": len(executor.cache_view.blocks),
+                            "queries": executor.cache_view.queries,
+                            "hits": executor.cache_view.hits,
+                        },
                     }
                     for executor in self.models[name].group.executors
                 ],
@@ -251,7 +288,10 @@ class ControlPlane:
             for name, entry in self.entries.items()
             if name in self.models
         ]
-        pool = [{"id": executor.id, "state": executor.state, "pid": executor.pid} for executor in self.pool.members]
+        pool = [
+            {"id": executor.id, "state": executor.state, "pid": executor.pid, "actor": executor.actor_id}
+            for executor in self.pool.members
+        ]
         return {"models": models, "pool": pool}
 
     async def stop(self) -> None:
@@ -267,3 +307,4 @@ class ControlPlane:
         executors = [executor for served in self.models.values() for executor in served.group.executors]
         await asyncio.gather(*(executor.stop() for executor in executors))
         await self.pool.stop()
+        self.weights.stop()

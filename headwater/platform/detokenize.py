@@ -7,6 +7,8 @@ re-decodes a short window (the approach vLLM uses) and holds back text that ends
 
 from __future__ import annotations
 
+from typing import cast
+
 from transformers import PreTrainedTokenizerBase
 
 _INCOMPLETE = "\ufffd"
@@ -22,7 +24,8 @@ class IncrementalDetokenizer:
         self._read_offset = 0
 
     def _decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        text = self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        return cast(str, text)  # one sequence decodes to one str
 
     def add(self, token_ids: list[int]) -> str:
         """Append tokens; return the text they complete (possibly empty)."""

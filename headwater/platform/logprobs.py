@@ -17,6 +17,8 @@ from functools import lru_cache
 from transformers import PreTrainedTokenizerBase
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
+from headwater.models.tokenizer_text import decode_text
+
 _BYTE_TOKEN = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 _UNICODE_TO_BYTE = {char: byte for byte, char in bytes_to_unicode().items()}
 
@@ -59,13 +61,13 @@ class TokenBytes:
             return b""
         piece = self.tokenizer.convert_ids_to_tokens(token_id)
         if not isinstance(piece, str) or token_id in self.tokenizer.added_tokens_decoder:
-            return self.tokenizer.decode([token_id]).encode()
+            return decode_text(self.tokenizer, [token_id]).encode()
         if self._byte_level and all(char in _UNICODE_TO_BYTE for char in piece):
             return bytes(_UNICODE_TO_BYTE[char] for char in piece)
         byte = _BYTE_TOKEN.match(piece)
         if byte:
             return bytes([int(byte.group(1), 16)])
-        return self.tokenizer.decode([token_id]).encode()
+        return decode_text(self.tokenizer, [token_id]).encode()
 
 
 def _decoder_type(tokenizer: PreTrainedTokenizerBase) -> str | None:
@@ -112,4 +114,4 @@ class ContentLogprobs:
 
     def _top(self, token_id: int, logprob: float) -> TopLogprob:
         tokenizer = self.token_bytes.tokenizer
-        return TopLogprob(tokenizer.decode([token_id]), logprob, self.token_bytes.of(token_id))
+        return TopLogprob(decode_text(tokenizer, [token_id]), logprob, self.token_bytes.of(token_id))

@@ -52,6 +52,22 @@ class Metrics:
             registry=registry,
         )
         self.task_executors = Gauge("headwater:task_executors", "Ready task executors.", model, registry=registry)
+        self.prefix_queries = Gauge(
+            "headwater:prefix_cache_queries", "Requests routed to a TE (per TE).", ["model", "te"], registry=registry
+        )
+        self.prefix_hits = Gauge(
+            "headwater:prefix_cache_hits",
+            "Requests routed to a TE holding part of their prompt (per TE, from its cache events).",
+            ["model", "te"],
+            registry=registry,
+        )
+        self.contexts = Gauge("headwater:context_cache_entries", "Live cached contexts.", registry=registry)
+        self.routing_decisions = Gauge(
+            "headwater:routing_decisions",
+            "Routing decisions by policy and reason (prefix, least_load, round_robin, context).",
+            ["model", "policy", "reason"],
+            registry=registry,
+        )
         self.executor_restarts = Gauge(
             "headwater:task_executor_restarts", "Task executors restarted after a failure.", model, registry=registry
         )

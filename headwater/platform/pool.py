@@ -15,23 +15,27 @@ import time
 from collections.abc import Callable
 
 from headwater.errors import ModelLoadError
-from headwater.platform.executors.local import LocalTaskExecutor
+from headwater.platform.executors.protocol import Executor, TEResources
 
 logger = logging.getLogger(__name__)
 
 
 class Pool:
-    """Keeps `size` pooled TEs on this host."""
+    """Keeps `size` pooled TEs with `resources` (what a TE reserves on its backend; a model that needs other
+    resources gets a fresh TE made for it)."""
 
-    def __init__(self, size: int, make: Callable[[], LocalTaskExecutor]) -> None:
+    def __init__(
+        self, size: int, make: Callable[[TEResources], Executor], resources: TEResources | None = None
+    ) -> None:
         self.size = size
         self._make = make
-        self.idle: list[LocalTaskExecutor] = []
+        self.resources = resources or TEResources()
+        self.idle: list[Executor] = []
         self._starting: set[asyncio.Task[None]] = set()
         self._closed = False
 
     @property
-    def members(self) -> list[LocalTaskExecutor]:
+    def members(self) -> list[Executor]:
         return list(self.idle)
 
     async def fill(self) -> None:
@@ -50,7 +54,7 @@ class Pool:
             task.add_done_callback(self._starting.discard)
 
     async def _start_one(self) -> None:
-        executor = self._make()
+        executor = self._make(self.resources)
         try:
             await executor.start()
         except ModelLoadError as error:  # a pooled TE that cannot even start: logged, the next take starts one
@@ -64,23 +68,26 @@ class Pool:
             return
         self.idle.append(executor)
 
-    async def take(self) -> tuple[LocalTaskExecutor, float, bool]:
-        """A pooled TE, the seconds it took to get it, and whether it came from the pool (else a fresh process)."""
+    async def take(self, resources: TEResources | None = None) -> tuple[Executor, float, bool]:
+        """A pooled TE with `resources` (default: the pool's), the seconds it took to get it, and whether it came
+        from the pool (else a fresh process)."""
         started = time.monotonic()
-        while self.idle:
+        resources = resources or self.resources
+        while self.idle and resources == self.resources:
             executor = self.idle.pop(0)
             if executor.state == "pooled":
                 self.refill_soon()
                 return executor, time.monotonic() - started, True
             await executor.stop()  # died while waiting and is restarting: not worth waiting for
-        executor = self._make()
+        executor = self._make(resources)
         await executor.start()
         self.refill_soon()
         return executor, time.monotonic() - started, False
 
-    async def give_back(self, executor: LocalTaskExecutor) -> None:
-        """Unbind a drained TE into the pool, or stop it when the pool is full (or the unbind fails)."""
-        if self._closed or len(self.idle) >= self.size:
+    async def give_back(self, executor: Executor) -> None:
+        """Unbind a drained TE into the pool, or stop it when the pool is full, the TE's resources are not the
+        pool's (or the unbind fails)."""
+        if self._closed or len(self.idle) >= self.size or executor.resources != self.resources:
             await executor.stop()
             return
         try:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from headwater.errors import HeadwaterError
-from headwater.footprint.impacts import Impacts
+from headwater.footprint.impacts import CRITERIA, Impacts
 from headwater.platform.admission import Admission
 from headwater.platform.footprint import FootprintAccountant
 from headwater.platform.metrics import Metrics
@@ -42,6 +42,8 @@ class Run:
     job_id: str
     started: float = field(default_factory=time.perf_counter)
     completion_tokens: int = 0
+    cached_by_prompt: dict[int, int] = field(default_factory=dict)
+    """Prompt tokens reused from the cache, per prompt (its `n` choices share one prompt)."""
     ttft_s: float | None = None
     concurrency_at_start: int = 1
     _closed: bool = False
@@ -66,6 +68,9 @@ class Run:
                     self.ttft_s = time.perf_counter() - self.started
                     self.model.group.record_ttft(self.ttft_s)
                 self.completion_tokens += delta.token_count
+                if delta.cached_tokens:
+                    prompt = delta.index // self.plan.n
+                    self.cached_by_prompt[prompt] = max(self.cached_by_prompt.get(prompt, 0), delta.cached_tokens)
                 yield delta
             state = "succeeded"
         except (asyncio.CancelledError, GeneratorExit):
@@ -89,7 +94,10 @@ class Run:
             self.model.group.info, self.plan.prompt_tokens, self.completion_tokens, e2e, concurrency
         )
         self._observe(state, e2e, impacts)
-        footprint = {key: value for key, value in impacts.to_dict().items() if key != "ranges"}
+        footprint: dict[str, float | str] = {
+            "estimator": impacts.estimator,
+            **{criterion: impacts[criterion].value for criterion in CRITERIA},
+        }
         result = JobResult(state, self.plan.prompt_tokens, self.completion_tokens, self.ttft_s, e2e, error, footprint)
         await asyncio.shield(asyncio.to_thread(self.services.store.finish_job, self.job_id, result))
 

@@ -18,8 +18,9 @@ from transformers import PreTrainedTokenizerBase
 
 from headwater.engine.protocol import EngineOutput, EngineRequest, SamplingParams
 from headwater.errors import EngineUnavailableError, HeadwaterError, InvalidRequestError
+from headwater.models.tokenizer_text import chat_ids
 from headwater.platform.detokenize import IncrementalDetokenizer, StopMatcher
-from headwater.platform.executors.local import LocalTaskExecutor
+from headwater.platform.executors.protocol import Executor
 from headwater.platform.fair_queue import FairQueue
 from headwater.platform.logprobs import ContentLogprobs, TokenBytes, TokenLogprob
 from headwater.platform.te_group import TEGroup
@@ -37,6 +38,8 @@ class ChoiceDelta:
     token_count: int
     logprobs: list[TokenLogprob]
     finish_reason: str | None = None
+    cached_tokens: int = 0
+    """Prompt tokens of this choice whose KV the engine reused (on its first delta)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,10 @@ class GenerationPlan:
     stops: list[str]
     logprobs: bool
     tenant: str = ""
+    context_id: str | None = None
+    """A cached context the prompts start with (`/v1/contexts`): routed to the TE holding it."""
+    pin_s: float = 0.0
+    """Keep the prompts' KV pinned in the engine this long after they finish (a context's TTL)."""
 
     @property
     def prompt_tokens(self) -> int:
@@ -85,7 +92,7 @@ class ServedModel:
         self.token_bytes = TokenBytes(tokenizer)
 
     @property
-    def executors(self) -> list[LocalTaskExecutor]:
+    def executors(self) -> list[Executor]:
         return self.group.executors
 
     @property
@@ -106,13 +113,9 @@ class ServedModel:
 
     def _apply_chat_template(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> list[int]:
         try:
-            encoded = self.tokenizer.apply_chat_template(
-                messages, tools=tools, add_generation_prompt=True, tokenize=True
-            )
+            return chat_ids(self.tokenizer, messages, add_generation_prompt=True, tools=tools)
         except Exception as error:  # templates raise their own errors (e.g. roles must alternate)
             raise InvalidRequestError(f"the chat template rejected the messages: {error}", param="messages") from error
-        ids = encoded["input_ids"] if isinstance(encoded, dict) or hasattr(encoded, "keys") else encoded
-        return list(ids)
 
     async def encode_text(self, text: str) -> list[int]:
         return await asyncio.to_thread(lambda: list(self.tokenizer.encode(text, add_special_tokens=True)))
@@ -184,7 +187,9 @@ class ServedModel:
             max_tokens=budget,
             seed=None if seed is None else seed + index,  # n seeded choices differ, reproducibly
         )
-        request = EngineRequest(f"{plan.request_id}-{index}", prompt, params)
+        request = EngineRequest(
+            f"{plan.request_id}-{index}", prompt, params, cache_salt=plan.tenant or None, pin_s=plan.pin_s
+        )
         async with self.fair_queue.slot(plan.tenant):  # waits here, not in the engine, when the TEs are full
             async for delta in self._generate(plan, index, request):
                 yield delta
@@ -193,7 +198,7 @@ class ServedModel:
         detokenizer = IncrementalDetokenizer(self.tokenizer)
         stops = StopMatcher(plan.stops)
         content = ContentLogprobs(self.token_bytes) if plan.logprobs else None  # decoding per token costs
-        async for output in self._outputs(request):
+        async for output in self._outputs(request, plan.context_id is not None):
             if output.finish_reason == "error":
                 raise HeadwaterError(f"the engine failed on this request: {output.error}")
             text = stops.feed(detokenizer.add(output.token_ids))
@@ -204,16 +209,16 @@ class ServedModel:
                 text += stops.flush()
                 finish = "length" if finish == "length" else "stop"
             logprobs = content.release(text, finish is not None, stops.stopped) if content is not None else []
-            yield ChoiceDelta(index, text, len(output.token_ids), logprobs, finish)
+            yield ChoiceDelta(index, text, len(output.token_ids), logprobs, finish, output.cached_tokens)
             if finish is not None:
                 return
 
-    async def _outputs(self, request: EngineRequest) -> AsyncIterator[EngineOutput]:
+    async def _outputs(self, request: EngineRequest, pinned: bool = False) -> AsyncIterator[EngineOutput]:
         """The request's engine outputs. If its TE is lost before the first token, the request is sent once more,
         to another ready TE when there is one (nothing was shown to the client yet); after it, the 503 stands."""
-        failed: LocalTaskExecutor | None = None
+        failed: Executor | None = None
         for attempt in range(2):
-            executor = await self.group.executor(avoid=failed)
+            executor = await self.group.executor(avoid=failed, request=request, pinned=pinned)
             started = False
             try:
                 async for output in executor.generate(request):

@@ -15,14 +15,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, create_engine, event, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from headwater.errors import InvalidRequestError, NotFoundError
 from headwater.footprint.impacts import CRITERIA as FOOTPRINT_CRITERIA
 
 KEY_PREFIX = "hw-"
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+REQUEST_KINDS = ("chat", "completion")
+"""Kinds of the jobs one API request makes (`start_job`); long jobs (batches, fine-tuning…) have their own."""
 
 
 def _now() -> datetime:
@@ -153,6 +159,7 @@ class JobInfo:
     ttft_s: float | None
     e2e_s: float | None
     error: str | None
+    created_at: datetime | None = None
 
     @classmethod
     def of(cls, row: JobRow) -> JobInfo:
@@ -167,6 +174,7 @@ class JobInfo:
             row.ttft_s,
             row.e2e_s,
             row.error,
+            row.created_at,
         )
 
 
@@ -180,11 +188,11 @@ class JobResult:
     ttft_s: float | None = None
     e2e_s: float | None = None
     error: str | None = None
-    footprint: dict[str, float] | None = None
+    footprint: dict[str, float | str] | None = None
     """Criteria values (FOOTPRINT_CRITERIA keys) and the estimator's name under "estimator"."""
 
 
-def _configure_sqlite(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API connection
+def _configure_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
@@ -207,11 +215,14 @@ class Store:
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     def _tenant(self, session: Session, tenant: str) -> TenantRow:
+        """The tenant's row, created if new. Concurrent first requests of one tenant (a batch's lines, say) race to
+        create it, so the insert ignores a row another transaction made first, instead of failing on the key."""
         row = session.get(TenantRow, tenant)
         if row is None:
-            row = TenantRow(id=tenant)
-            session.add(row)
-            session.flush()  # the tenant row must exist before rows that reference it
+            insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+            session.execute(insert(TenantRow).values(id=tenant, created_at=_now()).on_conflict_do_nothing())
+            row = session.get(TenantRow, tenant)  # the row must exist before rows that reference it
+            assert row is not None
         return row
 
     def create_api_key(self, tenant: str, name: str = "") -> tuple[ApiKeyInfo, str]:
@@ -346,9 +357,14 @@ class Store:
                 for row in session.scalars(query)
             ]
 
-    def list_jobs(self, tenant: str | None = None, limit: int = 100) -> list[JobInfo]:
+    def list_jobs(
+        self, tenant: str | None = None, limit: int = 100, kinds: tuple[str, ...] | None = None
+    ) -> list[JobInfo]:
+        """Jobs newest first; `kinds` keeps only those kinds (REQUEST_KINDS: the per-request rows)."""
         with self._session() as session:
             query = select(JobRow).order_by(JobRow.created_at.desc()).limit(limit)
             if tenant is not None:
                 query = query.where(JobRow.tenant_id == tenant)
+            if kinds is not None:
+                query = query.where(JobRow.kind.in_(kinds))
             return [JobInfo.of(row) for row in session.scalars(query)]

@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 
 from headwater.engine.protocol import EngineInfo
-from headwater.platform.executors.local import LocalTaskExecutor
+from headwater.platform.executors.protocol import Executor
 from headwater.platform.footprint import FootprintAccountant
 from headwater.platform.store import ExecutorTime
 
@@ -29,7 +29,7 @@ class ExecutorClock:
         self._host = EngineInfo()
         self._seconds: defaultdict[tuple[str, str, EngineInfo], float] = defaultdict(float)
 
-    def tick(self, groups: dict[str, list[LocalTaskExecutor]], pooled: list[LocalTaskExecutor], now: float) -> None:
+    def tick(self, groups: dict[str, list[Executor]], pooled: list[Executor], now: float) -> None:
         """Charge the time since the last tick to each TE's model and state (`busy` with requests in flight, else
         `idle`; pooled TEs to `(pool)`, on the devices a bound TE of this host has)."""
         elapsed, self._last = max(0.0, now - self._last), now

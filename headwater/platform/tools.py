@@ -163,7 +163,7 @@ class ToolCallParser:
     def feed(self, text: str) -> tuple[str, list[ToolCall]]:
         """Content safe to emit now, and the calls completed by `text`."""
         self._held += text
-        content, calls = "", []
+        content, calls = "", list[ToolCall]()
         while True:
             if self._in_call:
                 end = self._held.find(CALL_CLOSE)

@@ -11,8 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from transformers import TrainerCallback, TrainingArguments
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from headwater.errors import InvalidRequestError
 from headwater.models.fine_tuning import quiet, save_final
@@ -111,12 +112,19 @@ class _StepReporter(TrainerCallback):
         self.loss: float | None = None
         self.t: float | None = None
 
-    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201 - transformers' signature
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
         logs = logs or {}
         self.loss = logs.get("loss", self.loss)
         self.t = logs.get("taid_t", self.t)
 
-    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         rate = state.global_step * self.tokens_per_step / max(1e-9, time.perf_counter() - self.started)
         self.hook(DistillStep(state.global_step, state.max_steps, self.loss, self.t, rate))
 

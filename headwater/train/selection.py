@@ -16,8 +16,16 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+from transformers import (
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
 
 from headwater.errors import InvalidRequestError
 from headwater.jsonl import read_jsonl
@@ -155,11 +163,13 @@ class CheckpointSelector(TrainerCallback):
         self.config, self.folder = config, Path(folder)
         self.result = SelectionResult(config.select_by)
 
-    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201 - transformers' signature
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         if state.is_world_process_zero and self.folder.exists():
             shutil.rmtree(self.folder)  # a previous run's best must not stand in for this one's
 
-    def on_step_end(self, args, state, control, model=None, processing_class=None, **kwargs):  # noqa: ANN001, ANN201
+    def on_step_end(self, args, state, control, model=None, processing_class=None, **kwargs):  # transformers' signature
         step = state.global_step
         if step % self.config.eval_steps and step != state.max_steps:
             return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypedDict
 
 import torch
 import torch.nn.functional as F
@@ -83,6 +84,15 @@ def taid_loss(
     return taid_terms(student_logits, teacher_logits, t, mask, **kwargs).kl
 
 
+class ScheduleState(TypedDict):
+    """What a checkpoint keeps of a `TAIDSchedule` (JSON next to the Trainer's own state)."""
+
+    t: float
+    momentum: float
+    previous: float | None
+    step: int
+
+
 class TAIDSchedule:
     """The adaptive interpolation parameter t (the paper's Eq. and the official code's update).
 
@@ -108,7 +118,8 @@ class TAIDSchedule:
             raise InvalidRequestError(f"need 0 <= t_start <= t_end <= 1, got {t_start}, {t_end}", param="t_start")
         self.total_steps, self.t_start, self.t_end = total_steps, t_start, t_end
         self.alpha, self.beta, self.adaptive = alpha, beta, adaptive
-        self.t, self.momentum, self.previous, self.step = t_start, 0.0, None, 0
+        self.t, self.momentum, self.step = t_start, 0.0, 0
+        self.previous: float | None = None
 
     def linear(self, step: int) -> float:
         """The ramp's floor after optimiser step `step`: t_start + (t_end − t_start)·step/total_steps."""
@@ -139,11 +150,11 @@ class TAIDSchedule:
         self.previous = loss
         return self.t
 
-    def state_dict(self) -> dict[str, float | int | None]:
+    def state_dict(self) -> ScheduleState:
         return {"t": self.t, "momentum": self.momentum, "previous": self.previous, "step": self.step}
 
-    def load_state_dict(self, state: dict[str, float | int | None]) -> None:
-        self.t = float(state["t"])  # type: ignore[arg-type]
-        self.momentum = float(state["momentum"])  # type: ignore[arg-type]
-        self.previous = None if state["previous"] is None else float(state["previous"])  # type: ignore[arg-type]
-        self.step = int(state["step"])  # type: ignore[arg-type]
+    def load_state_dict(self, state: ScheduleState) -> None:
+        self.t = float(state["t"])
+        self.momentum = float(state["momentum"])
+        self.previous = None if state["previous"] is None else float(state["previous"])
+        self.step = int(state["step"])

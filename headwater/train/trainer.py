@@ -14,10 +14,19 @@ import json
 import logging
 import math
 from pathlib import Path
+from typing import Any, cast
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import (
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
+from transformers.trainer_utils import TrainOutput, get_last_checkpoint
 
 from headwater.errors import InvalidRequestError
 from headwater.train.losses import distill_loss
@@ -58,16 +67,19 @@ class _ScheduleCallback(TrainerCallback):
     def __init__(self, trainer: DistillationTrainer) -> None:
         self.trainer = trainer
 
-    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201 - transformers' signature
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
         self.trainer.begin_schedule(state.max_steps)
 
-    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201 - transformers' signature
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         self.trainer.end_optimizer_step(state.global_step - 1)
 
-    def on_save(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         schedule = self.trainer.schedule
         if schedule is not None:
-            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            # TrainingArguments fills output_dir in ("trainer_output") when none is given
+            folder = Path(cast(str, args.output_dir)) / f"checkpoint-{state.global_step}"
             folder.mkdir(parents=True, exist_ok=True)
             (folder / SCHEDULE_FILE).write_text(json.dumps(schedule.state_dict()))
 
@@ -79,7 +91,7 @@ class DistillationTrainer(Trainer):
 
     def __init__(
         self,
-        *args,
+        *args: Any,
         teacher: PreTrainedModel,
         method: str = "taid",
         schedule: TAIDSchedule | None = None,
@@ -87,8 +99,8 @@ class DistillationTrainer(Trainer):
         temperature: float = 1.0,
         alpha: float = 0.1,
         beta: float = 0.1,
-        **kwargs,
-    ) -> None:  # noqa: ANN002, ANN003 - forwarded to Trainer
+        **kwargs: Any,  # forwarded to Trainer
+    ) -> None:
         if method not in METHODS:
             raise InvalidRequestError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}", param="method")
         super().__init__(*args, **kwargs)
@@ -117,7 +129,7 @@ class DistillationTrainer(Trainer):
                 max_steps,
             )
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ANN201
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # transformers' signature
         labels = inputs["labels"]
         outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
         with torch.no_grad():
@@ -159,7 +171,12 @@ class DistillationTrainer(Trainer):
             logs = {**logs, **self._logged}
         super().log(logs, start_time)
 
-    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):  # noqa: ANN003, ANN201
+    def train(
+        self,
+        resume_from_checkpoint: str | bool | None = None,
+        trial: Any = None,
+        ignore_keys_for_eval: list[str] | None = None,
+    ) -> TrainOutput:
         if resume_from_checkpoint and self.schedule is not None:
             folder = (
                 get_last_checkpoint(self.args.output_dir) if resume_from_checkpoint is True else resume_from_checkpoint
@@ -167,7 +184,7 @@ class DistillationTrainer(Trainer):
             state_file = Path(folder) / SCHEDULE_FILE if folder else None
             if state_file is not None and state_file.exists():
                 self.schedule.load_state_dict(json.loads(state_file.read_text()))
-        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+        return super().train(resume_from_checkpoint, trial, ignore_keys_for_eval)
 
 
 def held_out_kl(

@@ -73,7 +73,7 @@ def test_bad_training_data_names_the_line(tmp_path, data_dir):
 def test_sample_command(tmp_path, monkeypatch):
     from tests.train.test_cft import CountingAnswerer
 
-    monkeypatch.setattr(cft_cli, "generator_for", lambda *args: CountingAnswerer())
+    monkeypatch.setattr("headwater.cli.options.generator_for", lambda *args: CountingAnswerer())
     questions = tmp_path / "q.jsonl"
     questions.write_text('{"question": "1?", "reference": "1"}\n{"question": "2?", "reference": 2}\n')
     out = tmp_path / "candidates.jsonl"

@@ -9,9 +9,9 @@ import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from typer.testing import CliRunner
 
-from headwater.cli import app, detectors
-from headwater.cli.detectors import DetectorChoice
+from headwater.cli import app
 from headwater.detect import Binoculars
+from headwater.detect.config import DetectorConfig
 from headwater.errors import ModelLoadError
 from headwater.models.builtin import builtin_path
 
@@ -101,7 +101,7 @@ def test_default_models_are_smollm2_never_the_random_tiny_ones(tmp_path, data_di
         asked.append(name)
         raise ModelLoadError("stopped before loading")
 
-    monkeypatch.setattr(detectors, "load_tokenizer", stop)
+    monkeypatch.setattr("headwater.models.loading.load_tokenizer", stop)
     texts = _write(tmp_path, "texts.jsonl", [{"text": t} for t in HUMAN])
     commands = [
         ["score", str(texts)],
@@ -113,8 +113,8 @@ def test_default_models_are_smollm2_never_the_random_tiny_ones(tmp_path, data_di
         assert result.exit_code == 2 and "stopped before loading" in result.output
         assert "smollm2-135m on both sides" in result.output
     assert asked == ["smollm2-135m"] * 3
-    one_side = DetectorChoice.from_options({"detector": None, "observer": "gpt2", "performer": None})
-    assert (one_side.name, one_side.observer, one_side.performer) == ("binoculars", "gpt2", "gpt2")
+    one_side = DetectorConfig(observer="gpt2")
+    assert (one_side.detector, one_side.observer, one_side.performer) == ("binoculars", "gpt2", "gpt2")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from headwater.cli import app, detectors
+from headwater.cli import app
 from tests.conftest import ScriptedGenerator
 from tests.detect.clue_paragraphs import AI, HUMAN
 
@@ -28,7 +28,7 @@ def scripted(monkeypatch):
             made.append(ScriptedGenerator(replies))
             return made[-1]
 
-        monkeypatch.setattr(detectors, "generator_for", fake)
+        monkeypatch.setattr("headwater.models.endpoint.generator_for", fake)
         return made
 
     return install

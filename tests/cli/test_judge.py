@@ -22,7 +22,7 @@ def _lines(result):
 @pytest.fixture
 def scripted(monkeypatch):
     def install(answer):
-        monkeypatch.setattr(judge_cli, "generator_for", lambda *args: Scripted(answer))
+        monkeypatch.setattr("headwater.cli.options.generator_for", lambda *args: Scripted(answer))
 
     return install
 

@@ -30,6 +30,8 @@ print("HEAVY=" + json.dumps(heavy), file=sys.stderr)
         ["detect", "--help"],
         ["distill", "--help"],
         ["cft", "train", "--help"],
+        ["files", "--help"],
+        ["batches", "list", "--base-url", "http://127.0.0.1:9/v1"],
     ],
 )
 def test_light_commands_never_import_torch_or_transformers(argv, tmp_path):

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from headwater.footprint.measured import EstimatedEnergyWarning, measure, rapl_packages
+from tests.waiting import wait_for
 
 
 def _zone(root, name, energy_uj, max_range=None):
@@ -46,8 +47,9 @@ def test_without_counters_it_estimates_from_tdp_and_says_so(tmp_path):
     stop = threading.Event()
     worker = threading.Thread(target=spin, args=(stop,))
     with pytest.warns(EstimatedEnergyWarning, match="TDP"), measure(rapl_root=tmp_path, tdp_w=100.0) as result:
+        started = time.process_time()
         worker.start()
-        time.sleep(0.3)
+        wait_for(lambda: time.process_time() - started > 0.2, "the worker to use 0.2 s of CPU")
         stop.set()
         worker.join()
     assert result.method == "tdp"

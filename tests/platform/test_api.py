@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import time
 
 import httpx
 import pytest
 
 from headwater.platform.store import Store
+from tests.waiting import wait_for
 
 openai = pytest.importorskip("openai")
 
@@ -22,6 +22,12 @@ def _jobs(server) -> list:
         return store.list_jobs(limit=10_000)
     finally:
         store.engine.dispose()
+
+
+def _settled_job(server, before: set) -> object | None:
+    """The first job created since `before` (a set of ids), once it is no longer running; else None."""
+    new = [job for job in _jobs(server) if job.id not in before]
+    return new[0] if new and new[0].state != "running" else None
 
 
 def _post(server, path: str, body: bytes | dict, key: str | None = "valid") -> httpx.Response:
@@ -271,15 +277,11 @@ def test_client_going_away_aborts_the_generation(server):
         lines = response.iter_lines()
         for _ in range(6):
             next(lines)
-    deadline = time.monotonic() + 20
-    job = None
-    while time.monotonic() < deadline:
-        new = [job for job in _jobs(server) if job.id not in before]
-        job = new[0] if new else None
-        if job is not None and job.state != "running" and server.metric("headwater:num_requests_running") == 0:
-            break
-        time.sleep(0.2)
-    assert job is not None and job.state == "cancelled"
+    job = wait_for(
+        lambda: server.metric("headwater:num_requests_running") == 0 and _settled_job(server, before),
+        "the abandoned request's job to settle and nothing to run",
+    )
+    assert job.state == "cancelled"
     assert 0 < job.completion_tokens < 900
     assert server.metric("headwater:num_requests_running") == 0
 
@@ -291,15 +293,8 @@ def test_a_non_streaming_client_that_leaves_cancels_its_generation(server):
     headers = {"Authorization": f"Bearer {server.api_key}"}
     with pytest.raises(httpx.ReadTimeout):  # the client gives up and closes its connection
         httpx.post(server.base_url + "/chat/completions", json=body, headers=headers, timeout=0.5)
-    deadline = time.monotonic() + 20
-    job = None
-    while time.monotonic() < deadline:
-        new = [job for job in _jobs(server) if job.id not in before]
-        job = new[0] if new else None
-        if job is not None and job.state != "running":
-            break
-        time.sleep(0.1)
-    assert job is not None and job.state == "cancelled"
+    job = wait_for(lambda: _settled_job(server, before), "the abandoned request's job to settle")
+    assert job.state == "cancelled"
     assert job.completion_tokens < 900
 
 

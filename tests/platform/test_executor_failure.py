@@ -29,13 +29,14 @@ def fragile_server(tmp_path_factory, saved_tiny_model):
 
 
 @pytest.fixture(scope="module")
-def roomy_server(tmp_path_factory, saved_tiny_model):
-    """Room in the cache for two 700-token requests at once, so both are generating when the TE is killed."""
+def roomy_server(tmp_path_factory, saved_tiny_model, executor_backend):
+    """Room in the cache for two 700-token requests at once, so both are generating when the TE is killed; once
+    per executor backend (for Ray, the pid is the actor's worker process on this node)."""
     running = start_server(
         saved_tiny_model,
         tmp_path_factory.mktemp("roomy"),
         "tiny-local",
-        {"HEADWATER_KV_BLOCKS": "64", "HEADWATER_KV_BLOCK_SIZE": "32", "HEADWATER_POOL_SIZE": "0"},
+        {"HEADWATER_KV_BLOCKS": "64", "HEADWATER_KV_BLOCK_SIZE": "32", "HEADWATER_POOL_SIZE": "0", **executor_backend},
     )
     yield running
     running.stop()

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from headwater.platform.fair_queue import FairQueue
+from headwater.platform.fair_queue import PRIORITY, FairQueue
 
 
 async def _hold(queue: FairQueue, tenant: str, order: list[str], release: asyncio.Event) -> None:
@@ -69,3 +69,24 @@ def test_a_cancelled_waiter_leaves_no_trace():
 
     queue = asyncio.run(scenario())
     assert queue.in_use == 0 and queue.waiting == 0
+
+
+def test_interactive_sequences_go_before_waiting_batch_lines():
+    async def batch_hold(queue: FairQueue, tenant: str, order: list[str], release: asyncio.Event) -> None:
+        PRIORITY.set("batch")  # this task's context only, as the batch runner does
+        await _hold(queue, tenant + "-batch", order, release)
+
+    async def scenario() -> list[str]:
+        queue, order, release = FairQueue(slots=1), [], asyncio.Event()
+        holder = asyncio.create_task(_hold(queue, "x", order, release))
+        await asyncio.sleep(0)
+        lines = [asyncio.create_task(batch_hold(queue, "a", order, release)) for _ in range(2)]
+        await asyncio.sleep(0)
+        chat = asyncio.create_task(_hold(queue, "b", order, release))  # arrives after the batch lines
+        await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(holder, *lines, chat)
+        assert queue.waiting == 0 and queue.in_use == 0
+        return order
+
+    assert asyncio.run(scenario()) == ["x", "b", "a-batch", "a-batch"]

@@ -17,7 +17,8 @@ from tests.conftest import start_server
 
 
 @pytest.fixture(scope="module")
-def serverless(tmp_path_factory, tiny_chat_path, data_dir):
+def serverless(tmp_path_factory, tiny_chat_path, data_dir, executor_backend):
+    """The catalogue server, once per executor backend (local processes, Ray actors)."""
     folder = tmp_path_factory.mktemp("serverless")
     catalogue = folder / "models.yaml"
     catalogue.write_text(
@@ -32,7 +33,12 @@ def serverless(tmp_path_factory, tiny_chat_path, data_dir):
     store = Store(f"sqlite:///{folder / 'headwater.db'}")
     admin_key = store.create_api_key("admin")[1]
     store.engine.dispose()
-    env = {"HEADWATER_POOL_SIZE": "1", "HEADWATER_AUTOSCALE_PERIOD_S": "0.2", "HEADWATER_ACTIVATOR_TIMEOUT_S": "90"}
+    env = {
+        "HEADWATER_POOL_SIZE": "1",
+        "HEADWATER_AUTOSCALE_PERIOD_S": "0.2",
+        "HEADWATER_ACTIVATOR_TIMEOUT_S": "90",
+        **executor_backend,
+    }
     server = start_server(None, folder, "tiny-zero", env, ["--models", str(catalogue)])
     server.admin_key = admin_key  # type: ignore[attr-defined]
     yield server
@@ -66,12 +72,15 @@ def _chat(server, key: str, model: str = "tiny-zero", max_tokens: int = 4) -> ht
     )
 
 
-def test_a_model_at_zero_is_listed_and_requests_bring_it_up_from_the_pool(serverless):
+def test_a_model_at_zero_is_listed_and_requests_bring_it_up_from_the_pool(serverless, executor_backend):
     listed = [model["id"] for model in _get(serverless, "/models", serverless.api_key).json()["data"]]
     assert "tiny-zero" in listed
     _wait_for(lambda: len(_executors(serverless)["pool"]) == 1, what="a pre-warmed TE in the pool")
     state = _executors(serverless)
     assert state["models"][0]["tes"] == [] and state["pool"][0]["state"] == "pooled"
+    on_ray = executor_backend.get("HEADWATER_EXECUTOR") == "ray"
+    assert (state["pool"][0]["actor"] is not None) == on_ray  # a Ray TE is an actor (here on this node: with a pid)
+    assert state["pool"][0]["pid"] is not None
     with concurrent.futures.ThreadPoolExecutor(16) as threads:
         statuses = [r.status_code for r in threads.map(lambda _: _chat(serverless, serverless.api_key), range(16))]
     assert statuses == [200] * 16  # none failed because the model was at zero

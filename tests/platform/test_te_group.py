@@ -10,6 +10,7 @@ import pytest
 from headwater.engine.protocol import EngineOutput, SamplingParams
 from headwater.errors import EngineUnavailableError
 from headwater.models.loading import load_tokenizer
+from headwater.platform.cache_view import CacheView
 from headwater.platform.serving import GenerationPlan, ServedModel
 from headwater.platform.te_group import TEGroup
 
@@ -20,6 +21,7 @@ class FakeExecutor:
     def __init__(self, name: str, outputs: list[EngineOutput], lose_after: int | None = None) -> None:
         self.name, self.outputs, self.lose_after = name, outputs, lose_after
         self.state, self.in_flight, self.calls = "ready", 0, 0
+        self.cache_view = CacheView()
 
     async def generate(self, request):
         self.calls += 1

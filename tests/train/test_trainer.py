@@ -227,7 +227,7 @@ def test_t_moves_with_the_loss_averaged_over_all_processes(tmp_path, data_dir, p
     class TwoRanks:
         """Stands in for a 2-process accelerator whose other rank saw a loss of 1.0."""
 
-        def reduce(self, tensor, reduction):  # noqa: ANN001, ANN201
+        def reduce(self, tensor: torch.Tensor, reduction: str) -> torch.Tensor:
             reductions.append(reduction)
             return (tensor + 1.0) / 2
 

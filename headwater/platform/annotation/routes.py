@@ -18,14 +18,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from headwater.errors import AuthenticationError, ForbiddenError
+from headwater.errors import ForbiddenError
 from headwater.platform.annotation.report import export_rows, set_summary
 from headwater.platform.annotation.store import Annotation, AnnotationStore, Article, Highlight
-from headwater.platform.auth import ADMIN_TENANT
+from headwater.platform.auth import ADMIN_TENANT, KeyLogin
 from headwater.platform.state import gateway_of
 
 router = APIRouter(prefix="/annotate", tags=["annotate"])
-COOKIE = "hw_annotate"
+LOGIN = KeyLogin("hw_annotate", "/annotate", "/annotate")
 
 
 class LoginBody(BaseModel):
@@ -69,23 +69,9 @@ def _store(request: Request) -> AnnotationStore:
     return gateway_of(request).annotations
 
 
-async def _name_for(request: Request, key: str) -> str:
-    gateway = gateway_of(request)
-    if not gateway.settings.auth:
-        return key.strip()[:64]
-    tenant = await asyncio.to_thread(gateway.store.tenant_for_key, key.strip())
-    if tenant is None:
-        raise AuthenticationError("invalid or revoked API key; ask your admin for one (`headwater keys create NAME`)")
-    return tenant
-
-
 async def annotator(request: Request) -> str:
     """The caller's annotator name, from the session cookie or a Bearer key."""
-    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
-    key = bearer if scheme.lower() == "bearer" and bearer.strip() else request.cookies.get(COOKIE, "")
-    if not key:
-        raise AuthenticationError("not logged in: open /annotate and log in with your API key")
-    return await _name_for(request, key)
+    return await LOGIN.caller(request)
 
 
 async def admin(request: Request) -> str:
@@ -102,14 +88,14 @@ async def page() -> HTMLResponse:
 
 @router.post("/api/login")
 async def login(body: LoginBody, request: Request, response: Response) -> dict:
-    name = await _name_for(request, body.key)
-    response.set_cookie(COOKIE, body.key.strip(), httponly=True, samesite="strict", path="/annotate")
+    name = await LOGIN.tenant_for(request, body.key)
+    LOGIN.remember(response, body.key)
     return {"annotator": name, "admin": name == ADMIN_TENANT}
 
 
 @router.post("/api/logout")
 async def logout(response: Response) -> dict:
-    response.delete_cookie(COOKIE, path="/annotate")
+    LOGIN.forget(response)
     return {"ok": True}
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from headwater.errors import ConflictError, InvalidRequestError, NotFoundError
 
@@ -166,7 +166,7 @@ class AnnotationStore:
             self._assign(session, rows, [a for a in annotators if a not in taken])
 
     @staticmethod
-    def _assign(session, rows: list[ArticleRow], annotators: list[str]) -> None:  # noqa: ANN001 - ORM session
+    def _assign(session: Session, rows: list[ArticleRow], annotators: list[str]) -> None:
         for annotator in dict.fromkeys(annotators):
             order = list(range(len(rows)))
             random.Random(f"{rows[0].set_name}/{annotator}").shuffle(order)
@@ -190,14 +190,14 @@ class AnnotationStore:
             pending = [article_id for article_id in assigned if article_id not in done]
             if not pending:
                 return None
-            return pending[0], session.get(ArticleRow, pending[0]), len(assigned) - len(pending), len(assigned)
+            return pending[0], session.get_one(ArticleRow, pending[0]), len(assigned) - len(pending), len(assigned)
 
     def submit(self, annotator: str, article_id: int, annotation: Annotation) -> None:
         """Record an answer; only for an assigned article, once."""
         with self._session.begin() as session:
             if session.get(AssignmentRow, (article_id, annotator)) is None:
                 raise NotFoundError(f"article {article_id} is not assigned to {annotator}", param="article_id")
-            article = session.get(ArticleRow, article_id)
+            article = session.get_one(ArticleRow, article_id)
             _check_annotation(annotation, article.text)
             exists = session.scalar(
                 select(AnnotationRow.id).where(

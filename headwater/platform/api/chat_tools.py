@@ -9,7 +9,7 @@ from headwater.engine.grammar import grammar_error
 from headwater.errors import InvalidRequestError
 from headwater.platform.api.schemas import ChatCompletionRequest, NamedToolChoice
 from headwater.platform.serving import ChoiceDelta
-from headwater.platform.tools import ToolCall, ToolCallParser, ToolUse
+from headwater.platform.tools import ToolCall, ToolCallParser, ToolUse, call_grammar
 
 
 def resolve_tool_use(body: ChatCompletionRequest) -> ToolUse | None:
@@ -41,7 +41,7 @@ def resolve_tool_use(body: ChatCompletionRequest) -> ToolUse | None:
 def _check_schemas(use: ToolUse) -> None:
     """Every function's parameters must be a schema the grammar compiler follows (enforced or not)."""
     for function in use.functions:
-        problem = grammar_error(ToolUse([{"type": "function", "function": function}], function["name"]).grammar())
+        problem = grammar_error(call_grammar([function]))  # the grammar that forces a call of this function
         if problem is not None:
             raise InvalidRequestError(
                 f"tools: the parameters of {function['name']!r} cannot be enforced: {problem}", param="tools"

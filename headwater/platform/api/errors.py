@@ -61,7 +61,9 @@ async def _on_unexpected(_request: Request, error: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(HeadwaterError, _on_headwater_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(Exception, _on_unexpected)
+    # FastAPI's decorator form, which types each handler by its own exception class (Starlette's
+    # add_exception_handler wants handlers of any Exception)
+    app.exception_handler(RequestValidationError)(_on_validation_error)
+    app.exception_handler(HeadwaterError)(_on_headwater_error)
+    app.exception_handler(StarletteHTTPException)(_on_http_error)
+    app.exception_handler(Exception)(_on_unexpected)

@@ -39,7 +39,7 @@ async def footprint(
     first, last = _day(since, "since"), _day(until, "until")
     rows = await asyncio.to_thread(gateway.store.footprint_summary, tenant, first, last, model)
     data = [{"tenant": r.tenant, "model": r.model, "day": r.day, "requests": r.requests, **r.criteria} for r in rows]
-    totals = {c: sum(row[c] for row in data) for c in FOOTPRINT_CRITERIA}
+    totals = {c: sum(r.criteria[c] for r in rows) for c in FOOTPRINT_CRITERIA}
     body: dict[str, object] = {
         "object": "list",
         "data": data,

@@ -38,11 +38,13 @@ class Choice:
         return {"role": "assistant", "content": self.text if self.text.strip() else None, "tool_calls": calls}
 
 
-def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> dict[str, object]:
+    """OpenAI's usage object; `cached_tokens` are the prompt tokens whose KV was reused (0 when none)."""
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": cached_tokens},
     }
 
 
@@ -86,7 +88,7 @@ def _envelope(kind: Kind, request_id: str, model: str, chunk: bool) -> dict[str,
 
 
 def full_response(
-    kind: Kind, request_id: str, model: str, choices: list[Choice], usage_: dict[str, int], logprobs: bool
+    kind: Kind, request_id: str, model: str, choices: list[Choice], usage_: dict[str, object], logprobs: bool
 ) -> dict[str, object]:
     """The whole response of a non-streaming request."""
     body = _envelope(kind, request_id, model, chunk=False)
@@ -153,7 +155,7 @@ def role_chunk(request_id: str, model: str, index: int) -> dict[str, object]:
     return body
 
 
-def usage_chunk(kind: Kind, request_id: str, model: str, usage_: dict[str, int]) -> dict[str, object]:
+def usage_chunk(kind: Kind, request_id: str, model: str, usage_: dict[str, object]) -> dict[str, object]:
     body = _envelope(kind, request_id, model, chunk=True)
     body["choices"] = []
     body["usage"] = usage_

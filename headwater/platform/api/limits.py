@@ -24,20 +24,23 @@ class _Refused(Exception):
 
 
 class BodySizeLimit:
-    """Refuse bodies larger than `max_bytes` (413) and JSON bodies that are not UTF-8 (400)."""
+    """Refuse bodies larger than `max_bytes` (413) and JSON bodies that are not UTF-8 (400). `path_limits` gives
+    routes that take uploads (`/v1/files`) their own, larger limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, path_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = path_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        limit = self.path_limits.get(scope.get("path", ""), self.max_bytes)
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_error(send, 413, self._too_large())
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _send_error(send, 413, self._too_large(limit))
             return
         is_json = headers.get(b"content-type", b"").split(b";")[0].strip() == b"application/json"
         decoder = codecs.getincrementaldecoder("utf-8")() if is_json else None
@@ -51,8 +54,8 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 chunk = message.get("body", b"")
                 received += len(chunk)
-                if received > self.max_bytes:
-                    refused = _Refused(413, self._too_large())
+                if received > limit:
+                    refused = _Refused(413, self._too_large(limit))
                 elif decoder is not None:
                     refused = _check_utf8(decoder, chunk, received - len(chunk), not message.get("more_body"))
                 if refused is not None:
@@ -75,8 +78,9 @@ class BodySizeLimit:
             if not started:
                 await _send_error(send, error.status, error.message)
 
-    def _too_large(self) -> str:
-        return f"the request body is larger than {self.max_bytes} bytes; send less (HEADWATER_MAX_BODY_BYTES)"
+    def _too_large(self, limit: int) -> str:
+        setting = "HEADWATER_MAX_BODY_BYTES" if limit == self.max_bytes else "HEADWATER_MAX_FILE_BYTES"
+        return f"the request body is larger than {limit} bytes; send less ({setting})"
 
 
 def _check_utf8(decoder: codecs.IncrementalDecoder, chunk: bytes, offset: int, final: bool) -> _Refused | None:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from typing import cast
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -18,6 +19,7 @@ from headwater.engine.protocol import SamplingParams
 from headwater.errors import HeadwaterError, InvalidRequestError
 from headwater.platform.api import formats
 from headwater.platform.api.chat_tools import ChoiceToolCalls, resolve_tool_use
+from headwater.platform.api.context_routes import context_messages, prefixed_prompts, request_context
 from headwater.platform.api.errors import exception_body
 from headwater.platform.api.responses import (
     ChatCompletion,
@@ -128,7 +130,7 @@ async def chat_completions(
     grammar = await asyncio.to_thread(response_grammar, body.response_format)
     use = await asyncio.to_thread(resolve_tool_use, body)
     forced_call = use.grammar() if use is not None else None
-    if forced_call is not None:
+    if use is not None and forced_call is not None:
         if grammar is not None:
             raise InvalidRequestError(
                 f"response_format cannot apply when tool_choice={use.choice!r} forces a tool call; drop one of them",
@@ -137,7 +139,8 @@ async def chat_completions(
         grammar = forced_call
     native = model.template_renders_tools
     tools = use.tools if use is not None else None
-    messages = prepare_messages([_message(m) for m in body.messages], native, tools)
+    context = request_context(request, tenant, model, body.context_id)
+    messages = prepare_messages([*context_messages(context), *(_message(m) for m in body.messages)], native, tools)
     prompt = await model.encode_chat(messages, tools if native else None)
     field = "max_completion_tokens" if body.max_completion_tokens is not None else "max_tokens"
     budget = model.completion_budget(
@@ -145,7 +148,15 @@ async def chat_completions(
     )
     sampling = _sampling(body, model, body.top_logprobs or 0, grammar)
     plan = GenerationPlan(
-        uuid.uuid4().hex, [prompt], [budget], body.n, sampling, body.stop_list(), bool(body.logprobs), tenant
+        uuid.uuid4().hex,
+        [prompt],
+        [budget],
+        body.n,
+        sampling,
+        body.stop_list(),
+        bool(body.logprobs),
+        tenant,
+        body.context_id,
     )
     calls = ChoiceToolCalls(use) if use is not None else None
     return await _respond(request, tenant, "chat", model, plan, body.stream, body.include_usage(), calls)
@@ -169,10 +180,10 @@ async def _completion_prompts(
     if not prompt:
         raise InvalidRequestError("prompt is an empty list", param="prompt")
     if all(isinstance(item, int) for item in prompt):
-        return [list(prompt)]
+        return [list(cast(list[int], prompt))]
     if all(isinstance(item, str) for item in prompt):
-        return [await model.encode_text(text) for text in prompt]
-    return [list(ids) for ids in prompt]
+        return [await model.encode_text(text) for text in cast(list[str], prompt)]
+    return [list(ids) for ids in cast(list[list[int]], prompt)]
 
 
 @router.post(
@@ -191,7 +202,11 @@ async def completions(
     if body.echo:
         raise InvalidRequestError("echo is not supported yet", param="echo")
     grammar = await asyncio.to_thread(response_grammar, body.response_format)
-    prompts = await _completion_prompts(model, body.prompt)
+    context = request_context(request, tenant, model, body.context_id)
+    if context is not None:
+        prompts = await prefixed_prompts(model, context, body.prompt)
+    else:
+        prompts = await _completion_prompts(model, body.prompt)
     _check_sequences(len(prompts) * body.n, gateway.settings.max_sequences_per_request)
     vocab = len(model.tokenizer)
     if any(token < 0 or token >= vocab for prompt in prompts for token in prompt):
@@ -202,7 +217,15 @@ async def completions(
     ]
     sampling = _sampling(body, model, body.logprobs or 0, grammar)
     plan = GenerationPlan(
-        uuid.uuid4().hex, prompts, budgets, body.n, sampling, body.stop_list(), body.logprobs is not None, tenant
+        uuid.uuid4().hex,
+        prompts,
+        budgets,
+        body.n,
+        sampling,
+        body.stop_list(),
+        body.logprobs is not None,
+        tenant,
+        body.context_id,
     )
     return await _respond(request, tenant, "completion", model, plan, body.stream, body.include_usage())
 
@@ -223,7 +246,7 @@ async def _respond(
         events = _sse(run, kind, include_usage, calls)
         return StreamingResponse(events, media_type="text/event-stream", headers={"X-Headwater-Job": run.job_id})
     choices = await _collect_unless_gone(request, run, calls)
-    usage = formats.usage(plan.prompt_tokens, run.completion_tokens)
+    usage = formats.usage(plan.prompt_tokens, run.completion_tokens, sum(run.cached_by_prompt.values()))
     body = formats.full_response(kind, plan.request_id, model.name, choices, usage, plan.logprobs)
     return JSONResponse(body, headers={"X-Headwater-Job": run.job_id})
 
@@ -287,6 +310,11 @@ async def _sse(
         await run.close()
     if include_usage:
         yield formats.sse(
-            formats.usage_chunk(kind, plan.request_id, name, formats.usage(plan.prompt_tokens, run.completion_tokens))
+            formats.usage_chunk(
+                kind,
+                plan.request_id,
+                name,
+                formats.usage(plan.prompt_tokens, run.completion_tokens, sum(run.cached_by_prompt.values())),
+            )
         )
     yield formats.sse("[DONE]")

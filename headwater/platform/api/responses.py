@@ -55,10 +55,15 @@ def with_stream(model: type[BaseModel], chunk: str) -> dict[int | str, dict[str,
     return {200: {"model": model, "content": {"text/event-stream": {"schema": event}}}}
 
 
+class PromptTokensDetails(BaseModel):
+    cached_tokens: int
+
+
 class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails
 
 
 class TopLogprobEntry(BaseModel):

@@ -106,6 +106,9 @@ class SamplingFields(_Body):
     service_tier: str | None = None
     prompt_cache_key: str | None = None
     safety_identifier: str | None = None
+    context_id: str | None = Field(
+        None, min_length=1, description="A cached context (POST /v1/contexts) to start with."
+    )
     model_config = ConfigDict(extra="allow")
 
     @field_validator("logit_bias")

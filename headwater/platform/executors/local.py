@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,6 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Literal
 
 import msgspec
 import zmq
@@ -32,11 +30,12 @@ from headwater.engine import ipc
 from headwater.engine.protocol import EngineInfo, EngineOutput, EngineRequest, LoadReport
 from headwater.engine.task_executor import ExecutorSpec
 from headwater.errors import EngineUnavailableError, ModelLoadError
+from headwater.platform.cache_view import CacheView
+from headwater.platform.executors.protocol import Process, State, TEResources
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_TIMEOUT_S = 30.0
 WATCH_PERIOD_S = 0.1
-State = Literal["starting", "pooled", "binding", "ready", "draining", "stopped"]
 _ids = itertools.count()
 
 
@@ -47,20 +46,31 @@ class _ExecutorDied(Exception):
 class LocalTaskExecutor:
     """One supervised TE process; bound to a model it serves it, pooled it waits for one."""
 
-    def __init__(self, start_timeout_s: float = 180.0, name: str | None = None) -> None:
+    actor_id: str | None = None
+    """Local TEs are processes, not Ray actors."""
+
+    def __init__(
+        self, start_timeout_s: float = 180.0, name: str | None = None, resources: TEResources | None = None
+    ) -> None:
         self.id = f"te-{next(_ids)}"
+        self.resources = resources or TEResources()
+        """What the TE was given (the local backend reserves nothing: a TE is a process on this host)."""
         self.name = name or self.id
         self.start_timeout_s = start_timeout_s
         self.model: ipc.ModelSpec | None = None
         self.draining = False
         self.restarts = 0
         self.load_report = LoadReport()
+        self.cache_view = CacheView()
+        """The exact set of KV blocks the TE holds, from its cache events (for prefix-aware routing)."""
         self.info = EngineInfo()
         self.phases: dict[str, float] = {}
         """Seconds of each scale-up phase of the last bind, as the TE measured them."""
+        self.weights_source = "disk"
+        """Where the last bind's weights came from: `disk`, `page_cache` or `peer`."""
         self.pool_start_seconds = 0.0
         self.bound_since: float | None = None
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: Process | None = None
         self._queues: dict[str, asyncio.Queue[EngineOutput | _ExecutorDied]] = {}
         self._ready = asyncio.Event()
         self._pooled = asyncio.Event()
@@ -123,6 +133,7 @@ class LocalTaskExecutor:
     async def unbind(self) -> None:
         """Free the model and go back to the pool (the caller drained the TE first)."""
         self.model, self.draining, self.bound_since = None, False, None
+        self.cache_view.clear()
         self._ready.clear()
         self._pooled.clear()
         await self._send(ipc.Unbind())
@@ -142,22 +153,31 @@ class LocalTaskExecutor:
 
     def _spawn(self) -> None:
         self._incarnation += 1
+        self.cache_view.clear()
         self._startup_error = None
-        prefix = f"ipc://{self._ipc_dir}/{self._incarnation}"
         requests = self._context.socket(zmq.PUSH)
         requests.setsockopt(zmq.LINGER, 0)
-        requests.bind(f"{prefix}-requests")
+        requests.bind(self._address("requests"))
         outputs = self._context.socket(zmq.PULL)
         outputs.setsockopt(zmq.LINGER, 0)
-        outputs.bind(f"{prefix}-outputs")
+        outputs.bind(self._address("outputs"))
         self._sockets = (requests, outputs)
-        spec = ExecutorSpec(f"{prefix}-requests", f"{prefix}-outputs", bind=self.model)
+        requests_at, outputs_at = (socket.getsockopt_string(zmq.LAST_ENDPOINT) for socket in self._sockets)
+        self._process = self._launch(ExecutorSpec(requests_at, outputs_at, bind=self.model))
+        self._last_heartbeat = time.monotonic()
+        self._tasks.append(asyncio.create_task(self._read(outputs), name=f"{self.id}-read"))
+
+    def _address(self, role: str) -> str:
+        """Where the gateway listens for this incarnation's `role` socket: a Unix-domain path, the TE being on this
+        host (the Ray backend listens on TCP instead)."""
+        return f"ipc://{self._ipc_dir}/{self._incarnation}-{role}"
+
+    def _launch(self, spec: ExecutorSpec) -> Process:
+        """Start the TE process for `spec`."""
         command = [sys.executable, "-m", "headwater.engine.task_executor", msgspec.json.encode(spec).decode()]
         # Its own session: a Ctrl-C meant for the gateway must not kill the TE mid-request; the gateway stops it
         # (and the TE exits by itself if the gateway disappears).
-        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
-        self._last_heartbeat = time.monotonic()
-        self._tasks.append(asyncio.create_task(self._read(outputs), name=f"{self.id}-read"))
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
 
     async def _read(self, socket: zmq.asyncio.Socket) -> None:
         with contextlib.suppress(zmq.ZMQError, asyncio.CancelledError):
@@ -168,11 +188,14 @@ class LocalTaskExecutor:
                     self._dispatch(message.outputs)
                 elif isinstance(message, ipc.Load):
                     self.load_report = message.report
+                    if message.cache is not None:
+                        self.cache_view.apply(message.cache)
                 elif isinstance(message, ipc.Pooled):
                     self.pool_start_seconds = message.start_seconds
                     self._pooled.set()
                 elif isinstance(message, ipc.Ready):
                     self.info, self.phases = message.info, dict(message.phases)
+                    self.weights_source = message.weights_source
                     self._pooled.clear()
                     logger.info("%s ready (pid %s, %.1f s)", self.name, message.pid, message.load_seconds)
                     self._ready.set()
@@ -202,7 +225,7 @@ class LocalTaskExecutor:
                     logger.error("%s could not be restarted: %s", self.name, error)
                     await asyncio.sleep(5.0)
 
-    async def _replace(self, process: subprocess.Popen[bytes], how: str) -> None:
+    async def _replace(self, process: Process, how: str) -> None:
         """Fail everything in flight on a lost TE, then start a new one in the same role (with a pause if it
         died at start-up)."""
         died_at_start = not (self._ready.is_set() or self._pooled.is_set())
@@ -286,7 +309,7 @@ class LocalTaskExecutor:
     def kill(self) -> None:
         """Kill the TE process (tests and chaos drills); the watcher restarts it."""
         if self._process is not None and self._process.poll() is None:
-            os.kill(self._process.pid, 9)
+            self._process.kill()
 
     def _close_sockets(self) -> None:
         if self._sockets is not None:

@@ -56,7 +56,7 @@ def call_isolated(generator: Generator, prompts: Sequence[Prompt], params: Gener
         if len(generations) != len(prompts):
             raise HeadwaterError(f"{generator.name} returned {len(generations)} results for {len(prompts)} prompts")
         return [CallResult(generation) for generation in generations]
-    except Exception as error:  # noqa: BLE001 - any backend failure becomes a per-item result
+    except Exception as error:  # any backend failure becomes a per-item result
         if len(prompts) == 1:
             return [CallResult(None, error)]
         logger.info("batch of %d failed (%s); retrying each alone", len(prompts), error)

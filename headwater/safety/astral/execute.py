@@ -54,8 +54,10 @@ def run_batch(
     """Result lines for one batch of tests, in order: the target's outputs, then the oracle on those that exist."""
     calls = call_isolated(target, [[{"role": "user", "content": test["prompt"]}] for test in batch], params)
     lines: list[dict | None] = [_unjudged(test, call) for test, call in zip(batch, calls, strict=True)]
-    judged = [i for i, line in enumerate(lines) if line is None]
-    outputs = [calls[i].generation.text for i in judged]  # type: ignore[union-attr]
+    # a line left to the oracle is one whose call returned a generation (_unjudged)
+    generated = [(i, generation) for i, call in enumerate(calls) if (generation := call.generation) is not None]
+    judged = [i for i, _ in generated if lines[i] is None]
+    outputs = [generation.text for i, generation in generated if lines[i] is None]
     verdicts = oracle.judge(outputs, [batch[i]["prompt"] for i in judged])
     for index, output, verdict in zip(judged, outputs, verdicts, strict=True):
         lines[index] = {

@@ -37,7 +37,8 @@ def read_lines(path: Path | str, what: str = "line") -> list[tuple[int, object]]
 def read_records(path: Path, required: tuple[str, ...], what: str = "test") -> list[dict]:
     """Input lines as dicts; each must hold `required` as non-empty strings and a unique `id`. The first bad line
     raises an error naming the line, the field and the fix."""
-    records, seen = [], {}
+    records: list[dict] = []
+    seen: dict[str, int] = {}
     for number, record in read_lines(path, what):
         if not isinstance(record, dict):
             raise InvalidRequestError(f"{path} line {number}: expected a JSON object", param=f"line {number}")

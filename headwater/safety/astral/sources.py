@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -141,7 +142,7 @@ class Retriever:
         """`k` snippets drawn from the best `top` matches of `query` (restricted to the lines holding `category`, if
         any do)."""
         scores = self._scores(query)
-        candidates = range(len(self.rows))
+        candidates: Sequence[int] = range(len(self.rows))
         if category is not None and self.has_category(category):
             candidates = [i for i in candidates if category in self.rows[i][2]]
         ranked = sorted(candidates, key=lambda i: (-scores[i], i))[: max(self.top, k)]

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from headwater.safety.guard.hf import HFGuard, verdict_token_ids
     from headwater.safety.guard.llm import LLAMA_GUARD_2_CATEGORIES, LLMGuard, guard_prompt, parse_reply
     from headwater.safety.guard.perplexity import PerplexityFilter
+    from headwater.safety.guard.setup import GuardConfig, load_guard
     from headwater.safety.guard.verdict import (
         Guard,
         ThresholdGuard,
@@ -34,6 +35,7 @@ _EXPORTS = {
     "ClassifierGuard": "headwater.safety.guard.classifier",
     "EnsembleGuard": "headwater.safety.guard.defences",
     "Guard": "headwater.safety.guard.verdict",
+    "GuardConfig": "headwater.safety.guard.setup",
     "HFGuard": "headwater.safety.guard.hf",
     "LLAMA_GUARD_2_CATEGORIES": "headwater.safety.guard.llm",
     "LLMGuard": "headwater.safety.guard.llm",
@@ -48,6 +50,7 @@ _EXPORTS = {
     "false_positive_rate": "headwater.safety.guard.verdict",
     "guard_prompt": "headwater.safety.guard.llm",
     "is_classifier": "headwater.safety.guard.classifier",
+    "load_guard": "headwater.safety.guard.setup",
     "normalise": "headwater.safety.guard.defences",
     "parse_reply": "headwater.safety.guard.llm",
     "read_examples": "headwater.safety.guard.check",
@@ -65,6 +68,7 @@ __all__ = [
     "ClassifierGuard",
     "EnsembleGuard",
     "Guard",
+    "GuardConfig",
     "HFGuard",
     "LLMGuard",
     "NormalisedGuard",
@@ -78,6 +82,7 @@ __all__ = [
     "false_positive_rate",
     "guard_prompt",
     "is_classifier",
+    "load_guard",
     "normalise",
     "parse_reply",
     "read_examples",

@@ -21,6 +21,7 @@ from headwater.errors import InvalidRequestError
 from headwater.jsonl import read_jsonl
 from headwater.models.builtin import is_builtin
 from headwater.models.loading import load_model, load_tokenizer, resolve_model
+from headwater.models.tokenizer_text import chat_text
 from headwater.safety.guard.check import example_conversation
 from headwater.safety.guard.verdict import Conversation, Item, Verdict, as_conversation
 
@@ -31,7 +32,7 @@ _LABELS = {"safe": 0, "unsafe": 1, "0": 0, "1": 1, "false": 0, "true": 1}
 def render_text(conversation: Conversation, tokenizer: PreTrainedTokenizerBase) -> str:
     """The example as it will be trained: the chat template applied when the tokenizer has one."""
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(conversation, tokenize=False)
+        return chat_text(tokenizer, conversation)
     return "\n".join(message["content"] for message in conversation)
 
 

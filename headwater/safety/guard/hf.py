@@ -15,6 +15,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from headwater.errors import InvalidRequestError
 from headwater.models.loading import load_model, load_tokenizer
+from headwater.models.tokenizer_text import chat_text
 from headwater.safety.guard.llm import LLAMA_GUARD_2_CATEGORIES, PROMPT_STYLES, guard_messages, parse_reply
 from headwater.safety.guard.verdict import Item, Verdict
 
@@ -68,7 +69,7 @@ class HFGuard:
     def render(self, item: Item) -> str:
         """The exact text the guard reads: its chat template over the guard messages, ready for its answer."""
         messages = guard_messages(item, self.style, self.categories)
-        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return chat_text(self.tokenizer, messages, add_generation_prompt=True)
 
     def moderate(self, items: Sequence[Item]) -> list[Verdict]:
         verdicts: list[Verdict] = []

@@ -20,6 +20,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from headwater.errors import InvalidRequestError
+from headwater.models.tokenizer_text import decode_text
 from headwater.safety.guard.hf import HFGuard
 from headwater.safety.virus.objectives import GuardObjective, SimilarityObjective
 from headwater.safety.virus.search import Scores, Search, VirusConfig
@@ -94,16 +95,16 @@ def attack_sample(
     scores = search.score(block.unsqueeze(0))
     report = SampleReport(pair.instruction, pair.response, "", False, 0.0, 0.0, 0.0)
     _record(report, scores)
-    report.leakage[0] = passes(guard, pair, tokenizer.decode(block))
+    report.leakage[0] = passes(guard, pair, decode_text(tokenizer, block))
     for step in range(1, config.steps + 1):
         block, scores = search.step(block, scores)
         _record(report, scores)
         if config.leakage_every and step % config.leakage_every == 0:
-            report.leakage[step] = passes(guard, pair, tokenizer.decode(block))
+            report.leakage[step] = passes(guard, pair, decode_text(tokenizer, block))
         logger.debug(
             "step %d: L %.4f, F_guard %.4f, cos %.4f", step, report.losses[-1], report.f_guards[-1], report.cosines[-1]
         )
-    report.block = tokenizer.decode(block)
+    report.block = decode_text(tokenizer, block)
     report.leakage[config.steps] = report.passes_guard = passes(guard, pair, report.block)
     report.f_guard, report.cosine = report.f_guards[-1], report.cosines[-1]
     report.f_sim = report.f_sims[-1]

@@ -11,11 +11,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import GenerationMixin, PreTrainedModel, PreTrainedTokenizerBase
 
 from headwater.models.fine_tuning import lora_config
+from headwater.models.tokenizer_text import chat_text, decode_text
 from headwater.safety.guard.verdict import Conversation, Guard
 
 Row = tuple[list[int], list[int]]
@@ -75,7 +77,8 @@ def fine_tune(
 
     with torch.random.fork_rng(devices=[]):  # seeded LoRA initialisation, the caller's random state untouched
         torch.manual_seed(seed)
-        model = get_peft_model(copy.deepcopy(base), lora_config(True, settings.lora_rank))
+        # a PeftModel forwards every attribute of the PreTrainedModel it wraps
+        model = cast(PreTrainedModel, get_peft_model(copy.deepcopy(base), lora_config(True, settings.lora_rank)))
     rows = [chat_row(conversation, tokenizer) for conversation in conversations]
     train_rows(model, rows, settings.steps, settings.learning_rate, settings.batch_size, seed, tokenizer.pad_token_id)
     return model
@@ -99,14 +102,12 @@ def answers(
     """Greedy answers, one prompt at a time (no padding effects on a tiny model)."""
     replies = []
     for prompt in prompts:
-        text = tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
-        )
+        text = chat_text(tokenizer, [{"role": "user", "content": prompt}], add_generation_prompt=True)
         ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(model.device)
-        output = model.generate(
+        output = cast(GenerationMixin, model).generate(  # causal LMs mix generate in
             **ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
         )
-        replies.append(tokenizer.decode(output[0, ids["input_ids"].shape[1] :], skip_special_tokens=True))
+        replies.append(decode_text(tokenizer, output[0, ids["input_ids"].shape[1] :], skip_special_tokens=True))
     return replies
 
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from headwater.errors import InvalidRequestError
+from headwater.models.tokenizer_text import decode_text
 from headwater.safety.guard.hf import HFGuard
 from headwater.safety.guard.verdict import Conversation, Guard
 from headwater.safety.virus.attack import attack
@@ -105,7 +106,7 @@ def poisoned_sets(
 
 def _mixing(pair: Pair, tokenizer: PreTrainedTokenizerBase, optimise: str) -> Conversation:
     """x_b ⊕ h: the benign sample with the attack's unoptimised starting block after its response."""
-    block = tokenizer.decode(initial_block(pair, tokenizer, optimise))
+    block = decode_text(tokenizer, initial_block(pair, tokenizer, optimise))
     return [{"role": "user", "content": pair.instruction}, {"role": "assistant", "content": pair.response + block}]
 
 

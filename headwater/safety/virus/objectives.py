@@ -18,6 +18,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from headwater.errors import InvalidRequestError
+from headwater.models.tokenizer_text import chat_text
 from headwater.safety.guard.hf import HFGuard
 from headwater.safety.virus.tokens import SENTINEL, Pair, embed_block, encode, split_at_sentinel, surround
 
@@ -63,8 +64,8 @@ class SimilarityObjective:
         if not self.params:
             raise InvalidRequestError("the victim has no trainable weights: wrap it with LoRA first (prepare_victim)")
         chat = _chat(pair)
-        user = tokenizer.apply_chat_template(chat[:1], add_generation_prompt=True, tokenize=False)
-        head, self.tail = split_at_sentinel(tokenizer.apply_chat_template(chat, tokenize=False), tokenizer)
+        user = chat_text(tokenizer, chat[:1], add_generation_prompt=True)
+        head, self.tail = split_at_sentinel(chat_text(tokenizer, chat), tokenizer)
         prompt = encode(user, tokenizer)
         # Labels start at the assistant's text, as in SFT; if the template's prefix does not tokenise alone, all count.
         self.head, self.prompt_length = head, len(prompt) if head[: len(prompt)] == prompt else 0

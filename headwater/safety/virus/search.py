@@ -8,7 +8,9 @@ with the current x; the best kept only if it does not raise L, so L never rises 
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
+from functools import reduce
 
 import torch
 
@@ -114,7 +116,7 @@ class Search:
             terms.append(lam * self.guard(hot)[0])
         if lam < 1.0:
             terms.append((1.0 - lam) * self.similarity(hot, create_graph=True)[0][0])
-        (gradient,) = torch.autograd.grad(sum(terms), hot)
+        (gradient,) = torch.autograd.grad(reduce(operator.add, terms), hot)
         return gradient[0]
 
     def propose(self, block: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from headwater.errors import InvalidRequestError
 from headwater.jsonl import read_jsonl
+from headwater.models.tokenizer_text import chat_text
 
 SENTINEL = "\u27e6VIRUS-BLOCK\u27e7"
 
@@ -71,7 +73,7 @@ def sample_ids(pair: Pair, tokenizer: PreTrainedTokenizerBase) -> list[int]:
         {"role": "user", "content": pair.harmful_instruction.strip()},
         {"role": "assistant", "content": pair.harmful.strip()},
     ]
-    return encode(tokenizer.apply_chat_template(chat, tokenize=False), tokenizer)
+    return encode(chat_text(tokenizer, chat), tokenizer)
 
 
 def initial_block(pair: Pair, tokenizer: PreTrainedTokenizerBase, optimise: str) -> list[int]:
@@ -79,11 +81,16 @@ def initial_block(pair: Pair, tokenizer: PreTrainedTokenizerBase, optimise: str)
     return sample_ids(pair, tokenizer) if optimise == "sample" else block_ids(pair.harmful, tokenizer)
 
 
+def input_embeddings(model: PreTrainedModel) -> torch.Tensor:
+    """The embedding matrix [V, d] (transformers types the embedding layer as any Module)."""
+    return cast(torch.Tensor, model.get_input_embeddings().weight)
+
+
 def vocabulary_width(tokenizer: PreTrainedTokenizerBase, *models: PreTrainedModel) -> int:
     """Width of the one-hot x: the tokenizer's size; every model must embed every id of it (shared vocabulary)."""
     width = len(tokenizer)
     for model in models:
-        rows = model.get_input_embeddings().weight.shape[0]
+        rows = input_embeddings(model).shape[0]
         if rows < width:
             raise InvalidRequestError(
                 f"a model embeds {rows} tokens but the tokenizer has {width}: guard and victim must share a vocabulary",
@@ -115,7 +122,7 @@ def one_hot(ids: torch.Tensor, width: int, dtype: torch.dtype) -> torch.Tensor:
 
 def embed_block(model: PreTrainedModel, block: torch.Tensor, width: int) -> torch.Tensor:
     """Embeddings of x: a one-hot [B, n, V] times the embedding matrix, or a lookup of ids [B, n]."""
-    weight = model.get_input_embeddings().weight
+    weight = input_embeddings(model)
     if block.is_floating_point():
         return block.to(weight.dtype) @ weight[:width]
     return weight[block]
@@ -123,7 +130,7 @@ def embed_block(model: PreTrainedModel, block: torch.Tensor, width: int) -> torc
 
 def surround(model: PreTrainedModel, head: list[int], block_embeds: torch.Tensor, tail: list[int]) -> torch.Tensor:
     """[B, len(head) + n + len(tail), d]: fixed head and tail embeddings around x's."""
-    weight = model.get_input_embeddings().weight
+    weight = input_embeddings(model)
     batch = block_embeds.shape[0]
     pieces = [
         weight[torch.tensor(ids, device=weight.device)].unsqueeze(0).expand(batch, -1, -1) for ids in (head, tail)

@@ -8,6 +8,8 @@ victim's linear layers instead of a LoRA silently placed elsewhere.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from transformers import PreTrainedModel
 
@@ -63,7 +65,7 @@ def prepare_victim(
         return model
     lora = LoraConfig(
         r=config.lora_rank,
-        lora_alpha=config.lora_alpha,
+        lora_alpha=config.lora_alpha,  # type: ignore[arg-type]  # peft says int; scaling = alpha / r takes a float
         target_modules=lora_targets(model, config.target_modules),
         lora_dropout=0.0,
         bias="none",
@@ -71,4 +73,5 @@ def prepare_victim(
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed if seed is None else seed)
-        return get_peft_model(model, lora)
+        # a PeftModel forwards every attribute of the PreTrainedModel it wraps
+        return cast(PreTrainedModel, get_peft_model(model, lora))

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -18,18 +18,10 @@ from typer.testing import CliRunner
 from headwater.cli import app
 from tests.conftest import free_port
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 pytestmark = pytest.mark.chromium
-CHROMIUM = Path("/usr/bin/chromium")
-# Without the background-networking flags Chromium keeps dialling Google's hosts, which a closed network refuses.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTICLES = [
     {"id": "a1", "title": "Coasts", "text": "Delve into the vibrant tapestry of coastal life.", "label": "ai",
      "source": "gpt-4o", "scores": {"binoculars": 0.71}},
@@ -38,23 +30,6 @@ ARTICLES = [
     {"id": "a3", "title": "Tides", "text": "It is crucial to note the pivotal role of tides.", "label": "ai",
      "source": "claude", "scores": {"binoculars": 0.83}},
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed")
-    with sync_playwright() as playwright:
-        try:
-            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        except Error as error:
-            pytest.skip(f"chromium cannot start here: {str(error)[:300]}")
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +67,7 @@ def annotation_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
     process.wait(timeout=20)
 
 
-def select_first_word(page) -> None:  # noqa: ANN001 - playwright Page
+def select_first_word(page: Page) -> None:
     page.evaluate(
         """() => {
             const node = document.getElementById("text").firstChild;

@@ -44,7 +44,7 @@ def models(monkeypatch):
         seen.append((model, base_url, concurrency))
         return fakes[model]
 
-    monkeypatch.setattr("headwater.cli.redteam.generator_for", fake_generator_for)
+    monkeypatch.setattr("headwater.safety.astral.campaign.generator_for", fake_generator_for)
     fakes["seen"] = seen
     return fakes
 

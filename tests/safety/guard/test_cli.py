@@ -7,7 +7,7 @@ import json
 from typer.testing import CliRunner
 
 from headwater.cli import app
-from headwater.cli import guard as guard_cli
+from headwater.safety.guard import setup as guard_setup
 from tests.safety.guard.conftest import marker_texts
 
 runner = CliRunner()
@@ -20,7 +20,7 @@ def _rows(path, rows):
 
 def test_check_json_keys_and_fail_closed(tmp_path, monkeypatch, scripted_generator):
     generator = scripted_generator(["safe", "unsafe\nS1, S9", "no idea"])
-    monkeypatch.setattr(guard_cli, "generator_for", lambda *args: generator)
+    monkeypatch.setattr(guard_setup, "generator_for", lambda *args: generator)
     data = _rows(
         tmp_path / "ft.jsonl",
         [
@@ -57,7 +57,7 @@ def test_check_json_keys_and_fail_closed(tmp_path, monkeypatch, scripted_generat
 
 
 def test_check_bad_input_exits_2_naming_the_line(tmp_path, monkeypatch, scripted_generator):
-    monkeypatch.setattr(guard_cli, "generator_for", lambda *args: scripted_generator([]))
+    monkeypatch.setattr(guard_setup, "generator_for", lambda *args: scripted_generator([]))
     data = _rows(tmp_path / "bad.jsonl", [{"prompt": "q", "completion": "a"}, {"prompt": "only"}])
     result = runner.invoke(app, ["guard", "check", str(data), "--model", "g", "--base-url", "http://x/v1", "--json"])
     assert result.exit_code == 2
@@ -128,7 +128,7 @@ class _MarkerGenerator:
 
 def test_check_defence_flags(tmp_path, monkeypatch):
     generator = _MarkerGenerator()
-    monkeypatch.setattr(guard_cli, "generator_for", lambda *args: generator)
+    monkeypatch.setattr(guard_setup, "generator_for", lambda *args: generator)
     data = _rows(tmp_path / "ft.jsonl", [{"prompt": "q", "completion": "A long benign answer. Then the ZORBLAX."}])
     base = ["guard", "check", str(data), "--model", "g", "--base-url", "http://x/v1", "--json"]
     assert json.loads(runner.invoke(app, base).stdout)["flagged"] == 0

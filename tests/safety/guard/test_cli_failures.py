@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from headwater.cli import app
-from headwater.cli import guard as guard_cli
 from headwater.models.openai_generator import GenerationFailed, GenerationRefused
+from headwater.safety.guard import setup as guard_setup
 
 runner = CliRunner()
 SERVED = ["--model", "g", "--base-url", "http://127.0.0.1:9/v1", "--json"]
@@ -50,14 +50,14 @@ def _no_guard(*args):
     ],
 )
 def test_check_options_are_refused_up_front_naming_the_flag(upload, monkeypatch, arguments, option):
-    monkeypatch.setattr(guard_cli, "_guard", _no_guard)
+    monkeypatch.setattr(guard_setup, "base_guard", _no_guard)
     result = runner.invoke(app, ["guard", "check", str(upload), *SERVED, *arguments])
     assert result.exit_code == 2, result.output
     assert option in result.stderr and result.stdout == "" and "Traceback" not in result.output
 
 
 def test_check_output_that_is_a_folder_is_refused_before_the_run_and_leaves_nothing(upload, tmp_path, monkeypatch):
-    monkeypatch.setattr(guard_cli, "_guard", _no_guard)
+    monkeypatch.setattr(guard_setup, "base_guard", _no_guard)
     folder = tmp_path / "reports"
     folder.mkdir()
     result = runner.invoke(app, ["guard", "check", str(upload), *SERVED, "--output", str(folder)])
@@ -67,20 +67,20 @@ def test_check_output_that_is_a_folder_is_refused_before_the_run_and_leaves_noth
 
 def test_a_guard_server_that_is_down_is_a_run_failure(upload, monkeypatch):
     down = GenerationFailed("http://127.0.0.1:9/v1/chat/completions failed 5 times; last: ConnectError: refused")
-    monkeypatch.setattr(guard_cli, "generator_for", lambda *args: _Failing(down))
+    monkeypatch.setattr(guard_setup, "generator_for", lambda *args: _Failing(down))
     result = runner.invoke(app, ["guard", "check", str(upload), *SERVED])
     assert result.exit_code == 1 and "ConnectError" in result.stderr and result.stdout == ""
 
 
 def test_a_refused_request_is_bad_usage(upload, monkeypatch):
     refused = GenerationRefused("HTTP 401: invalid or revoked API key")
-    monkeypatch.setattr(guard_cli, "generator_for", lambda *args: _Failing(refused))
+    monkeypatch.setattr(guard_setup, "generator_for", lambda *args: _Failing(refused))
     result = runner.invoke(app, ["guard", "check", str(upload), *SERVED])
     assert result.exit_code == 2 and "401" in result.stderr
 
 
 def test_an_unexpected_failure_exits_1_without_a_traceback(upload, tmp_path, monkeypatch):
-    monkeypatch.setattr(guard_cli, "generator_for", lambda *args: _Failing(KeyError("choices")))
+    monkeypatch.setattr(guard_setup, "generator_for", lambda *args: _Failing(KeyError("choices")))
     report = tmp_path / "report.json"
     result = runner.invoke(app, ["guard", "check", str(upload), *SERVED, "--output", str(report)])
     assert result.exit_code == 1 and "guard check failed: KeyError" in result.stderr
@@ -88,7 +88,7 @@ def test_an_unexpected_failure_exits_1_without_a_traceback(upload, tmp_path, mon
 
 
 def test_an_interrupted_check_writes_nothing(upload, tmp_path, monkeypatch):
-    monkeypatch.setattr(guard_cli, "generator_for", lambda *args: _Failing(KeyboardInterrupt()))
+    monkeypatch.setattr(guard_setup, "generator_for", lambda *args: _Failing(KeyboardInterrupt()))
     report = tmp_path / "report.json"
     result = runner.invoke(app, ["guard", "check", str(upload), *SERVED, "--output", str(report)])
     assert result.exit_code == 130 and "nothing was written" in result.stderr
@@ -154,7 +154,7 @@ def test_threshold_keeps_a_flag_from_the_perplexity_defence(upload, monkeypatch)
         def moderate(self, items):
             return [Verdict("unsafe", ("perplexity",), None, None, "5000.00") for _ in items]
 
-    monkeypatch.setattr(guard_cli, "_guard", lambda *args: LowScore())
+    monkeypatch.setattr(guard_setup, "base_guard", lambda *args: LowScore())
     monkeypatch.setattr(loading, "load_model", lambda *args, **kwargs: None)
     monkeypatch.setattr(loading, "load_tokenizer", lambda *args, **kwargs: None)
     monkeypatch.setattr(guard_package, "PerplexityFilter", Gibberish)
@@ -173,7 +173,7 @@ def test_base_url_means_the_served_model_even_when_a_local_folder_shares_its_nam
     (tmp_path / "my-guard" / "classifier.json").write_text("{}")
     monkeypatch.chdir(tmp_path)
     generator = _MarkerGenerator()
-    monkeypatch.setattr(guard_cli, "generator_for", lambda *args: generator)
+    monkeypatch.setattr(guard_setup, "generator_for", lambda *args: generator)
     arguments = ["guard", "check", str(upload), "--model", "my-guard", "--base-url", "http://127.0.0.1:9/v1", "--json"]
     result = runner.invoke(app, arguments)
     assert result.exit_code == 0, result.output

@@ -1,0 +1,395 @@
+"""The llama.cpp backend: continuous batching of many sequences over one llama.cpp context, at llama.cpp's speed.
+
+llama.cpp runs the forward pass (a GGUF file as it is, any quantisation, its own CPU kernels); everything the
+platform promises about a request stays ours and is shared with the transformers backend: sampling with
+per-request seeds that reproduce whatever else shares the batch (`headwater.engine.sampling`), raw logprobs and
+top logprobs, penalties, logit bias and grammars (`headwater.engine.controls`), aborts, and load reports.
+
+One generation thread owns the context. Each step it builds one `llama_batch`: the last sampled token of every
+decoding sequence, then chunks of waiting prompts up to the token budget (chunked prefill), decodes it, and samples
+the rows whose logits it asked for.
+
+The KV cache is split into one stream per sequence by default (`exact`): a sequence's attention then never spans
+another's cells, which is what keeps its logits, and so its greedy or seeded tokens, the same whatever else shares
+the batch (with llama.cpp's unified cache they drift by ~0.02 in logprob and greedy outputs diverge). Each stream
+holds the cache's cells divided by `max_sequences`. With `exact=False` all sequences share one unified cache, which
+fits longer requests in the same memory. Either way a request is admitted only when its prompt plus its
+`max_tokens` fit the cells not yet promised, so a decode never runs out of room. llama.cpp's prefix reuse across
+sequences is not used (no cache events).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from headwater.engine.controls import NO_SLOT, ControlTable, RequestControls
+from headwater.engine.grammar import MatcherFactory
+from headwater.engine.protocol import (
+    CacheEvents,
+    EngineConfig,
+    EngineInfo,
+    EngineOutput,
+    EngineRequest,
+    FinishReason,
+    LoadReport,
+)
+from headwater.engine.sampling import NO_SEED, SamplingBatch, sample_next_tokens, seed_key
+from headwater.errors import HeadwaterError, InvalidRequestError, ModelLoadError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Sequence:
+    """One request being generated, on llama.cpp sequence `seq_id`."""
+
+    request: EngineRequest
+    seq_id: int
+    eos_ids: frozenset[int]
+    slot: int = NO_SLOT
+    fed: int = 0
+    """Prompt tokens already decoded."""
+    generated: list[int] = field(default_factory=list)
+    emitted: int = 0
+
+    @property
+    def reserved(self) -> int:
+        """KV cells this request may ever use: its prompt and its whole completion budget."""
+        return len(self.request.prompt_ids) + self.request.params.max_tokens
+
+    @property
+    def prefilling(self) -> bool:
+        return self.fed < len(self.request.prompt_ids)
+
+
+def llama_library() -> Any:
+    """The `llama_cpp` binding, or an error that says how to get it."""
+    try:
+        import llama_cpp
+    except ImportError:
+        raise ModelLoadError(
+            "the llamacpp engine needs llama-cpp-python: run `make llamacpp` (builds it from its PyPI source "
+            "package for this CPU) or `pip install llama-cpp-python`"
+        ) from None
+    return llama_cpp
+
+
+class LlamaCppEngine:
+    """A continuous-batching `Engine` over a GGUF file."""
+
+    def __init__(
+        self,
+        gguf: Path,
+        eos_token_ids: list[int],
+        config: EngineConfig | None = None,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+        max_sequences: int = 64,
+        threads: int | None = None,
+        repack: bool = False,
+        exact: bool = True,
+    ) -> None:
+        """`repack` lets llama.cpp re-lay weights for its extra CPU kernels (its "extra buffer types": AMX, and
+        interleaved Q4_0/Q8_0). Off by default: a `-march=native` build on a CPU that reports AMX crashes in those
+        kernels when the host (a VM) does not grant AMX tile state, as on our CI machines."""
+        self.gguf = Path(gguf)
+        self.eos_token_ids = list(eos_token_ids)
+        self.config = config or EngineConfig()
+        self.max_sequences = max_sequences
+        self.threads = threads or max(1, torch.get_num_threads())
+        self.repack = repack
+        self.exact = exact
+        self._tokenizer = tokenizer
+        self._controls = ControlTable(self.eos_token_ids)
+        self._inbox: deque[EngineRequest] = deque()
+        self._aborts: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._ready: queue.Queue[EngineOutput] = queue.Queue()
+        self._running: dict[str, _Sequence] = {}
+        self._free_seq_ids = list(range(max_sequences))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._fatal: str | None = None
+        self._lib: Any = None
+        self._ctx: Any = None
+        self._model: Any = None
+        self._batch: Any = None
+        self.vocab_size = 0
+        self.parameters = 0
+
+    @property
+    def cells(self) -> int:
+        """KV cells of the whole cache (tokens across all sequences)."""
+        return self.config.kv_blocks * self.config.kv_block_size
+
+    @property
+    def max_request_tokens(self) -> int:
+        """The longest request (prompt + max_tokens): one stream's cells when exact, else the whole cache."""
+        return self.cells // self.max_sequences if self.exact else self.cells
+
+    def start(self) -> None:
+        """Load the GGUF, create the context and start the generation thread."""
+        lib = llama_library()
+        if not self.gguf.is_file():
+            raise ModelLoadError(f"no GGUF file at {self.gguf}")
+        from llama_cpp._logger import set_verbose
+
+        set_verbose(False)  # llama.cpp's load and graph logs go to stderr line by line otherwise; errors stay
+        lib.llama_backend_init()
+        model_params = lib.llama_model_default_params()
+        model_params.use_extra_bufts = self.repack
+        model = lib.llama_model_load_from_file(str(self.gguf).encode(), model_params)
+        if not model:
+            raise ModelLoadError(f"llama.cpp could not load {self.gguf} (not a GGUF file, or an unknown architecture)")
+        params = lib.llama_context_default_params()
+        params.n_ctx = self.cells
+        params.n_batch = params.n_ubatch = self.config.max_batch_tokens
+        params.n_seq_max = self.max_sequences
+        params.n_threads = params.n_threads_batch = self.threads
+        params.kv_unified = not self.exact
+        params.no_perf = True
+        context = lib.llama_init_from_model(model, params)
+        if not context:
+            lib.llama_model_free(model)
+            raise ModelLoadError(f"llama.cpp could not create a context of {self.cells} cells for {self.gguf}")
+        self._lib, self._model, self._ctx = lib, model, context
+        self.vocab_size = lib.llama_vocab_n_tokens(lib.llama_model_get_vocab(model))
+        self.parameters = int(lib.llama_model_n_params(model))
+        self._batch = lib.llama_batch_init(self.config.max_batch_tokens, 0, 1)
+        self._matchers = MatcherFactory(self._tokenizer, self.vocab_size) if self._tokenizer is not None else None
+        self._thread = threading.Thread(target=self._loop, name="llamacpp-engine", daemon=True)
+        self._thread.start()
+
+    def info(self) -> EngineInfo:
+        return EngineInfo(self.parameters, "cpu", float(self.threads))
+
+    # The Engine protocol -------------------------------------------------------------------------------------
+
+    def add_request(self, request: EngineRequest) -> None:
+        reserved = len(request.prompt_ids) + request.params.max_tokens
+        if reserved > self.max_request_tokens:
+            self._ready.put(
+                EngineOutput(
+                    request.request_id,
+                    [],
+                    [],
+                    "error",
+                    f"prompt + max_tokens ({reserved}) exceed what one request may hold ({self.max_request_tokens})",
+                )
+            )
+            return
+        with self._lock:
+            self._inbox.append(request)
+        self._wake.set()
+
+    def abort(self, request_id: str) -> None:
+        with self._lock:
+            self._aborts.add(request_id)
+        self._wake.set()
+
+    def get_outputs(self, timeout: float) -> list[EngineOutput]:
+        outputs: list[EngineOutput] = []
+        try:
+            outputs.append(self._ready.get(timeout=timeout))
+        except queue.Empty:
+            return outputs
+        while True:
+            try:
+                outputs.append(self._ready.get_nowait())
+            except queue.Empty:
+                return outputs
+
+    def load(self) -> LoadReport:
+        with self._lock:
+            running = list(self._running.values())
+            waiting = len(self._inbox)
+        block = self.config.kv_block_size
+        used = sum(-(-(s.fed + len(s.generated)) // block) for s in running)
+        return LoadReport(
+            running=len(running), waiting=waiting, kv_blocks_used=used, kv_blocks_total=self.config.kv_blocks
+        )
+
+    def cache_events(self) -> CacheEvents:
+        return CacheEvents(self.config.kv_block_size, reset=True)
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and self._fatal is None
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        lib = self._lib
+        if lib is not None:
+            lib.llama_batch_free(self._batch)
+            lib.llama_free(self._ctx)
+            lib.llama_model_free(self._model)
+            self._lib = None
+
+    # The generation thread -----------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._handle_aborts()
+                self._admit()
+                if not self._running:
+                    self._wake.wait(timeout=0.05)
+                    self._wake.clear()
+                    continue
+                self._step()
+        except Exception as error:  # the engine is dead: every request gets the reason, the TE reports it
+            logger.exception("the llama.cpp generation loop failed")
+            self._fatal = f"{type(error).__name__}: {error}"
+            for sequence in list(self._running.values()):
+                self._finish(sequence, "error", self._fatal)
+
+    def _handle_aborts(self) -> None:
+        with self._lock:
+            aborts, self._aborts = self._aborts, set()
+            if aborts:
+                self._inbox = deque(r for r in self._inbox if r.request_id not in aborts)
+        for request_id in aborts:
+            sequence = self._running.get(request_id)
+            if sequence is not None:
+                self._finish(sequence, "abort")
+            else:
+                self._ready.put(EngineOutput(request_id, [], [], finish_reason="abort"))
+
+    def _admit(self) -> None:
+        """Start waiting requests, first come first served, while a sequence id and their KV cells are free."""
+        promised = sum(sequence.reserved for sequence in self._running.values())
+        while self._free_seq_ids:
+            with self._lock:
+                if not self._inbox:
+                    return
+                request = self._inbox[0]
+                reserved = len(request.prompt_ids) + request.params.max_tokens
+                if promised + reserved > self.cells:
+                    return
+                self._inbox.popleft()
+            try:
+                controls = RequestControls.from_params(request.params, self._matchers)
+            except InvalidRequestError as error:
+                self._ready.put(EngineOutput(request.request_id, [], [], "error", str(error)))
+                continue
+            slot = self._controls.add(controls) if controls is not None else NO_SLOT
+            eos = frozenset({*self.eos_token_ids, *request.stop_token_ids})
+            sequence = _Sequence(request, self._free_seq_ids.pop(), eos, slot)
+            self._running[request.request_id] = sequence
+            promised += reserved
+
+    def _step(self) -> None:
+        rows = self._fill_batch()
+        status = self._lib.llama_decode(self._ctx, self._batch)
+        if status != 0:
+            # cells are promised before admission, so a full cache here means llama.cpp itself failed
+            raise HeadwaterError(f"llama_decode returned {status}")
+        if rows:
+            self._sample(rows)
+
+    def _fill_batch(self) -> list[tuple[int, _Sequence]]:
+        """Decode tokens first (one per generating sequence), then prompt chunks; returns the rows to sample."""
+        batch, budget = self._batch, self.config.max_batch_tokens
+        count, rows = 0, []
+
+        def put(token: int, position: int, sequence: _Sequence, wants_logits: bool) -> None:
+            nonlocal count
+            batch.token[count] = token
+            batch.pos[count] = position
+            batch.n_seq_id[count] = 1
+            batch.seq_id[count][0] = sequence.seq_id
+            batch.logits[count] = wants_logits
+            if wants_logits:
+                rows.append((count, sequence))
+            count += 1
+
+        for sequence in self._running.values():
+            if not sequence.prefilling and count < budget:
+                position = len(sequence.request.prompt_ids) + len(sequence.generated) - 1
+                put(sequence.generated[-1], position, sequence, True)
+        for sequence in self._running.values():
+            if sequence.prefilling and count < budget:
+                prompt = sequence.request.prompt_ids
+                end = min(len(prompt), sequence.fed + budget - count)
+                for position in range(sequence.fed, end):
+                    put(prompt[position], position, sequence, position == len(prompt) - 1)
+                sequence.fed = end
+        batch.n_tokens = count
+        return rows
+
+    def _sample(self, rows: list[tuple[int, _Sequence]]) -> None:
+        lib, vocab = self._lib, self.vocab_size
+        logits = torch.from_numpy(
+            np.stack(
+                [np.ctypeslib.as_array(lib.llama_get_logits_ith(self._ctx, row), shape=(vocab,)) for row, _ in rows]
+            )
+        )
+        sequences = [sequence for _, sequence in rows]
+        batch = _sampling_batch(sequences)
+        adjusted = self._controls.apply(logits, batch.slot)
+        tokens, logprobs = sample_next_tokens(logits, batch, adjusted)
+        self._controls.record(logits, batch.slot, tokens)
+        for sequence, token, logprob in zip(sequences, tokens.tolist(), logprobs.tolist(), strict=True):
+            sequence.generated.append(token)
+            if token in sequence.eos_ids:
+                self._finish(sequence, "stop", logprob=logprob)
+            elif len(sequence.generated) >= sequence.request.params.max_tokens:
+                self._finish(sequence, "length", logprob=logprob)
+            else:
+                self._emit(sequence, logprob)
+
+    def _emit(self, sequence: _Sequence, logprob: float) -> None:
+        controls = self._controls.get(sequence.slot) if sequence.slot != NO_SLOT else None
+        if controls is not None and controls.error:
+            self._finish(sequence, "error", controls.error, logprob)
+            return
+        token = sequence.generated[-1]
+        top = controls.top[-1:] if controls is not None else []
+        sequence.emitted += 1
+        self._ready.put(EngineOutput(sequence.request.request_id, [token], [logprob], top_logprobs=top))
+
+    def _finish(
+        self, sequence: _Sequence, reason: FinishReason, error: str | None = None, logprob: float | None = None
+    ) -> None:
+        """The request's last output (its last token, if one was just sampled), then its cells and id are freed."""
+        controls = self._controls.pop(sequence.slot) if sequence.slot != NO_SLOT else None
+        new = sequence.generated[sequence.emitted :] if logprob is not None else []
+        logprobs = [logprob] if new and logprob is not None else []
+        top = controls.top[-len(new) :] if controls is not None and new else []
+        if controls is not None and controls.error and reason != "abort":
+            reason, error = "error", controls.error
+        self._ready.put(EngineOutput(sequence.request.request_id, new, logprobs, reason, error, top))
+        self._running.pop(sequence.request.request_id, None)
+        if self._lib is not None:
+            self._lib.llama_memory_seq_rm(self._lib.llama_get_memory(self._ctx), sequence.seq_id, -1, -1)
+        self._free_seq_ids.append(sequence.seq_id)
+
+
+def _sampling_batch(sequences: list[_Sequence]) -> SamplingBatch:
+    """The rows' sampling settings in the shape `sample_next_tokens` takes (as the transformers backend builds)."""
+    params = [sequence.request.params for sequence in sequences]
+    keys = [
+        seed_key(p.seed, len(s.request.prompt_ids) + len(s.generated)) if p.seed is not None else NO_SEED
+        for p, s in zip(params, sequences, strict=True)
+    ]
+    return SamplingBatch(
+        temperature=torch.tensor([p.temperature for p in params], dtype=torch.float32),
+        top_p=torch.tensor([p.top_p for p in params], dtype=torch.float32),
+        top_k=torch.tensor([p.top_k for p in params], dtype=torch.int32),
+        seed_key=torch.tensor(keys, dtype=torch.int64),
+        slot=torch.tensor([s.slot for s in sequences], dtype=torch.int32),
+    )

@@ -1,0 +1,194 @@
+"""Tenant-salted prefix caching and KV-cache events for transformers' paged cache.
+
+transformers hashes each full KV block as blake2b(parent hash, block tokens), a chain from the first block, and
+shares blocks whose hash matches. Here the chain starts from the request's salt (its tenant) instead of nothing,
+so two tenants with the same prompt never share, match or time each other's blocks (vLLM's `cache_salt`). The
+same `block_hashes` function names blocks on both sides: the engine reports the hashes it stored and evicted
+(`CacheEvents`, as vLLM's KV events) and the gateway computes a prompt's chain to look them up
+(`headwater.platform.cache_view`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import time
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from headwater.engine.protocol import CacheEvents
+
+
+def chain_hash(parent: int | None, tokens: Sequence[int]) -> int:
+    """The hash of one block from its parent's and its tokens: transformers' `compute_block_hash`, byte for byte."""
+    digest = hashlib.blake2b(digest_size=8)
+    if parent is not None:
+        digest.update(parent.to_bytes(8, "little", signed=False))
+    digest.update(array("i", tokens).tobytes())
+    return int.from_bytes(digest.digest(), "little", signed=False)
+
+
+def salt_root(salt: str | None) -> int | None:
+    """Where a salted chain starts (None, transformers' own start, for an unsalted request)."""
+    if not salt:
+        return None
+    digest = hashlib.blake2b(b"headwater-cache-salt\0" + salt.encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "little", signed=False)
+
+
+def block_hashes(token_ids: Sequence[int], block_size: int, salt: str | None, matchable: bool = False) -> list[int]:
+    """The hash chain of the full blocks of `token_ids`. `matchable` keeps only the blocks a prompt can reuse:
+    transformers always recomputes the last prompt token, so a block holding it is never matched."""
+    count = (len(token_ids) - 1 if matchable else len(token_ids)) // block_size
+    return list(_chain(token_ids, block_size, salt_root(salt), count))
+
+
+class SaltedPrefixCache:
+    """Installs salted hashing into a `PagedAttentionCache`, turns its ledger into `CacheEvents`, and pins the
+    blocks of requests that ask for it (`EngineRequest.pin_s`: a cached context's TTL).
+
+    A pin holds one reference on each block of the finished request's prompt chain, so transformers' eviction
+    (which drops every unreferenced cached block under memory pressure) passes them over; when the pin's time is
+    up the reference is released and the blocks are evictable like any prefix. Pins are taken and released on the
+    generation thread, just before the cache matches a prompt or evicts.
+
+    The cache's matching and hashing run on the generation thread; `add`/`forget` and `events` on others. Every
+    shared structure is a dict whose single operations are atomic in CPython, and `events` copies the ledger's keys
+    in one C-level call, so no lock is taken on the hot path.
+    """
+
+    def __init__(self, cache: Any) -> None:  # transformers' PagedAttentionCache (untyped upstream)
+        self._cache = cache
+        self._roots: dict[str, int | None] = {}
+        self._matched: dict[str, int] = {}
+        self._current_root: int | None = None
+        self._allocators = list(cache.cache_allocators.values())
+        self.block_size = int(self._allocators[0].tokens_per_page)
+        self._known: set[int] = set()
+        self._reset = True
+        self._wanted: dict[str, tuple[list[int], int | None, float]] = {}
+        self._finished: queue.SimpleQueue[tuple[list[int], int | None, float]] = queue.SimpleQueue()
+        self._pins: list[tuple[float, list[tuple[Any, int]]]] = []
+        """(until, [(allocator, block id)]): touched on the generation thread only."""
+        self._install()
+
+    def add(self, request_id: str, salt: str | None, prompt_ids: list[int] | None = None, pin_s: float = 0.0) -> None:
+        root = salt_root(salt)
+        self._roots[request_id] = root
+        if pin_s > 0 and prompt_ids:
+            self._wanted[request_id] = (list(prompt_ids), root, pin_s)
+
+    def forget(self, request_id: str) -> int:
+        """Drop a finished request (its pin, if it asked for one, is taken next); returns its prompt tokens reused
+        from the cache."""
+        self._roots.pop(request_id, None)
+        wanted = self._wanted.pop(request_id, None)
+        if wanted is not None:
+            self._finished.put(wanted)
+        return self._matched.pop(request_id, 0)
+
+    @property
+    def pinned_blocks(self) -> int:
+        return sum(len(blocks) for _, blocks in self._pins)
+
+    def settle_pins(self, now: float | None = None) -> None:
+        """Take the pins of finished requests and release those whose time is up (generation thread)."""
+        now = time.monotonic() if now is None else now
+        while not self._finished.empty():
+            prompt_ids, root, pin_s = self._finished.get()
+            self._pins.append((now + pin_s, self._acquire_chain(prompt_ids, root)))
+        for pin in [pin for pin in self._pins if pin[0] <= now]:
+            self._pins.remove(pin)
+            for allocator, block_id in pin[1]:
+                if allocator.ledger.release(block_id):
+                    allocator.pool.free_blocks(allocator.index, [block_id])
+
+    def _acquire_chain(self, prompt_ids: list[int], root: int | None) -> list[tuple[Any, int]]:
+        held = []
+        for allocator in self._allocators:
+            size = allocator.tokens_per_page
+            for block_hash in _chain(prompt_ids, size, root, len(prompt_ids) // size):
+                block_id = allocator.ledger.hash_to_block.get(block_hash)
+                if block_id is None:
+                    break
+                allocator.ledger.acquire(block_id)
+                held.append((allocator, block_id))
+        return held
+
+    def matched(self, request_id: str) -> int:
+        return self._matched.get(request_id, 0)
+
+    def events(self) -> CacheEvents:
+        """Blocks hashed (stored) and un-hashed (evicted) since the previous call, from the first allocator."""
+        now = set(self._allocators[0].ledger.hash_to_block)
+        stored, evicted = sorted(now - self._known), sorted(self._known - now)
+        reset, self._reset, self._known = self._reset, False, now
+        return CacheEvents(self.block_size, stored, evicted, reset)
+
+    def _install(self) -> None:
+        search, evict = self._cache.search_prefix_match, self._cache.evict_cached_blocks
+
+        def evict_cached_blocks() -> bool:
+            self.settle_pins()
+            return bool(evict())
+
+        def search_prefix_match(request_id: str, prompt_ids: list[int]) -> int:
+            self.settle_pins()
+            self._current_root = self._roots.get(request_id)
+            matched = int(search(request_id, prompt_ids))
+            self._matched.setdefault(request_id, matched)
+            return matched
+
+        self._cache.search_prefix_match = search_prefix_match
+        self._cache.evict_cached_blocks = evict_cached_blocks
+        for allocator in self._allocators:
+            allocator.match_prefix_blocks = self._matcher(allocator)
+            allocator.mark_complete_blocks = self._marker(allocator)
+
+    def _matcher(self, allocator: Any) -> Callable[[list[int]], list[int]]:
+        """A bound replacement for the allocator's `match_prefix_blocks`, its chain started from the salt."""
+
+        def match_prefix_blocks(prompt_ids: list[int]) -> list[int]:
+            blocks = []
+            size = allocator.tokens_per_page
+            for block_hash in _chain(prompt_ids, size, self._current_root, (len(prompt_ids) - 1) // size):
+                block_id = allocator.ledger.hash_to_block.get(block_hash)
+                if block_id is None:
+                    break
+                blocks.append(block_id)
+            return blocks
+
+        return match_prefix_blocks
+
+    def _marker(self, allocator: Any) -> Callable[[str, list[int], int], None]:
+        """transformers' `mark_complete_blocks`, with the chain started from the request's salt."""
+
+        def mark_complete_blocks(request_id: str, token_ids: list[int], new_blocks: int) -> None:
+            table = allocator.block_table[request_id]
+            size, ledger = allocator.tokens_per_page, allocator.ledger
+            parent = self._roots.get(request_id)
+            for i, block_id in enumerate(table):
+                block_hash = ledger.block_to_hash.get(block_id)
+                if block_hash is None:
+                    tokens = token_ids[i * size : (i + 1) * size]
+                    if new_blocks == 0 or len(tokens) < size:
+                        break
+                    block_hash = chain_hash(parent, tokens)
+                    new_blocks -= 1
+                    identical = ledger.register_new_hash(block_id, block_hash)
+                    if identical is not None:  # same content already cached: adopt it, free the duplicate
+                        ledger.acquire(identical)
+                        table[i] = identical
+                        if ledger.release(block_id):
+                            allocator.pool.free_blocks(allocator.index, [block_id])
+                parent = block_hash
+
+        return mark_complete_blocks
+
+
+def _chain(token_ids: Sequence[int], size: int, root: int | None, count: int) -> Iterator[int]:
+    parent = root
+    for index in range(max(0, count)):
+        parent = chain_hash(parent, token_ids[index * size : (index + 1) * size])
+        yield parent

@@ -1,0 +1,63 @@
+"""`POST /v1/judgements`: one item judged synchronously by any served model, the reply being the judge CLI's
+`--json` object (`id`, `verdict`, `reasoning`, `parse_error`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from headwater.errors import InvalidRequestError
+from headwater.judge import TASK_KINDS, Judge
+from headwater.judge.inputs import task_from_record
+from headwater.judge.judge import judgement_record
+from headwater.judge.templates import template_named
+from headwater.platform.api.responses import error_responses
+from headwater.platform.auth import authenticate
+from headwater.platform.served_generator import ServedGenerator
+from headwater.platform.service_limits import check_text_sizes
+from headwater.platform.state import gateway_of
+
+router = APIRouter(prefix="/v1")
+SERVED_TEMPLATES = ("headwater", "prometheus")
+"""Built-in templates only: a template file would be a path on the server."""
+
+
+class JudgementRequest(BaseModel):
+    """The judge model, the task kind, how to judge, and the item's fields as in the judge's JSONL (`instruction`,
+    `response` or `response_a`/`response_b`, `rubric` or `criteria`, `labels`, `reference`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(description="A served model that judges.")
+    kind: str = Field(description=f"One of {', '.join(TASK_KINDS)}.")
+    retries: int = Field(1, ge=0, le=5, description="Re-asks when the verdict does not parse.")
+    samples: int = Field(1, ge=1, le=8, description="Self-consistency: samples per task (majority vote).")
+    max_tokens: int = Field(512, ge=16, le=4096, description="Most tokens of the judge's reasoning and verdict.")
+    template: str = Field("headwater", description="The judge prompt: headwater (default) or prometheus.")
+
+
+@router.post("/judgements", responses=error_responses(400, 401, 404, 413, 429, 503))
+async def judgements(body: JudgementRequest, request: Request, tenant: str = Depends(authenticate)) -> dict:
+    """Judge one item with the served model `model`: the verdict (a score, A/B, or a label; null when it did not
+    parse, with `parse_error`) and the reasoning."""
+    gateway = gateway_of(request)
+    item = body.model_extra or {}
+    check_text_sizes(item, gateway.settings.service_max_chars)
+    task = task_from_record(body.kind, item)
+    if body.template not in SERVED_TEMPLATES:
+        raise InvalidRequestError(
+            f"template must be one of {', '.join(SERVED_TEMPLATES)} on the platform, got {body.template!r}",
+            param="template",
+        )
+    generator = ServedGenerator(gateway, body.model, tenant, kind="judgement")
+    judge = Judge(
+        generator,
+        retries=body.retries,
+        samples=body.samples,
+        max_tokens=body.max_tokens,
+        template=template_named(body.template),
+    )
+    [result] = await asyncio.to_thread(judge.judge, [task])
+    return {"object": "judgement", "model": body.model, "kind": body.kind, **judgement_record(task, result)}

@@ -1,0 +1,62 @@
+"""A `Generator` over a model this gateway serves, for the platform's own services.
+
+Moderation, judging and red-teaming take any `Generator` in the libraries. On the platform their model is a served
+one, so its prompts go through the same admission, job rows, footprint and task executors as an API request, only
+without HTTP, keys or a second copy of the weights. `Generator.generate` is synchronous (the library calls are), so
+it runs in a worker thread and hands each prompt to the gateway's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from headwater.engine.protocol import SamplingParams
+from headwater.models.generator import Generation, GenerationParams, Prompt
+from headwater.platform.runs import Run
+from headwater.platform.serving import GenerationPlan
+
+if TYPE_CHECKING:
+    from headwater.platform.app import Gateway
+
+
+class ServedGenerator:
+    """Generates with the served model `model_name`, accounted to `tenant` (job kind `kind`)."""
+
+    def __init__(self, gateway: Gateway, model_name: str, tenant: str, kind: str = "service") -> None:
+        gateway.model(model_name)  # a 404 naming the served models, before any work starts
+        self.gateway = gateway
+        self.model_name = model_name
+        self.tenant = tenant
+        self.kind = kind
+        self.name = model_name
+        self.loop = asyncio.get_running_loop()
+
+    def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> list[Generation]:
+        """From a worker thread: every prompt at once on the gateway's loop (the TEs batch them), in order."""
+        settings = params or GenerationParams()
+        futures = [asyncio.run_coroutine_threadsafe(self.agenerate(prompt, settings), self.loop) for prompt in prompts]
+        try:
+            return [future.result() for future in futures]
+        finally:
+            for future in futures:
+                future.cancel()
+
+    async def agenerate(self, prompt: Prompt, params: GenerationParams) -> Generation:
+        """One prompt, on the gateway's loop: tokenised, budgeted and run like a chat or completion request."""
+        model = self.gateway.model(self.model_name)
+        ids = await (model.encode_text(prompt) if isinstance(prompt, str) else model.encode_chat(list(prompt)))
+        budget = model.completion_budget(
+            len(ids), params.max_tokens, self.gateway.settings.default_max_tokens, "max_tokens"
+        )
+        sampling = SamplingParams(temperature=params.temperature, top_p=params.top_p, seed=params.seed)
+        plan = GenerationPlan(uuid.uuid4().hex, [ids], [budget], 1, sampling, list(params.stop), False, self.tenant)
+        run = await Run.begin(self.gateway.services, self.tenant, self.kind, model, plan)
+        parts: list[str] = []
+        finish = "stop"
+        async for delta in run.deltas():
+            parts.append(delta.text)
+            finish = delta.finish_reason or finish
+        return Generation("".join(parts), finish, len(ids), run.completion_tokens)

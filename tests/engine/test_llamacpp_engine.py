@@ -1,0 +1,134 @@
+"""The llama.cpp engine over the built-in SmolLM2 GGUF: greedy output equals llama.cpp's own, a batch does not
+change a request's tokens (greedy or seeded), and aborts, budgets, grammars and load reports behave as the
+transformers engine's do. Skipped when llama-cpp-python is not installed (`make llamacpp`)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from headwater.engine.grammar import json_schema_grammar
+from headwater.engine.protocol import EngineConfig, EngineRequest, SamplingParams
+
+llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed: run `make llamacpp`")
+
+from headwater.engine.llamacpp_engine import LlamaCppEngine  # noqa: E402
+from headwater.models.gguf import gguf_serving_files, resolve_gguf  # noqa: E402
+from headwater.models.tokenizer_text import chat_ids  # noqa: E402
+
+CONFIG = EngineConfig(max_batch_tokens=256, kv_blocks=256, kv_block_size=32)
+
+
+@pytest.fixture(scope="module")
+def gguf():
+    return resolve_gguf("smollm2-135m")
+
+
+@pytest.fixture(scope="module")
+def tokenizer(gguf, data_dir):
+    return gguf_serving_files(gguf, data_dir)[0]
+
+
+@pytest.fixture(scope="module")
+def engine(gguf, tokenizer):
+    running = LlamaCppEngine(gguf, [tokenizer.eos_token_id], CONFIG, tokenizer, max_sequences=8, threads=2)
+    running.start()
+    yield running
+    running.shutdown()
+
+
+def _outputs(engine, requests, timeout=120.0) -> dict[str, list]:
+    for request in requests:
+        engine.add_request(request)
+    outputs = {request.request_id: [] for request in requests}
+    deadline = time.monotonic() + timeout
+    while sum(bool(o and o[-1].finish_reason) for o in outputs.values()) < len(requests):
+        assert time.monotonic() < deadline, "the engine did not finish in time"
+        for output in engine.get_outputs(0.5):
+            outputs[output.request_id].append(output)
+    return outputs
+
+
+def _tokens(outputs) -> dict[str, list[int]]:
+    return {rid: [t for o in outs for t in o.token_ids] for rid, outs in outputs.items()}
+
+
+def _prompt(tokenizer, text: str) -> list[int]:
+    return chat_ids(tokenizer, [{"role": "user", "content": text}], add_generation_prompt=True)
+
+
+def test_greedy_equals_llama_cpp_own_generation(engine, gguf, tokenizer, monkeypatch):
+    prompt = _prompt(tokenizer, "Name three rivers of Europe.")
+    outputs = _outputs(engine, [EngineRequest("g", prompt, SamplingParams(max_tokens=24, temperature=0))])
+    defaults = llama_cpp.llama_cpp.llama_model_default_params
+
+    def without_extra_buffers():  # as the engine loads it (see LlamaCppEngine's `repack`)
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    monkeypatch.setattr(llama_cpp.llama_cpp, "llama_model_default_params", without_extra_buffers)
+    reference = llama_cpp.Llama(str(gguf), n_ctx=engine.max_request_tokens, n_threads=2, flash_attn=True, verbose=False)
+    expected = []
+    for token in reference.generate(prompt, temp=0.0, top_k=1, reset=True):
+        if token == tokenizer.eos_token_id or len(expected) == 24:
+            break
+        expected.append(token)
+    assert _tokens(outputs)["g"] == expected
+    logprobs = [p for o in outputs["g"] for p in o.logprobs]
+    assert len(logprobs) == len(expected) and all(p <= 0 for p in logprobs)
+
+
+def test_a_batch_does_not_change_a_request_greedy_or_seeded(engine, tokenizer):
+    prompts = [_prompt(tokenizer, f"Write a sentence about the number {n}.") for n in range(6)]
+    greedy = SamplingParams(max_tokens=16, temperature=0)
+    seeded = SamplingParams(max_tokens=16, temperature=1.0, seed=7)
+    alone = _tokens(_outputs(engine, [EngineRequest("a", prompts[0], greedy), EngineRequest("s", prompts[1], seeded)]))
+    crowd = [
+        EngineRequest(f"c{n}", prompt, SamplingParams(max_tokens=16, temperature=1.0))
+        for n, prompt in enumerate(prompts)
+    ]
+    together = _tokens(
+        _outputs(engine, [*crowd, EngineRequest("a", prompts[0], greedy), EngineRequest("s", prompts[1], seeded)])
+    )
+    assert together["a"] == alone["a"] and together["s"] == alone["s"]
+    other_seed = _tokens(_outputs(engine, [EngineRequest("s2", prompts[1], SamplingParams(max_tokens=16, seed=8))]))
+    assert other_seed["s2"] != alone["s"]
+
+
+def test_budget_abort_and_load(engine, tokenizer):
+    prompt = _prompt(tokenizer, "Tell a long story about a lighthouse keeper.")
+    engine.add_request(EngineRequest("long", prompt, SamplingParams(max_tokens=400, temperature=0.8, seed=1)))
+    deadline = time.monotonic() + 60
+    seen = []
+    while not seen and time.monotonic() < deadline:
+        seen = [o for o in engine.get_outputs(0.5) if o.request_id == "long" and o.token_ids]
+    report = engine.load()
+    assert report.running == 1 and 0 < report.kv_blocks_used <= report.kv_blocks_total == CONFIG.kv_blocks
+    engine.abort("long")
+    finals = []
+    while not finals and time.monotonic() < deadline:
+        finals = [o for o in engine.get_outputs(0.5) if o.request_id == "long" and o.finish_reason]
+    assert finals[0].finish_reason == "abort"
+    assert engine.load().running == 0
+    short = _outputs(engine, [EngineRequest("short", prompt, SamplingParams(max_tokens=5, temperature=0))])
+    assert len(_tokens(short)["short"]) == 5 and short["short"][-1].finish_reason == "length"
+
+
+def test_a_grammar_and_top_logprobs_hold(engine, tokenizer):
+    schema = {"type": "object", "properties": {"river": {"type": "string"}}, "required": ["river"]}
+    params = SamplingParams(max_tokens=40, temperature=0.7, seed=3, grammar=json_schema_grammar(schema), top_logprobs=3)
+    outputs = _outputs(engine, [EngineRequest("j", _prompt(tokenizer, "Name a river as JSON."), params)])["j"]
+    text = tokenizer.decode([t for o in outputs for t in o.token_ids], skip_special_tokens=True)
+    assert outputs[-1].finish_reason == "stop", text
+    assert "river" in json.loads(text)
+    tops = [top for o in outputs for top in o.top_logprobs]
+    assert tops and all(len(top) == 3 for top in tops)
+
+
+def test_a_request_larger_than_the_cache_fails_alone(engine, tokenizer):
+    too_long = EngineRequest("big", [1] * 10, SamplingParams(max_tokens=engine.max_request_tokens))
+    outputs = _outputs(engine, [too_long])["big"]
+    assert outputs[-1].finish_reason == "error" and "exceed what one request may hold" in outputs[-1].error
