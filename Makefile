@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PIP := $(PY) -m pip install -q -c constraints.txt
 
-.PHONY: up test lint format bench clean
+.PHONY: up test lint format bench clean llamacpp
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,6 +27,13 @@ test: $(STAMP)
 	$(VENV)/bin/pytest -q
 
 # mypy checks the whole headwater package ([tool.mypy] in pyproject.toml): ~1 min cold on 2 cores, seconds with .mypy_cache.
+# The llama.cpp engine (HEADWATER_ENGINE=llamacpp): llama-cpp-python compiled from its PyPI source for this CPU
+# (about 15 min on 2 cores); only the library, none of llama.cpp's tools.
+llamacpp: $(STAMP)
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) CMAKE_ARGS="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF \
+	  -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF" \
+	  $(PIP) --no-binary llama-cpp-python 'llama-cpp-python==0.3.36'
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from headwater.engine.protocol import EngineConfig
+from headwater.engine.protocol import EngineBackend, EngineConfig
 
 _ENGINE = EngineConfig()
 
@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         100_000,
         ge=1,
         description="Longest text a synchronous moderation, judgement or detection request may carry; beyond: 413.",
+    )
+    engine_backend: EngineBackend = Field(
+        "transformers",
+        validation_alias=AliasChoices("engine_backend", "HEADWATER_ENGINE", "HEADWATER_ENGINE_BACKEND"),
+        description="Engine of the TEs: transformers (any HF model) or llamacpp (GGUF files, `make llamacpp`); a "
+        "catalogue entry's `engine` overrides it.",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Weight dtype of the engine (auto: float32 on CPU, bfloat16 on GPU)."

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import msgspec
 
-from headwater.engine.protocol import CacheEvents, EngineConfig, EngineInfo, EngineOutput, EngineRequest, LoadReport
+from headwater.engine.protocol import (
+    CacheEvents,
+    EngineBackend,
+    EngineConfig,
+    EngineInfo,
+    EngineOutput,
+    EngineRequest,
+    LoadReport,
+)
 
 
 class ModelSpec(msgspec.Struct, frozen=True):
@@ -23,6 +31,10 @@ class ModelSpec(msgspec.Struct, frozen=True):
     device: str = "auto"
     engine: EngineConfig = EngineConfig()
     shared_weights: str | None = None
+    backend: EngineBackend = "transformers"
+    """The engine the TE hosts; with `llamacpp`, `model` is the GGUF file."""
+    max_sequences: int = 64
+    """Sequences the engine generates at once (llama.cpp sizes its KV streams by it)."""
     """Per-model folder (under /dev/shm) through which this host's TEs of the model share one copy of its
     weights (see headwater.engine.weights); None: each TE loads its own."""
 

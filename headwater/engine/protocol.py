@@ -12,6 +12,8 @@ from typing import Literal, Protocol
 import msgspec
 
 FinishReason = Literal["stop", "length", "abort", "error"]
+EngineBackend = Literal["transformers", "llamacpp"]
+"""The engines a TE can host: transformers continuous batching (any HF model), llama.cpp (GGUF files)."""
 
 
 class SamplingParams(msgspec.Struct, frozen=True):

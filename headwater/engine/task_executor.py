@@ -16,6 +16,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import msgspec
@@ -74,6 +75,8 @@ def build_engine(
     """Load the model, start a transformers continuous-batching engine for it and run one dummy request through
     it; returns the engine, what it runs on, the seconds of each phase and where the weights came from (through
     `weights`, default: the one `weight_source` picks for the spec)."""
+    if spec.backend == "llamacpp":
+        return build_llamacpp_engine(spec)
     from headwater.engine.transformers_engine import TransformersEngine
     from headwater.models.loading import load_tokenizer
 
@@ -92,6 +95,24 @@ def build_engine(
     _warm_up(engine)
     phases["warmup"] = time.monotonic() - started
     return engine, engine_info(model), phases, loaded.kind
+
+
+def build_llamacpp_engine(spec: ipc.ModelSpec) -> tuple[Engine, EngineInfo, dict[str, float], WeightKind]:
+    """A llama.cpp engine over the GGUF file `spec.model` (memory-mapped: TEs of one file on a host share its pages
+    through the page cache), warmed up like the transformers one."""
+    from headwater.engine.llamacpp_engine import LlamaCppEngine
+    from headwater.models.gguf import gguf_serving_files
+
+    gguf = Path(spec.model)
+    started = time.monotonic()
+    tokenizer, _window = gguf_serving_files(gguf, spec.data_dir)
+    engine = LlamaCppEngine(gguf, [tokenizer.eos_token_id], spec.engine, tokenizer, spec.max_sequences)
+    engine.start()
+    phases = {"weight_load": time.monotonic() - started, "engine_start": 0.0}
+    started = time.monotonic()
+    _warm_up(engine)
+    phases["warmup"] = time.monotonic() - started
+    return engine, engine.info(), phases, "disk"
 
 
 def _warm_up(engine: Engine, timeout_s: float = 60.0) -> None:

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from headwater.config import Settings
+from headwater.engine.protocol import EngineBackend
 from headwater.errors import InvalidRequestError
 from headwater.platform.predictor import LengthPredictor
 from headwater.platform.scheduler import BalanceRule, Heatmap, Policy, Scheduler
@@ -41,6 +42,12 @@ class CatalogueEntry(BaseModel):
     predictor: Path | None = Field(None, description="`deepflow`: the output-length predictor JSON.")
     num_cpus: float | None = Field(None, gt=0, description="Logical CPUs each Ray TE reserves; default: settings.")
     num_gpus: float | None = Field(None, ge=0, description="GPUs each Ray TE reserves (over 1: a placement group).")
+    engine: EngineBackend | None = Field(
+        None, description="Engine of its TEs: transformers, or llamacpp (GGUF files); default: HEADWATER_ENGINE."
+    )
+    quantization: str | None = Field(
+        None, description="llamacpp: which GGUF of a folder to serve, by the quantisation in its name (Q4_K_M, F16…)."
+    )
 
     @model_validator(mode="after")
     def _check_bounds(self) -> CatalogueEntry:

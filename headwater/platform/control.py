@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.config import Settings
 from headwater.engine.ipc import ModelSpec
@@ -32,6 +32,9 @@ from headwater.platform.store import Store
 from headwater.platform.te_group import TEGroup
 from headwater.platform.te_time import ExecutorClock
 from headwater.platform.weight_keeper import WeightKeeper, sweep_stale
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 TE_TIME_FLUSH_S = 10.0
@@ -99,19 +102,28 @@ class ControlPlane:
         """Catalogue a model and start its `min_tes` TEs; ModelLoadError (the TE's own reason) if it cannot load,
         and then it is not catalogued."""
         name, settings = entry.served_name, self.settings
-        source = await asyncio.to_thread(resolve_model, entry.model, settings.data_dir)
-        tokenizer = await asyncio.to_thread(load_tokenizer, source, settings.data_dir)
-        from transformers import AutoConfig
-
-        config = await asyncio.to_thread(AutoConfig.from_pretrained, source)
-        defaults = await asyncio.to_thread(default_sampling, source)
+        backend = entry.engine or settings.engine_backend
+        if backend == "llamacpp":
+            source, tokenizer, window, defaults = await asyncio.to_thread(self._gguf_model, entry)
+            shared = None  # llama.cpp memory-maps the GGUF: a host's TEs of one file share its page-cache pages
+        else:
+            source, tokenizer, window, defaults = await asyncio.to_thread(self._hf_model, entry)
+            shared = self.weights.add(name, source, entry.preload)
         group = TEGroup(name, settings.activator_timeout_s, settings.activator_max_waiting, self._wake.set)
         group.scheduler = entry.scheduler()
-        window = min(context_window(config), settings.engine.max_sequence_tokens)
         queue = FairQueue(settings.engine_max_sequences, settings.tenant_engine_share)
         served = ServedModel(name, tokenizer, window, group, defaults, queue)
-        shared = self.weights.add(name, source, entry.preload)
-        spec = ModelSpec(source, str(settings.data_dir), settings.dtype, settings.device, settings.engine, shared)
+        served.backend = backend
+        spec = ModelSpec(
+            source,
+            str(settings.data_dir),
+            settings.dtype,
+            settings.device,
+            settings.engine,
+            shared,
+            backend,
+            settings.engine_max_sequences,
+        )
         self.entries[name], self.specs[name], self.models[name] = entry, spec, served
         self.weights.tick(self._in_use(), time.monotonic())  # a `preload` model starts reading ahead now
         try:
@@ -120,6 +132,26 @@ class ControlPlane:
             await self.remove(name)
             raise
         return served
+
+    def _hf_model(self, entry: CatalogueEntry) -> tuple[str, PreTrainedTokenizerBase, int, SamplingParams]:
+        """Folder (or id), tokenizer, window and recommended sampling of a model for the transformers engine."""
+        from transformers import AutoConfig
+
+        source = resolve_model(entry.model, self.settings.data_dir)
+        tokenizer = load_tokenizer(source, self.settings.data_dir)
+        window = min(context_window(AutoConfig.from_pretrained(source)), self.settings.engine.max_sequence_tokens)
+        return source, tokenizer, window, default_sampling(source)
+
+    def _gguf_model(self, entry: CatalogueEntry) -> tuple[str, PreTrainedTokenizerBase, int, SamplingParams]:
+        """The GGUF file, its own tokenizer, and the window: the trained context, capped by one KV stream of the
+        llama.cpp engine (its cells split evenly between `engine_max_sequences` sequences)."""
+        from headwater.models.gguf import gguf_serving_files, resolve_gguf
+
+        gguf = resolve_gguf(entry.model, entry.quantization)
+        tokenizer, trained = gguf_serving_files(gguf, self.settings.data_dir)
+        engine = self.settings.engine
+        stream = engine.kv_blocks * engine.kv_block_size // self.settings.engine_max_sequences
+        return str(gguf), tokenizer, min(trained, stream), SamplingParams()
 
     async def _cold_start(self, served: ServedModel) -> None:
         """A TE started with its model at once (the start-up path: nothing is pooled yet)."""

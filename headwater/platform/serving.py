@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 from transformers import PreTrainedTokenizerBase
 
-from headwater.engine.protocol import EngineOutput, EngineRequest, SamplingParams
+from headwater.engine.protocol import EngineBackend, EngineOutput, EngineRequest, SamplingParams
 from headwater.errors import EngineUnavailableError, HeadwaterError, InvalidRequestError
 from headwater.models.tokenizer_text import chat_ids
 from headwater.platform.detokenize import IncrementalDetokenizer, StopMatcher
@@ -90,6 +90,8 @@ class ServedModel:
         self.default_sampling = default_sampling or SamplingParams()
         self.fair_queue = fair_queue or FairQueue(slots=1_000_000)
         self.token_bytes = TokenBytes(tokenizer)
+        self.backend: EngineBackend = "transformers"
+        """The engine its TEs host (reported by /health and /v1/models)."""
 
     @property
     def executors(self) -> list[Executor]:

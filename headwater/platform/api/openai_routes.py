@@ -49,6 +49,7 @@ def _model_card(name: str, model: ServedModel, created: int) -> dict[str, object
         "created": created,
         "owned_by": "headwater",
         "context_window": model.context_window,
+        "engine": model.backend,
     }
 
 

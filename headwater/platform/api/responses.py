@@ -145,6 +145,7 @@ class ModelCard(BaseModel):
     created: int
     owned_by: str
     context_window: int
+    engine: Literal["transformers", "llamacpp"]
 
 
 class ModelList(BaseModel):

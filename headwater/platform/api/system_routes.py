@@ -25,6 +25,7 @@ async def health(request: Request) -> JSONResponse:
                 "state": te.state,
                 "restarts": te.restarts,
                 "in_flight": te.in_flight,
+                "engine": model.backend,
             }
             for te in model.executors
         ]
