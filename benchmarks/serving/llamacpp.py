@@ -1,6 +1,7 @@
 """Our llama.cpp engine vs our transformers engine, the same model (SmolLM2-135M) behind the same gateway.
 
-    .venv/bin/python benchmarks/serving/llamacpp.py [--concurrency 1 8 32] [--prompts 32] [--max-tokens 64] [--json]
+    .venv/bin/python benchmarks/serving/llamacpp.py [--concurrency 1 8 32] [--prompts 32] [--max-tokens 64]
+        [--data-dir .headwater] [--json]
 
 Each backend serves `smollm2-135m` from one TE (transformers: the float32 weights converted from the shipped GGUF;
 llamacpp: the shipped Q4_1 GGUF as it is); for each concurrency level `--prompts` ShareGPT-like chat requests run at
@@ -23,7 +24,8 @@ from headwater.platform.launch import launch_server
 from headwater.platform.loadgen import LoadConfig, run_load, summarise
 
 
-def _serve(engine: str, folder: Path, max_sequences: int) -> tuple[object, float]:
+def _serve(engine: str, folder: Path, data_dir: Path, max_sequences: int) -> tuple[object, float]:
+    folder.mkdir(parents=True, exist_ok=True)
     catalogue = folder / f"{engine}.yaml"
     catalogue.write_text(f"models:\n  - model: smollm2-135m\n    name: bench\n    engine: {engine}\n")
     env = {
@@ -33,12 +35,12 @@ def _serve(engine: str, folder: Path, max_sequences: int) -> tuple[object, float
         "HEADWATER_KV_BLOCKS": "512",
     }
     started = time.perf_counter()
-    server = launch_server(None, folder / "data", env=env)
+    server = launch_server(None, data_dir, env=env)
     return server, time.perf_counter() - started
 
 
 def _measure(engine: str, args: argparse.Namespace, folder: Path) -> dict[str, object]:
-    server, start_s = _serve(engine, folder, max(args.concurrency))
+    server, start_s = _serve(engine, folder, args.data_dir, max(args.concurrency))
     levels = {}
     try:
         for concurrency in args.concurrency:
@@ -62,6 +64,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--data-dir", type=Path, default=Path(".headwater"), help="Where the built-ins are kept.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="headwater-llamacpp-") as folder:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import typer
 
 from headwater.cli import (
@@ -30,25 +32,35 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-app.command("up")(serve.up)
-app.command("serve")(serve.serve)
-app.command("ps")(ps.ps)
-app.command("chat")(chat.chat)
-app.command("distill")(distill.distill)
-app.add_typer(keys.app, name="keys")
-app.add_typer(scheduler.app, name="scheduler")
-app.add_typer(footprint.app, name="footprint")
-app.add_typer(cft.app, name="cft")
-app.add_typer(cft.sft_app, name="sft")
-app.add_typer(judge.app, name="judge")
-app.add_typer(detect.app, name="detect")
+COMMANDS: dict[str, Callable[..., None]] = {
+    "up": serve.up,
+    "serve": serve.serve,
+    "ps": ps.ps,
+    "chat": chat.chat,
+    "distill": distill.distill,
+}
+"""The top-level commands, by name, in the order `headwater --help` lists them."""
+GROUPS = {
+    "keys": keys.app,
+    "scheduler": scheduler.app,
+    "footprint": footprint.app,
+    "cft": cft.app,
+    "sft": cft.sft_app,
+    "judge": judge.app,
+    "detect": detect.app,
+    "redteam": redteam.app,
+    "guard": guard.app,
+    "bench": bench.app,
+    "files": files.app,
+    "batches": batches.app,
+    "finetune": finetune.app,
+}
+"""The command groups (`headwater NAME ...`), likewise."""
+for name, command in COMMANDS.items():
+    app.command(name)(command)
 detect.app.add_typer(annotate.app, name="annotate")
-app.add_typer(redteam.app, name="redteam")
-app.add_typer(guard.app, name="guard")
-app.add_typer(bench.app, name="bench")
-app.add_typer(files.app, name="files")
-app.add_typer(batches.app, name="batches")
-app.add_typer(finetune.app, name="finetune")
+for name, group in GROUPS.items():
+    app.add_typer(group, name=name)
 
 
 def main() -> None:

@@ -3,11 +3,12 @@ every command fails the same way."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,6 +30,7 @@ __all__ = [
     "as_flag",
     "err",
     "fail",
+    "failing",
     "generator_for",
     "option_groups",
 ]
@@ -67,6 +69,16 @@ def fail(error: Exception) -> typer.Exit:
     err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     broke = isinstance(error, HeadwaterError) and error.status_code >= 500
     return typer.Exit(1 if broke else 2)
+
+
+@contextlib.contextmanager
+def failing() -> Iterator[None]:
+    """Run the block; any error it raises leaves the command through `fail` (one line on stderr, the exit code of
+    its class), so a command body is the call and the print, not a try/except of its own."""
+    try:
+        yield
+    except Exception as error:
+        raise fail(error) from None
 
 
 def as_flag(error: HeadwaterError, flags: Mapping[str, str] | None = None) -> HeadwaterError:

@@ -153,6 +153,18 @@ class ClueDetector:
     def load(cls, path: Path) -> ClueDetector:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise InvalidRequestError(f"{path} is not a saved clue detector: {error}", param="clue_model") from error
+        return cls.from_dict(data, str(path))
+
+    @classmethod
+    def from_dict(cls, data: object, source: str = "the clue model") -> ClueDetector:
+        """A detector from the JSON object `save` writes (read from a file, or sent to the platform), every field
+        checked: a malformed one is an error naming `source`, never a half-built detector."""
+        path = source
+        try:
+            if not isinstance(data, dict):
+                raise InvalidRequestError("it is not a JSON object")
             if data.get("format") != FORMAT:
                 raise InvalidRequestError(f"format is {data.get('format')!r}, expected {FORMAT!r}")
             detector = cls(Lexicon.from_dict(data["lexicon"]), min_words=int(data["min_words"]), c=float(data["c"]))
@@ -164,6 +176,9 @@ class ClueDetector:
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise InvalidRequestError(f"{path} is not a saved clue detector: {error}", param="clue_model") from error
         expected = [f.name for f in extract("x", detector.lexicon)]
-        if detector.feature_names != expected or not len(expected) == len(detector.coef) == len(detector.mean):
+        arrays = (detector.mean, detector.scale, detector.coef)
+        if detector.feature_names != expected or any(a.shape != (len(expected),) for a in arrays):
             raise InvalidRequestError(f"{path}: features do not match its lexicon; re-train", param="clue_model")
+        if not all(np.isfinite(a).all() for a in arrays) or not np.isfinite(detector.intercept) or 0 in detector.scale:
+            raise InvalidRequestError(f"{path}: a weight is not a finite number (or a scale is 0)", param="clue_model")
         return detector

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from headwater.engine.ipc import ModelSpec
+from headwater.errors import ModelLoadError
 
 if TYPE_CHECKING:
     import torch
@@ -242,7 +243,7 @@ class CudaIpcWeights:
 
     def load(self, spec: ModelSpec) -> LoadedWeights:
         handles = self.shared / CUDA_HANDLES
-        with contextlib.suppress(OSError, EOFError, pickle.UnpicklingError, RuntimeError):
+        with contextlib.suppress(OSError, EOFError, pickle.UnpicklingError, RuntimeError, ModelLoadError):
             model = self._import(spec, handles)
             if model is not None:
                 return LoadedWeights(model, "peer")
@@ -279,8 +280,13 @@ def rebuild_model(source: str, tensors: dict[str, torch.Tensor]) -> PreTrainedMo
     for name, tensor in tensors.items():
         _assign(model, name, tensor)
     model.tie_weights()
-    if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
-        raise RuntimeError("the exported tensors do not cover the model")
+    missing = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if missing:
+        raise ModelLoadError(
+            f"the exported tensors do not cover {source}: {len(missing)} missing, first {missing[0]}; "
+            "export the same model (its config must match the shared weights) or load it from disk",
+            param="model",
+        )
     return model.eval()
 
 

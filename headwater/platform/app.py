@@ -17,6 +17,7 @@ from headwater.platform.annotation.store import AnnotationStore
 from headwater.platform.api.admin_routes import router as admin_router
 from headwater.platform.api.batch_routes import router as batch_router
 from headwater.platform.api.context_routes import router as context_router
+from headwater.platform.api.detection_routes import router as detection_router
 from headwater.platform.api.errors import install_error_handlers
 from headwater.platform.api.file_routes import router as file_router
 from headwater.platform.api.finetune_routes import router as finetune_router
@@ -30,6 +31,7 @@ from headwater.platform.api.system_routes import router as system_router
 from headwater.platform.catalogue import CatalogueEntry, catalogue_from_settings
 from headwater.platform.contexts import ContextStore
 from headwater.platform.control import ControlPlane
+from headwater.platform.detection import DetectionService
 from headwater.platform.footprint import FootprintAccountant
 from headwater.platform.jobs.services import JobServices
 from headwater.platform.metrics import Metrics
@@ -54,6 +56,7 @@ class Gateway:
         self.models: dict[str, ServedModel] = {}
         self.control = ControlPlane(settings, self.models, self.metrics, self.store, self.services.footprint)
         self.moderation = ModerationService(self)
+        self.detection = DetectionService(self)
         self.contexts = ContextStore()
         self.jobs = JobServices(self)
         self.started_at = time.time()
@@ -128,6 +131,7 @@ def create_app(
     app.include_router(moderation_router)
     app.include_router(context_router)
     app.include_router(judgement_router)
+    app.include_router(detection_router)
     app.include_router(file_router)
     app.include_router(batch_router)
     app.include_router(finetune_router)

@@ -61,8 +61,7 @@ class LocalFileStorage:
         """The file's path, refused unless it is a platform-made id inside the tenant's own folder."""
         if not _FILE_ID.match(file_id):
             raise NotFoundError(f"no file {file_id!r}", param="file_id")
-        folder = tenant if _SAFE_TENANT.match(tenant) and tenant not in {".", ".."} else _digest(tenant)
-        tenant_root = (self.root / folder).resolve()
+        tenant_root = tenant_folder(self.root, tenant)
         path = (tenant_root / file_id).resolve()
         if not tenant_root.is_relative_to(self.root) or path.parent != tenant_root:
             raise NotFoundError(f"no file {file_id!r}", param="file_id")
@@ -83,6 +82,13 @@ class LocalFileStorage:
 
     def delete(self, tenant: str, file_id: str) -> None:
         self.path(tenant, file_id).unlink(missing_ok=True)
+
+
+def tenant_folder(root: Path, tenant: str) -> Path:
+    """The tenant's own folder under `root`: its name when that is a plain file name, else a digest of it, so no
+    tenant name can reach a path outside `root` or another tenant's folder."""
+    folder = tenant if _SAFE_TENANT.match(tenant) and tenant not in {".", ".."} else _digest(tenant)
+    return (root.resolve() / folder).resolve()
 
 
 def _digest(text: str) -> str:

@@ -2,8 +2,8 @@
 the field) instead of failing a job an hour later.
 
 `batch` files follow OpenAI's batch input format; `fine-tune` files hold chat (`messages`), prompt/response
-(`prompt` + `response` or `completion`) or preference (`input` + `preferred_output` + `non_preferred_output`)
-examples; `evals` lines only need to be objects.
+(`prompt` + `response` or `completion`), preference (`input` + `preferred_output` + `non_preferred_output`) or
+critique (`question` + `response` + `critique`, for the `cft` method) examples; `evals` lines only need to be objects.
 """
 
 from __future__ import annotations
@@ -92,7 +92,17 @@ def _check_example(number: int, record: dict) -> None:
             if field not in record:
                 raise _bad(number, f"a preference example needs {field}", field)
         return
+    if "question" in record and "critique" in record:
+        for field in ("question", "response", "critique"):
+            if not isinstance(record.get(field), str):
+                raise _bad(number, f"a critique example needs a string {field}", field)
+        return
     if not isinstance(record.get("prompt"), str):
-        raise _bad(number, "an example needs messages, prompt (+ response), or input (+ preferred_output)", "messages")
+        raise _bad(
+            number,
+            "an example needs messages, prompt (+ response), input (+ preferred_output) or question (+ response, "
+            "critique)",
+            "messages",
+        )
     if not isinstance(record.get("response", record.get("completion")), str):
         raise _bad(number, "a prompt example needs a string response (or completion)", "response")

@@ -18,11 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from headwater.errors import InvalidRequestError
+
 BUCKET_TOKENS = 128
 HEURISTIC_BUCKET = 1
 MIN_CELL = 5
 """Rows a cell needs before its own majority is trusted over the back-off."""
 FORMAT = "headwater-length-predictor/1"
+_FIX = "; write it again with `headwater scheduler train-predictor`"
 
 
 @dataclass(frozen=True)
@@ -80,19 +83,24 @@ class LengthPredictor:
 
     @classmethod
     def load(cls, path: Path) -> LengthPredictor:
-        """Read a saved predictor; ValueError saying what is wrong with the file (the caller keeps serving)."""
+        """Read a saved predictor; InvalidRequestError (a ValueError, the catalogue's `predictor` field) saying
+        what is wrong with the file (the caller keeps serving)."""
         try:
             document = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"cannot read the length predictor {path}: {error}") from None
+            raise InvalidRequestError(
+                f"cannot read the length predictor {path}: {error}{_FIX}", param="predictor"
+            ) from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a length predictor (expected format {FORMAT!r})")
+            raise InvalidRequestError(
+                f"{path} is not a length predictor (expected format {FORMAT!r}){_FIX}", param="predictor"
+            )
         try:
             cells = {
                 key: Counter({int(b): int(n) for b, n in counts.items()}) for key, counts in document["cells"].items()
             }
         except (KeyError, AttributeError, TypeError, ValueError) as error:
-            raise ValueError(f"{path}: malformed cells ({error})") from None
+            raise InvalidRequestError(f"{path}: malformed cells ({error}){_FIX}", param="predictor") from None
         return cls(cells)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from headwater.errors import EngineUnavailableError, InvalidRequestError
 from headwater.platform.predictor import BUCKET_TOKENS, LengthPredictor
 
 Policy = Literal["round_robin", "least_load", "prefix", "deepflow"]
@@ -66,14 +67,16 @@ class Heatmap:
     def __post_init__(self) -> None:
         rows, columns = len(self.prompt_lengths), len(self.ratios)
         if rows == 0 or columns == 0 or len(self.gain) != rows or any(len(row) != columns for row in self.gain):
-            raise ValueError(
+            raise InvalidRequestError(
                 f"heatmap gain must be {rows} rows (prompt_lengths) of {columns} cells (ratios), "
-                f"got {[len(row) for row in self.gain]}"
+                f"got {[len(row) for row in self.gain]}; give one gain per (prompt length, ratio) pair",
+                param="heatmap",
             )
 
     @classmethod
     def load(cls, path: Path) -> Heatmap:
-        """Read `{"prompt_lengths": [...], "ratios": [...], "gain": [[...]]}`; ValueError saying what is wrong."""
+        """Read `{"prompt_lengths": [...], "ratios": [...], "gain": [[...]]}`; InvalidRequestError (a ValueError, the
+        catalogue's `heatmap` field) saying what is wrong."""
         try:
             document = json.loads(path.read_text())
             return cls(
@@ -82,7 +85,10 @@ class Heatmap:
                 tuple(tuple(float(x) for x in row) for row in document["gain"]),
             )
         except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"cannot use the heatmap {path}: {error}") from None
+            raise InvalidRequestError(
+                f"cannot use the heatmap {path}: {error}; fix the file or remove the model's `heatmap` field",
+                param="heatmap",
+            ) from None
 
     def cell(self, prompt_tokens: int, output_tokens: int) -> float:
         row = _bin(self.prompt_lengths, prompt_tokens)
@@ -143,7 +149,9 @@ class Scheduler:
         """`predictor` gives `deepflow` each request's output length (its bucket's middle), an untrained one its
         documented heuristic; `model` is the name the predictor learned the requests under."""
         if policy not in POLICIES:
-            raise ValueError(f"unknown routing policy {policy!r}; choose one of {', '.join(POLICIES)}")
+            raise InvalidRequestError(
+                f"policy: unknown routing policy {policy!r}; choose one of {', '.join(POLICIES)}", param="policy"
+            )
         self.policy = policy
         self.rule = rule or BalanceRule()
         self.heatmap = heatmap
@@ -153,9 +161,9 @@ class Scheduler:
         self._turn = 0
 
     def choose(self, states: Sequence[TEState], prompt_tokens: int = 0, output_tokens: int | None = None) -> int:
-        """The index of the TE that takes the request (`states` is not empty)."""
+        """The index of the TE that takes the request; EngineUnavailableError (503) when no TE is ready."""
         if not states:
-            raise ValueError("no ready task executor to choose from")
+            raise EngineUnavailableError("no ready task executor to choose from; retry once one has started")
         index, why = self._choose(states, prompt_tokens, output_tokens)
         self.decisions[why] += 1
         return index

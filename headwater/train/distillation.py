@@ -1,6 +1,6 @@
 """Distillation as one call: `distill(DistillConfig(...), conversations, output)` loads the pair, optionally lets
 the teacher write the targets, trains the student with TAID (Shing et al., ICLR 2025) or a baseline loss on
-transformers' Trainer, and saves it. The CLI, the example and (next) the platform's `distill` job all call this.
+transformers' Trainer, and saves it. The CLI, the example and the platform's `distill` fine-tuning job all call this.
 """
 
 from __future__ import annotations
@@ -104,7 +104,9 @@ class DistillResult:
 
 
 class _StepReporter(TrainerCallback):
-    """Turns the Trainer's events into `DistillStep`s for the caller's hook."""
+    """Turns the Trainer's events into `DistillStep`s for the caller's hook: one per optimiser step, sent when the
+    step's loss is logged (the Trainer logs after `on_step_end`, so reporting there would pair each step with the
+    previous step's loss and never show the last one)."""
 
     def __init__(self, hook: Callable[[DistillStep], None], tokens_per_step: float) -> None:
         self.hook, self.tokens_per_step = hook, tokens_per_step
@@ -121,10 +123,10 @@ class _StepReporter(TrainerCallback):
         **kwargs: Any,
     ) -> None:
         logs = logs or {}
-        self.loss = logs.get("loss", self.loss)
         self.t = logs.get("taid_t", self.t)
-
-    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+        if "loss" not in logs:  # the end-of-training summary (train_loss, runtime), not a step
+            return
+        self.loss = logs["loss"]
         rate = state.global_step * self.tokens_per_step / max(1e-9, time.perf_counter() - self.started)
         self.hook(DistillStep(state.global_step, state.max_steps, self.loss, self.t, rate))
 

@@ -50,6 +50,12 @@ def files(tmp_path):
             "needs non_preferred_output",
             "non_preferred_output",
         ),
+        (
+            _lines({"question": "q", "response": 5, "critique": "c"}),
+            "fine-tune",
+            "line 1: a critique example needs a string response",
+            "response",
+        ),
     ],
 )
 def test_bad_jsonl_names_the_line_and_the_field(data, purpose, message, param):
@@ -63,6 +69,7 @@ def test_good_files_pass():
         _lines({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}), "fine-tune"
     )
     check_jsonl(_lines({"prompt": "q", "completion": "a"}, {"prompt": "q", "response": "a"}), "fine-tune")
+    check_jsonl(_lines({"question": "q", "response": "a", "critique": "Conclusion: right [END]"}), "fine-tune")
     check_jsonl(_lines(BATCH_LINE, {**BATCH_LINE, "custom_id": "b"}), "batch")
     check_jsonl(b"\xff not json at all", "user_data")  # only JSONL purposes are checked
 

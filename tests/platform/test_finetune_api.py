@@ -140,3 +140,102 @@ def test_a_job_interrupted_by_a_restart_resumes_and_finishes(tmp_path, saved_tin
         assert reply.usage.completion_tokens > 0
     finally:
         server.stop()
+
+
+def _finish(client, job):
+    deadline = time.monotonic() + 400
+    while (job := client.fine_tuning.jobs.retrieve(job.id)).status not in ("succeeded", "failed", "cancelled"):
+        assert time.monotonic() < deadline, f"still {job.status}"
+        time.sleep(0.5)
+    return job
+
+
+def test_a_taid_distillation_job_from_tiny_teacher_gives_a_model_that_answers(client, training_file):
+    hyper = {"n_epochs": 1, "batch_size": 8}
+    method = {"type": "distill", "distill": {"teacher": "tiny-teacher", "loss": "taid", "hyperparameters": hyper}}
+    job = client.fine_tuning.jobs.create(model="tiny-local", training_file=training_file, suffix="taid", method=method)
+    assert job.to_dict()["method"] == {
+        "type": "distill",
+        "distill": {
+            "teacher": "tiny-teacher",
+            "loss": "taid",
+            "hyperparameters": {**hyper, "learning_rate_multiplier": 1.0},
+        },
+    }
+    job = _finish(client, job)
+    assert job.status == "succeeded", job.error
+    assert job.fine_tuned_model == f"ft:tiny-local:taid:{job.id.removeprefix('ftjob-')[:8]}"
+    events = client.fine_tuning.jobs.list_events(job.id, limit=100).data
+    assert any(e.message == "distilling tiny-teacher with taid on 16 examples" for e in events)
+    losses = [e for e in events if e.message.startswith("step ")]
+    assert sorted(e.data["step"] for e in losses) == [1, 2]  # 16 examples, 8 a step: each step, the last included
+    assert all(e.type == "metrics" and e.data["train_loss"] > 0 and 0.4 <= e.data["taid_t"] < 1 for e in losses)
+    [checkpoint] = client.fine_tuning.jobs.checkpoints.list(job.id).data
+    assert checkpoint.step_number == 2 and checkpoint.metrics.train_loss > 0
+    answer = client.chat.completions.create(
+        model=job.fine_tuned_model, messages=[{"role": "user", "content": "What is 2+2?"}], max_tokens=4
+    )
+    assert answer.model == job.fine_tuned_model and answer.usage.completion_tokens > 0
+
+
+@pytest.mark.parametrize(
+    ("distill", "error", "param"),
+    [
+        ({"loss": "taid"}, "BadRequestError", "method.distill.teacher"),
+        ({"teacher": "no-such-teacher"}, "NotFoundError", "method.distill.teacher"),
+        ({"teacher": "tiny-teacher", "loss": "forward_kl"}, "BadRequestError", "method.distill.loss"),
+        ({"teacher": "tiny-teacher", "temperature": 2}, "BadRequestError", "method.distill.temperature"),
+        (
+            {"teacher": "tiny-teacher", "hyperparameters": {"epochs": 1}},
+            "BadRequestError",
+            "method.distill.hyperparameters.epochs",
+        ),
+    ],
+)
+def test_a_refused_distill_job_names_its_field_and_writes_nothing(client, training_file, distill, error, param):
+    before = [j.id for j in client.fine_tuning.jobs.list(limit=100).data]
+    with pytest.raises(getattr(openai, error)) as caught:
+        client.fine_tuning.jobs.create(
+            model="tiny-local", training_file=training_file, method={"type": "distill", "distill": distill}
+        )
+    assert caught.value.body["param"] == param
+    assert [j.id for j in client.fine_tuning.jobs.list(limit=100).data] == before
+
+
+CRITIQUES = [
+    {
+        "question": f"What is {a}+{a}?",
+        "response": str(2 * a + a % 2),
+        "critique": f"The sum is {2 * a}. Conclusion: {'wrong' if a % 2 else 'right'} [END]",
+    }
+    for a in range(8)
+]
+
+
+def test_a_cft_job_learns_critiques_and_its_model_answers(client):
+    data = "\n".join(json.dumps(line) for line in CRITIQUES).encode()
+    upload = client.files.create(file=("critiques.jsonl", data), purpose="fine-tune")
+    method = {"type": "cft", "cft": {"hyperparameters": {"n_epochs": 1, "batch_size": 8}}}
+    job = _finish(client, client.fine_tuning.jobs.create(model="tiny-local", training_file=upload.id, method=method))
+    assert job.status == "succeeded", job.error
+    assert job.fine_tuned_model.startswith("ft:tiny-local::")
+    messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=100).data]
+    assert "critique fine-tuning on 8 examples" in messages and "step 1/1" in " ".join(messages)
+    answer = client.chat.completions.create(
+        model=job.fine_tuned_model, messages=[{"role": "user", "content": "Critique: 2+2=5"}], max_tokens=4
+    )
+    assert answer.usage.completion_tokens > 0
+
+
+def test_a_refused_cft_job_names_its_field_and_writes_nothing(client, training_file):
+    before = [j.id for j in client.fine_tuning.jobs.list(limit=100).data]
+    with pytest.raises(openai.BadRequestError) as caught:  # a chat file has no critiques
+        client.fine_tuning.jobs.create(model="tiny-local", training_file=training_file, method={"type": "cft"})
+    assert caught.value.body["param"] == "training_file" and "line 1" in caught.value.body["message"]
+    upload = client.files.create(file=("c.jsonl", json.dumps(CRITIQUES[0]).encode()), purpose="fine-tune")
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.fine_tuning.jobs.create(
+            model="tiny-local", training_file=upload.id, method={"type": "cft", "cft": {"select_by": "judge"}}
+        )
+    assert caught.value.body["param"] == "method.cft.select_by"
+    assert [j.id for j in client.fine_tuning.jobs.list(limit=100).data] == before

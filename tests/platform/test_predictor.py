@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from headwater.errors import InvalidRequestError
 from headwater.platform.predictor import HEURISTIC_BUCKET, LengthPredictor, LoggedRequest, length_bin, split, train
 from headwater.platform.store import JobResult, Store
 
@@ -63,11 +64,12 @@ def test_it_saves_as_json_and_refuses_a_bad_file(tmp_path):
     assert json.loads(path.read_text())["format"].startswith("headwater-length-predictor")
     assert LengthPredictor.load(path).cells == predictor.cells
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(ValueError, match="cannot read"):
+    with pytest.raises(InvalidRequestError, match="cannot read.*train-predictor"):
         LengthPredictor.load(tmp_path / "bad.json")
     (tmp_path / "other.json").write_text('{"format": "x"}')
-    with pytest.raises(ValueError, match="not a length predictor"):
+    with pytest.raises(InvalidRequestError, match="not a length predictor") as refused:
         LengthPredictor.load(tmp_path / "other.json")
+    assert refused.value.param == "predictor"
 
 
 def test_train_predictor_command_reads_the_logged_requests(tmp_path):

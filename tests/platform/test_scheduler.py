@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from headwater.errors import EngineUnavailableError, InvalidRequestError
 from headwater.platform.catalogue import CatalogueEntry
 from headwater.platform.predictor import LengthPredictor, LoggedRequest
 from headwater.platform.scheduler import (
@@ -79,11 +80,12 @@ def test_pd_choice_follows_the_heatmap_sign():
 
 
 def test_bad_policy_and_heatmap_are_refused_naming_them():
-    with pytest.raises(ValueError, match="fastest"):
+    with pytest.raises(InvalidRequestError, match="fastest") as refused:
         Scheduler("fastest")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="2 rows"):
+    assert refused.value.param == "policy"
+    with pytest.raises(InvalidRequestError, match="2 rows"):
         Heatmap((1, 2), (0.5,), ((0.1,),))
-    with pytest.raises(ValueError, match="no ready"):
+    with pytest.raises(EngineUnavailableError, match="no ready"):
         Scheduler().choose([])
 
 

@@ -2,8 +2,10 @@
 worker processes (`LocalWorkerRunner`), and the trained model registered in the catalogue as
 `ft:<base>:<suffix>:<id>` before the job reports `succeeded`, so it answers `/v1/chat/completions` at once.
 
-This first cut runs OpenAI's `supervised` method (our SFT) on the full weights; `dpo`, `cft` and `distill` are
-refused with a 400 naming `method.type` until their stages exist. The moderate stage runs the platform's guard
+Methods: OpenAI's `supervised` (our SFT) on the full weights; `distill` (`headwater.train.distill`: a teacher,
+served or built-in, distilled into the job's model with TAID or a baseline loss, `finetune_distill`); `cft`
+(critique fine-tuning on question/response/critique lines, `finetune_cft`). `dpo` is refused with a 400 naming
+`method.type` until its stage exists. The moderate stage runs the platform's guard
 (HEADWATER_MODERATION_GUARD) over every example first and fails the job closed above the threshold.
 """
 
@@ -18,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from headwater.errors import InvalidRequestError, NotFoundError
 from headwater.platform.catalogue import CatalogueEntry
 from headwater.platform.files import FileStore, LocalFileStorage
+from headwater.platform.jobs.finetune_cft import cft_settings, check_cft_file
+from headwater.platform.jobs.finetune_distill import distill_settings, teacher_source
 from headwater.platform.jobs.records import JobRecord, JobStore, TaskSpec
 from headwater.platform.jobs.workers import LocalWorkerRunner
 from headwater.safety.guard.check import CheckReport, check_examples, example_conversation
@@ -26,8 +30,14 @@ from headwater.safety.guard.verdict import Guard
 if TYPE_CHECKING:
     from headwater.platform.app import Gateway
 
-METHODS = ("supervised",)
-PLANNED_METHODS = ("dpo", "cft", "distill")
+METHODS = ("supervised", "distill", "cft")
+PLANNED_METHODS = ("dpo",)
+TASKS = {
+    "supervised": "headwater.platform.jobs.finetune_tasks:train_supervised",
+    "distill": "headwater.platform.jobs.finetune_tasks:train_distill",
+    "cft": "headwater.platform.jobs.finetune_tasks:train_cft",
+}
+"""The train task's function per method (run in a worker process)."""
 HYPERPARAMETERS: dict[str, tuple[type, float | int]] = {
     "n_epochs": (int, 3),
     "batch_size": (int, 8),
@@ -69,15 +79,17 @@ def _method(body: dict) -> dict:
     kind = method.get("type")
     if kind in PLANNED_METHODS:
         raise InvalidRequestError(
-            f"method.type {kind!r} is not available yet on this server; use 'supervised'", param="method.type"
+            f"method.type {kind!r} is not available yet on this server; use one of {', '.join(METHODS)}",
+            param="method.type",
         )
     if kind not in METHODS:
         raise InvalidRequestError(f"method.type must be one of {', '.join(METHODS)}, got {kind!r}", param="method.type")
     settings = method.get(kind) or {}
     if not isinstance(settings, dict):
         raise InvalidRequestError(f"method.{kind} must be an object", param=f"method.{kind}")
+    extra = distill_settings(settings) if kind == "distill" else cft_settings(settings) if kind == "cft" else {}
     given = settings.get("hyperparameters", body.get("hyperparameters"))
-    return {"type": kind, kind: {"hyperparameters": _hyperparameters(given, f"method.{kind}.hyperparameters")}}
+    return {"type": kind, kind: {**extra, "hyperparameters": _hyperparameters(given, f"method.{kind}.hyperparameters")}}
 
 
 class FineTuneService:
@@ -108,6 +120,10 @@ class FineTuneService:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise InvalidRequestError("seed must be an integer", param="seed")
         method = _method(body)
+        kind = method["type"]
+        teacher = teacher_source(method[kind]["teacher"], self.gateway.control.entries) if kind == "distill" else None
+        if kind == "cft":
+            check_cft_file(self.files.content(tenant, training))
         params = {
             "training_file": training,
             "validation_file": validation,
@@ -121,10 +137,12 @@ class FineTuneService:
             "model": entry.model,
             "training_file": str(path),
             "data_dir": str(self.gateway.settings.data_dir),
-            "hyperparameters": method[method["type"]]["hyperparameters"],
+            "hyperparameters": method[kind]["hyperparameters"],
             "seed": params["seed"],
         }
-        task = TaskSpec("train", "headwater.platform.jobs.finetune_tasks:train_supervised", payload)
+        if teacher is not None:
+            payload |= {"teacher": teacher, "loss": method[kind]["loss"]}
+        task = TaskSpec("train", TASKS[kind], payload)
         return self.jobs.create(tenant, "finetune", str(model), params, [task], idempotency_key, prefix="ftjob-")
 
     def _file(self, tenant: str, file_id: object, field: str) -> str:

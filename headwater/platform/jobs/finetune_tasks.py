@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from headwater.platform.jobs.worker_process import TaskContext
+
+if TYPE_CHECKING:
+    from headwater.train.data import Conversation
 
 BASE_LEARNING_RATE = 1e-4
 """The learning rate `learning_rate_multiplier` scales (OpenAI's field is a multiplier of an unpublished base)."""
@@ -15,28 +19,44 @@ BASE_LEARNING_RATE = 1e-4
 def supervised_rows(path: Path) -> list[dict]:
     """A fine-tune file's examples as TRL prompt/completion rows: a chat learns its last (assistant) turn, a
     prompt example its response (or completion)."""
-    rows = []
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        if not raw.strip():
-            continue
-        record = json.loads(raw)
-        if "messages" in record:
-            *prompt, last = record["messages"]
-            rows.append({"prompt": prompt, "completion": [last]})
-        else:
-            answer = record.get("response", record.get("completion", ""))
-            rows.append(
-                {
-                    "prompt": [{"role": "user", "content": record["prompt"]}],
-                    "completion": [{"role": "assistant", "content": answer}],
-                }
-            )
-    return rows
+    return [supervised_row(json.loads(raw)) for raw in path.read_text(encoding="utf-8").splitlines() if raw.strip()]
+
+
+def supervised_row(record: dict) -> dict:
+    """One example as a TRL prompt/completion row (see `supervised_rows`)."""
+    if "messages" in record:
+        *prompt, last = record["messages"]
+        return {"prompt": prompt, "completion": [last]}
+    answer = record.get("response", record.get("completion", ""))
+    return {
+        "prompt": [{"role": "user", "content": record["prompt"]}],
+        "completion": [{"role": "assistant", "content": answer}],
+    }
 
 
 def train_supervised(payload: dict, context: TaskContext) -> dict:
     """SFT (`headwater.train.fine_tune`) of `payload["model"]` on the training file; loss per step as events, the
     final model as the job's checkpoint."""
+    rows = supervised_rows(Path(payload["training_file"]))
+    context.event(f"training on {len(rows)} examples")
+    return _fine_tune(payload, context, rows)
+
+
+def train_cft(payload: dict, context: TaskContext) -> dict:
+    """Critique fine-tuning (Wang et al. 2025): `headwater.train.fine_tune` on `cft_row`s, so the model learns the
+    critique of each (question, response), the loss on the critique only. The file was checked at create."""
+    from headwater.train import cft_row
+
+    path = Path(payload["training_file"])
+    records = [json.loads(raw) for raw in path.read_text(encoding="utf-8").splitlines() if raw.strip()]
+    rows = [cft_row(r["question"], r["response"], r["critique"]) for r in records]
+    context.event(f"critique fine-tuning on {len(rows)} examples")
+    return _fine_tune(payload, context, rows)
+
+
+def _fine_tune(payload: dict, context: TaskContext, rows: list[dict]) -> dict:
+    """`headwater.train.fine_tune` on prompt/completion `rows` with the job's hyperparameters; each logged step's
+    loss as an event, the trained model as the job's checkpoint."""
     from transformers import TrainerCallback
 
     from headwater.train import FineTuneConfig, fine_tune
@@ -59,8 +79,61 @@ def train_supervised(payload: dict, context: TaskContext) -> dict:
         warmup_ratio=0.0,
         seed=int(payload.get("seed", 0)),
     )
-    rows = supervised_rows(Path(payload["training_file"]))
-    context.event(f"training on {len(rows)} examples")
     result = fine_tune(payload["model"], rows, context.workdir, config, payload["data_dir"], callbacks=[Report()])
     context.checkpoint(1, str(result.model), train_loss=result.train_loss)
     return {"model_path": str(result.model), "train_loss": result.train_loss, "examples": len(rows)}
+
+
+def distill_conversations(path: Path) -> list[Conversation]:
+    """A fine-tune file's examples as `Conversation`s (prompt turns, the response the student learns), read as
+    the supervised method reads them; a line that is neither a chat nor a prompt/response names itself."""
+    from headwater.errors import InvalidRequestError
+    from headwater.train.data import Conversation
+
+    conversations = []
+    for line, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        record = json.loads(raw)
+        if "messages" not in record and "prompt" not in record:
+            raise InvalidRequestError(
+                f"training_file line {line}: distill needs `messages` or `prompt` and `response`", param="training_file"
+            )
+        row = supervised_row(record)
+        conversations.append(Conversation(row["prompt"], str(row["completion"][0]["content"])))
+    return conversations
+
+
+def train_distill(payload: dict, context: TaskContext) -> dict:
+    """Distil `payload["teacher"]` into `payload["model"]` with `headwater.train.distill` (TAID or a baseline
+    loss); each step's loss (and TAID's t) as events, the student as the job's checkpoint."""
+    from headwater.train import DistillConfig, DistillStep, distill
+
+    def report(step: DistillStep) -> None:
+        context.progress(step.step / max(1, step.total))
+        if step.loss is None:
+            return
+        data: dict[str, float] = {"step": step.step, "train_loss": step.loss}
+        message = f"step {step.step}/{step.total}: training loss {step.loss:.4f}"
+        if step.t is not None:
+            data["taid_t"] = step.t
+            message += f" (TAID t {step.t:.3f})"
+        context.event(message, **data)
+
+    hyper = payload["hyperparameters"]
+    config = DistillConfig(
+        teacher=payload["teacher"],
+        student=payload["model"],
+        method=payload["loss"],
+        epochs=float(hyper["n_epochs"]),
+        batch_size=int(hyper["batch_size"]),
+        lr=BASE_LEARNING_RATE * float(hyper["learning_rate_multiplier"]),
+        max_length=int(payload.get("max_length", 512)),
+        data_dir=Path(payload["data_dir"]),
+        seed=int(payload.get("seed", 0)),
+    )
+    conversations = distill_conversations(Path(payload["training_file"]))
+    context.event(f"distilling {payload['teacher']} with {payload['loss']} on {len(conversations)} examples")
+    result = distill(config, conversations, context.workdir, on_step=report)
+    context.checkpoint(result.steps, result.model, train_loss=result.train_loss)
+    return {"model_path": result.model, "train_loss": result.train_loss, "examples": result.examples, "t": result.t}

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
+from headwater.errors import InvalidRequestError
+
 PLOT_TOP = 40.0
 """Room above the plot for the title."""
 PLOT_BOTTOM = 44.0
@@ -32,7 +34,10 @@ def bar_heights(values: Sequence[float], plot_height: float) -> list[float]:
     A negative or non-finite value is refused (impacts are never negative), naming the bar's position."""
     for index, value in enumerate(values):
         if not math.isfinite(value) or value < 0:
-            raise ValueError(f"bar {index} has value {value!r}; a bar chart needs finite values ≥ 0")
+            raise InvalidRequestError(
+                f"bar {index} has value {value!r}; a bar chart needs finite values ≥ 0 (drop or zero that bar)",
+                param="value",
+            )
     top = max(values, default=0.0)
     return [value / top * plot_height if top > 0 else 0.0 for value in values]
 

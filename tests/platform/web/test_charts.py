@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from headwater.errors import InvalidRequestError
 from headwater.platform.web.charts import PLOT_BOTTOM, PLOT_TOP, Bar, bar_chart, bar_heights, format_value
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -30,7 +31,7 @@ def test_heights_are_proportional_to_values_with_the_largest_filling_the_plot():
 
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
 def test_a_negative_or_non_finite_value_is_refused_naming_its_bar(bad):
-    with pytest.raises(ValueError, match="bar 1 has value"):
+    with pytest.raises(InvalidRequestError, match="bar 1 has value"):
         bar_heights([1.0, bad], 100)
 
 

@@ -1,0 +1,42 @@
+"""The `cft` method of a fine-tuning job (critique fine-tuning, `headwater.train.cft`): `{"type": "cft", "cft":
+{"hyperparameters": {...}}}` on a training file whose every line holds `question`, `response` and `critique` (as
+`headwater cft build-data` writes them). The file is checked whole at create, so a job never starts on a file it
+cannot train on, and a refused request writes nothing."""
+
+from __future__ import annotations
+
+import json
+
+from headwater.errors import InvalidRequestError
+
+FIELDS = ("question", "response", "critique")
+"""What every line of a CFT training file holds (strings)."""
+SETTINGS = ("hyperparameters",)
+
+
+def cft_settings(settings: dict) -> dict[str, str]:
+    """`method.cft` takes only hyperparameters; any other key is a 400 naming it (never silently ignored)."""
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        raise InvalidRequestError(
+            f"method.cft.{unknown[0]} is not a cft setting; use {', '.join(SETTINGS)}",
+            param=f"method.cft.{unknown[0]}",
+        )
+    return {}
+
+
+def check_cft_file(data: bytes) -> None:
+    """Every example of an uploaded fine-tune file (already valid JSONL) holds the three CFT strings; the first
+    that does not is a 400 naming `training_file`, the line and the field."""
+    lines = [line for line in enumerate(data.decode("utf-8").splitlines(), start=1) if line[1].strip()]
+    if not lines:
+        raise InvalidRequestError("training_file holds no example", param="training_file")
+    for number, raw in lines:
+        record = json.loads(raw)
+        for field in FIELDS:
+            if not isinstance(record.get(field), str):
+                raise InvalidRequestError(
+                    f"training_file line {number}: method cft needs a string {field!r} "
+                    f"(every line: {', '.join(FIELDS)})",
+                    param="training_file",
+                )
