@@ -11,6 +11,7 @@ import pytest
 
 from headwater.engine.grammar import json_schema_grammar
 from headwater.engine.protocol import EngineConfig, EngineRequest, SamplingParams
+from tests.engine.streams import run_to_end
 
 llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed: run `make llamacpp`")
 
@@ -40,15 +41,7 @@ def engine(gguf, tokenizer):
 
 
 def _outputs(engine, requests, timeout=120.0) -> dict[str, list]:
-    for request in requests:
-        engine.add_request(request)
-    outputs = {request.request_id: [] for request in requests}
-    deadline = time.monotonic() + timeout
-    while sum(bool(o and o[-1].finish_reason) for o in outputs.values()) < len(requests):
-        assert time.monotonic() < deadline, "the engine did not finish in time"
-        for output in engine.get_outputs(0.5):
-            outputs[output.request_id].append(output)
-    return outputs
+    return run_to_end(engine, requests, timeout)
 
 
 def _tokens(outputs) -> dict[str, list[int]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import torch
@@ -12,6 +11,7 @@ from headwater.engine.grammar import json_schema_grammar
 from headwater.engine.protocol import EngineRequest, SamplingParams
 from headwater.engine.transformers_engine import EngineConfig, TransformersEngine
 from headwater.models.loading import load_model, load_tokenizer
+from tests.engine.streams import run_to_end
 from tests.waiting import wait_for
 
 
@@ -28,15 +28,7 @@ def engine(tiny_chat_path):
 
 
 def _outputs(engine, requests, timeout=60.0) -> dict[str, list]:
-    for request in requests:
-        engine.add_request(request)
-    outputs = {request.request_id: [] for request in requests}
-    deadline = time.monotonic() + timeout
-    while sum(bool(o and o[-1].finish_reason) for o in outputs.values()) < len(requests):
-        assert time.monotonic() < deadline, "the engine did not finish in time"
-        for output in engine.get_outputs(0.5):
-            outputs[output.request_id].append(output)
-    return outputs
+    return run_to_end(engine, requests, timeout)
 
 
 def _collect(engine, requests, timeout=60.0):

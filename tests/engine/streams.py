@@ -1,0 +1,23 @@
+"""Drive an Engine directly in a test: add requests, gather every output until each request has finished."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from headwater.engine.protocol import Engine, EngineOutput, EngineRequest
+
+
+def run_to_end(
+    engine: Engine, requests: Sequence[EngineRequest], timeout: float = 60.0
+) -> dict[str, list[EngineOutput]]:
+    """Each request's outputs in order; fails the test if one has not finished within `timeout` seconds."""
+    for request in requests:
+        engine.add_request(request)
+    outputs: dict[str, list[EngineOutput]] = {request.request_id: [] for request in requests}
+    deadline = time.monotonic() + timeout
+    while sum(bool(o and o[-1].finish_reason) for o in outputs.values()) < len(requests):
+        assert time.monotonic() < deadline, "the engine did not finish in time"
+        for output in engine.get_outputs(0.5):
+            outputs[output.request_id].append(output)
+    return outputs
