@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         description="Engine of the TEs: transformers (any HF model) or llamacpp (GGUF files, `make llamacpp`); a "
         "catalogue entry's `engine` overrides it.",
     )
+    llamacpp_kv: Literal["streams", "unified"] = Field(
+        "streams",
+        description="llamacpp engine's KV cache: one stream per sequence (outputs independent of the batch) or "
+        "llama.cpp's unified cache (faster batches, longer requests; outputs then depend on what shares the batch).",
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Weight dtype of the engine (auto: float32 on CPU, bfloat16 on GPU)."
     )

@@ -1,7 +1,7 @@
 """Our llama.cpp engine vs our transformers engine, the same model (SmolLM2-135M) behind the same gateway.
 
     .venv/bin/python benchmarks/serving/llamacpp.py [--concurrency 1 8 32] [--prompts 32] [--max-tokens 64]
-        [--data-dir .headwater] [--json]
+        [--prompt-words 24] [--llamacpp-kv streams|unified] [--data-dir .headwater] [--json]
 
 Each backend serves `smollm2-135m` from one TE (transformers: the float32 weights converted from the shipped GGUF;
 llamacpp: the shipped Q4_1 GGUF as it is); for each concurrency level `--prompts` ShareGPT-like chat requests run at
@@ -24,7 +24,7 @@ from headwater.platform.launch import launch_server
 from headwater.platform.loadgen import LoadConfig, run_load, summarise
 
 
-def _serve(engine: str, folder: Path, data_dir: Path, max_sequences: int) -> tuple[object, float]:
+def _serve(engine: str, folder: Path, data_dir: Path, max_sequences: int, kv: str) -> tuple[object, float]:
     folder.mkdir(parents=True, exist_ok=True)
     catalogue = folder / f"{engine}.yaml"
     catalogue.write_text(f"models:\n  - model: smollm2-135m\n    name: bench\n    engine: {engine}\n")
@@ -33,6 +33,7 @@ def _serve(engine: str, folder: Path, data_dir: Path, max_sequences: int) -> tup
         "HEADWATER_POOL_SIZE": "0",
         "HEADWATER_ENGINE_MAX_SEQUENCES": str(max_sequences),
         "HEADWATER_KV_BLOCKS": "512",
+        "HEADWATER_LLAMACPP_KV": kv,
     }
     started = time.perf_counter()
     server = launch_server(None, data_dir, env=env)
@@ -40,7 +41,7 @@ def _serve(engine: str, folder: Path, data_dir: Path, max_sequences: int) -> tup
 
 
 def _measure(engine: str, args: argparse.Namespace, folder: Path) -> dict[str, object]:
-    server, start_s = _serve(engine, folder, args.data_dir, max(args.concurrency))
+    server, start_s = _serve(engine, folder, args.data_dir, max(args.concurrency), args.llamacpp_kv)
     levels = {}
     try:
         for concurrency in args.concurrency:
@@ -50,7 +51,7 @@ def _measure(engine: str, args: argparse.Namespace, folder: Path) -> dict[str, o
                 num_prompts=max(args.prompts, concurrency),
                 max_concurrency=concurrency,
                 max_output_tokens=args.max_tokens,
-                max_prompt_words=200,
+                max_prompt_words=args.prompt_words,
             )
             results, duration = asyncio.run(run_load(config))
             levels[concurrency] = summarise(results, duration, config)
@@ -64,6 +65,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument(
+        "--prompt-words", type=int, default=24, help="Cap on prompt length: short, so decode dominates."
+    )
+    parser.add_argument("--llamacpp-kv", choices=("streams", "unified"), default="streams")
     parser.add_argument("--data-dir", type=Path, default=Path(".headwater"), help="Where the built-ins are kept.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

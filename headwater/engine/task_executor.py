@@ -106,7 +106,9 @@ def build_llamacpp_engine(spec: ipc.ModelSpec) -> tuple[Engine, EngineInfo, dict
     gguf = Path(spec.model)
     started = time.monotonic()
     tokenizer, _window = gguf_serving_files(gguf, spec.data_dir)
-    engine = LlamaCppEngine(gguf, [tokenizer.eos_token_id], spec.engine, tokenizer, spec.max_sequences)
+    engine = LlamaCppEngine(
+        gguf, [tokenizer.eos_token_id], spec.engine, tokenizer, spec.max_sequences, exact=spec.exact
+    )
     engine.start()
     phases = {"weight_load": time.monotonic() - started, "engine_start": 0.0}
     started = time.monotonic()

@@ -109,6 +109,7 @@ class ControlPlane:
         else:
             source, tokenizer, window, defaults = await asyncio.to_thread(self._hf_model, entry)
             shared = self.weights.add(name, source, entry.preload)
+        exact = settings.llamacpp_kv == "streams"  # only the llamacpp engine reads it
         group = TEGroup(name, settings.activator_timeout_s, settings.activator_max_waiting, self._wake.set)
         group.scheduler = entry.scheduler()
         queue = FairQueue(settings.engine_max_sequences, settings.tenant_engine_share)
@@ -123,6 +124,7 @@ class ControlPlane:
             shared,
             backend,
             settings.engine_max_sequences,
+            exact,
         )
         self.entries[name], self.specs[name], self.models[name] = entry, spec, served
         self.weights.tick(self._in_use(), time.monotonic())  # a `preload` model starts reading ahead now
@@ -143,15 +145,17 @@ class ControlPlane:
         return source, tokenizer, window, default_sampling(source)
 
     def _gguf_model(self, entry: CatalogueEntry) -> tuple[str, PreTrainedTokenizerBase, int, SamplingParams]:
-        """The GGUF file, its own tokenizer, and the window: the trained context, capped by one KV stream of the
-        llama.cpp engine (its cells split evenly between `engine_max_sequences` sequences)."""
+        """The GGUF file, its own tokenizer, and the window: the trained context, capped by what one request may
+        hold in the llama.cpp engine (one KV stream: the cells split between `engine_max_sequences` sequences; or
+        the whole unified cache)."""
         from headwater.models.gguf import gguf_serving_files, resolve_gguf
 
         gguf = resolve_gguf(entry.model, entry.quantization)
         tokenizer, trained = gguf_serving_files(gguf, self.settings.data_dir)
         engine = self.settings.engine
-        stream = engine.kv_blocks * engine.kv_block_size // self.settings.engine_max_sequences
-        return str(gguf), tokenizer, min(trained, stream), SamplingParams()
+        cells = engine.kv_blocks * engine.kv_block_size
+        room = cells // self.settings.engine_max_sequences if self.settings.llamacpp_kv == "streams" else cells
+        return str(gguf), tokenizer, min(trained, room), SamplingParams()
 
     async def _cold_start(self, served: ServedModel) -> None:
         """A TE started with its model at once (the start-up path: nothing is pooled yet)."""

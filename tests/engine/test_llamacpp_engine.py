@@ -125,3 +125,26 @@ def test_a_request_larger_than_the_cache_fails_alone(engine, tokenizer):
     too_long = EngineRequest("big", [1] * 10, SamplingParams(max_tokens=engine.max_request_tokens))
     outputs = _outputs(engine, [too_long])["big"]
     assert outputs[-1].finish_reason == "error" and "exceed what one request may hold" in outputs[-1].error
+
+
+def test_the_unified_cache_admits_within_its_cells_and_lets_one_request_use_them_all(gguf, tokenizer):
+    config = EngineConfig(max_batch_tokens=128, kv_blocks=16, kv_block_size=32)  # 512 cells in all
+    # no end-of-sequence token: each request runs to its budget, so the first holds its cells while we look
+    unified = LlamaCppEngine(gguf, [], config, tokenizer, max_sequences=4, threads=2, exact=False)
+    unified.start()
+    try:
+        assert unified.max_request_tokens == 512  # with streams it would be 128
+        prompt = _prompt(tokenizer, "Count to ten.")
+        budget = 400 - len(prompt)  # one request of 400 cells: a second one must wait for it
+        requests = [EngineRequest(name, prompt, SamplingParams(max_tokens=budget, temperature=0)) for name in "ab"]
+        for request in requests:
+            unified.add_request(request)
+        deadline = time.monotonic() + 60
+        while unified.load().running == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        report = unified.load()
+        assert report.running == 1 and report.waiting == 1
+        unified.abort("a")
+        unified.abort("b")
+    finally:
+        unified.shutdown()
