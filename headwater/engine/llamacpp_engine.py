@@ -137,7 +137,7 @@ class LlamaCppEngine:
     @property
     def max_request_tokens(self) -> int:
         """The longest request (prompt + max_tokens): one stream's cells when exact, else the whole cache."""
-        return self.cells // self.max_sequences if self.exact else self.cells
+        return self.config.llamacpp_request_room(self.max_sequences, self.exact)
 
     def start(self) -> None:
         """Load the GGUF, create the context and start the generation thread."""

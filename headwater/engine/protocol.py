@@ -106,6 +106,12 @@ class EngineConfig(msgspec.Struct, frozen=True):
         it can never be scheduled (and the generation loop stalls on it). One block stays free for the decode."""
         return (self.kv_blocks - 1) * self.kv_block_size
 
+    def llamacpp_request_room(self, max_sequences: int, streams: bool) -> int:
+        """The longest request (prompt + max_tokens) the llama.cpp engine takes: one KV stream's cells when each
+        sequence has its own (`streams`), else the whole unified cache."""
+        cells = self.kv_blocks * self.kv_block_size
+        return cells // max_sequences if streams else cells
+
 
 class EngineInfo(msgspec.Struct, frozen=True):
     """What an engine hosts and runs on: for routing, footprint accounting and /health."""

@@ -152,9 +152,9 @@ class ControlPlane:
 
         gguf = resolve_gguf(entry.model, entry.quantization)
         tokenizer, trained = gguf_serving_files(gguf, self.settings.data_dir)
-        engine = self.settings.engine
-        cells = engine.kv_blocks * engine.kv_block_size
-        room = cells // self.settings.engine_max_sequences if self.settings.llamacpp_kv == "streams" else cells
+        room = self.settings.engine.llamacpp_request_room(
+            self.settings.engine_max_sequences, self.settings.llamacpp_kv == "streams"
+        )
         return str(gguf), tokenizer, min(trained, room), SamplingParams()
 
     async def _cold_start(self, served: ServedModel) -> None:
