@@ -56,13 +56,14 @@ def test_killed_executor_fails_streams_with_503_and_restarts(roomy_server):
     def non_streaming() -> None:
         try:
             client.chat.completions.create(
-                model=server.model, max_tokens=700, messages=[{"role": "user", "content": "long"}]
+                model=server.model, max_tokens=700, temperature=0, messages=[{"role": "user", "content": "long"}]
             )
         except openai.APIStatusError as error:
             errors.append(error)
 
     # Both requests must be generating when the TE dies (one with no token yet would be retried, as it should):
-    # the cache holds both, and the stream starts once the other one is running.
+    # the cache holds both, and the stream starts once the other one is running. Greedy, because a sampled reply
+    # may end early (the tiny model's end token) and finish before the kill.
     waiter = threading.Thread(target=non_streaming)
     waiter.start()
     deadline = time.monotonic() + 30
@@ -70,7 +71,11 @@ def test_killed_executor_fails_streams_with_503_and_restarts(roomy_server):
         assert time.monotonic() < deadline, "the non-streaming request never started"
         time.sleep(0.05)
     stream = client.chat.completions.create(
-        model=server.model, max_tokens=700, stream=True, messages=[{"role": "user", "content": "tell me more"}]
+        model=server.model,
+        max_tokens=700,
+        temperature=0,
+        stream=True,
+        messages=[{"role": "user", "content": "tell me more"}],
     )
     started = time.monotonic()
     with pytest.raises(openai.APIError) as stream_error:
