@@ -68,8 +68,22 @@ class Settings(BaseSettings):
         le=1,
         description="Largest fraction of flagged training examples a fine-tuning job accepts; above it the job fails.",
     )
+    checkpoint_interval_s: float = Field(
+        300.0,
+        ge=0,
+        description="Seconds between two resumable checkpoints of a fine-tuning job's training (0: every step); a "
+        "killed platform resumes the job from the last one.",
+    )
     moderation_max_items: int = Field(
         256, ge=1, description="Most inputs one /v1/moderations request may carry; beyond it: HTTP 413."
+    )
+    eval_judge: str | None = Field(
+        None,
+        description="Served model that judges fine-tuning's evaluate stage (base vs fine-tuned model, scored 1-5 on "
+        "the validation file or a held-out slice). Unset: the stage is skipped.",
+    )
+    eval_max_items: int = Field(
+        50, ge=1, description="Most examples the evaluate stage judges (and holds out when no validation_file)."
     )
     service_max_chars: int = Field(
         100_000,

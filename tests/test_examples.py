@@ -32,6 +32,18 @@ def test_batch_example(server):
     assert [line.split(" → ")[0] for line in result.stdout.splitlines() if " → " in line] == ["q0", "q1", "q2"]
 
 
+def test_platform_services_example(server):
+    env = {**os.environ, "HEADWATER_BASE_URL": server.base_url, "HEADWATER_API_KEY": server.api_key}
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "platform_services.py")], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stderr
+    # tiny-local is random: the LLM guard fails closed on both texts, and no verdict parses (accuracy 0)
+    assert f"moderation: {server.model} | flagged: 2" in result.stdout
+    assert "judge job: succeeded | items: 2 | accuracy: 0.0" in result.stdout
+    assert "footprint report: succeeded |" in result.stdout and "'steady_ascent'" in result.stdout
+
+
 def test_readme_documents_every_setting():
     from headwater.config import Settings
 

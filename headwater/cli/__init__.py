@@ -18,10 +18,13 @@ from headwater.cli import (
     finetune,
     footprint,
     guard,
+    jobs,
     judge,
     keys,
     ps,
     redteam,
+    redteam_remote,
+    remote,
     scheduler,
     serve,
 )
@@ -37,6 +40,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "serve": serve.serve,
     "ps": ps.ps,
     "chat": chat.chat,
+    "moderate": remote.moderate,
     "distill": distill.distill,
 }
 """The top-level commands, by name, in the order `headwater --help` lists them."""
@@ -54,11 +58,17 @@ GROUPS = {
     "files": files.app,
     "batches": batches.app,
     "finetune": finetune.app,
+    "jobs": jobs.app,
 }
 """The command groups (`headwater NAME ...`), likewise."""
 for name, command in COMMANDS.items():
     app.command(name)(command)
 detect.app.add_typer(annotate.app, name="annotate")
+judge.app.command("remote")(remote.judge_remote)
+detect.app.command("remote")(remote.detect_remote)
+footprint.app.command("remote")(remote.footprint_remote)
+redteam.app.add_typer(redteam_remote.app, name="remote")
+guard.app.command("attack-remote")(redteam_remote.attack_remote)
 for name, group in GROUPS.items():
     app.add_typer(group, name=name)
 

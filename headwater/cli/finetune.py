@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from headwater.cli.options import Json, err, failing, option_groups
+from headwater.cli.jobs import exit_unless_succeeded
+from headwater.cli.jobs import follow as follow_job
+from headwater.cli.options import Json, failing, option_groups
 from headwater.cli.platform_client import Platform, PlatformClient, record_command, show_list
 from headwater.cli.platform_client import show as show_record
 
 app = typer.Typer(help="Fine-tune a served model on an uploaded file, on a running platform.")
 out = Console()
-FINISHED = ("succeeded", "failed", "cancelled")
 
 
 def _print(job: dict[str, Any]) -> None:
@@ -39,20 +39,6 @@ def _events(client: PlatformClient, job_id: str) -> list[dict[str, Any]]:
     return client.json("GET", f"/fine_tuning/jobs/{job_id}/events", params={"limit": 1000})["data"][::-1]
 
 
-def _follow(client: PlatformClient, job_id: str) -> dict[str, Any]:
-    """Print the job's events on stderr as they come, until it has finished."""
-    seen: set[str] = set()
-    while True:
-        job = client.json("GET", f"/fine_tuning/jobs/{job_id}")
-        for event in _events(client, job_id):
-            if event["id"] not in seen:
-                seen.add(event["id"])
-                err.print(_event_line(event), highlight=False)
-        if job["status"] in FINISHED:
-            return job
-        time.sleep(1.0)
-
-
 @app.command()
 @option_groups
 def create(
@@ -60,37 +46,53 @@ def create(
     file: Annotated[Path | None, typer.Option(help="A local JSONL file to upload as the training file.")] = None,
     training_file: Annotated[str | None, typer.Option(help="An uploaded file's id (file-…).")] = None,
     method: Annotated[
-        str, typer.Option(help="supervised (SFT), cft (critique lines) or distill (with --teacher; dpo: planned).")
+        str,
+        typer.Option(help="supervised (SFT), dpo (preference pairs), cft (critique lines) or distill (--teacher)."),
     ] = "supervised",
+    validation_file: Annotated[
+        str | None, typer.Option(help="An uploaded file's id: what the evaluate stage judges (else a held-out slice).")
+    ] = None,
     teacher: Annotated[str | None, typer.Option(help="distill: the teacher, a served model or a built-in.")] = None,
     loss: Annotated[str | None, typer.Option(help="distill: taid (default) or a baseline loss (kl, rkl, …).")] = None,
     suffix: Annotated[str | None, typer.Option(help="Part of the new model's name: ft:<model>:<suffix>:<id>.")] = None,
     epochs: Annotated[int | None, typer.Option(help="n_epochs (default: the server's).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="batch_size (default: the server's).")] = None,
-    follow: Annotated[bool, typer.Option(help="Print the job's events until it ends.")] = False,
+    lora: Annotated[
+        int | None, typer.Option(help="Train LoRA adapters of this rank (alpha 2 × rank), merged before serving.")
+    ] = None,
+    beta: Annotated[float | None, typer.Option(help="dpo: beta, the strength of the KL term (default 0.1).")] = None,
+    follow: Annotated[
+        bool, typer.Option(help="Live view of its progress and events until it ends (exit 1 unless it succeeds).")
+    ] = False,
     *,
     platform: Platform,
     as_json: Json = False,
 ) -> None:
-    """Create a fine-tuning job; with --follow, wait for it and print its events on stderr."""
+    """Create a fine-tuning job; with --follow, show it live on stderr until it ends."""
     with failing():
         if (file is None) == (training_file is None):
             raise typer.BadParameter("give exactly one of --file and --training-file")
         client = platform.client()
         if file is not None:
             training_file = client.upload(file, "fine-tune")["id"]
-        hyper = {k: v for k, v in (("n_epochs", epochs), ("batch_size", batch_size)) if v is not None}
+        given = (("n_epochs", epochs), ("batch_size", batch_size), ("beta", beta))
+        hyper: dict[str, object] = {k: v for k, v in given if v is not None}
+        if lora is not None:
+            hyper["lora"] = {"r": lora}
         settings: dict[str, object] = {"hyperparameters": hyper}
         settings.update({k: v for k, v in (("teacher", teacher), ("loss", loss)) if v is not None})
         body = {"model": model, "training_file": training_file, "method": {"type": method, method: settings}}
         if suffix:
             body["suffix"] = suffix
+        if validation_file:
+            body["validation_file"] = validation_file
         job = client.json("POST", "/fine_tuning/jobs", json=body)
         if follow:
-            job = _follow(client, job["id"])
+            follow_job(client, job["id"])
+            job = client.json("GET", f"/fine_tuning/jobs/{job['id']}")
     show_record(job, as_json, _print)
-    if follow and job["status"] != "succeeded":
-        raise typer.Exit(1)
+    if follow:
+        exit_unless_succeeded(job["status"])
 
 
 @app.command("list")
@@ -121,10 +123,12 @@ def events(
     as_json: Json = False,
 ) -> None:
     """A job's events, oldest first (one JSON object per line with --json)."""
+    if follow:
+        with failing():
+            job = follow_job(platform.client(), job_id, as_json)
+        exit_unless_succeeded(job["state"])
+        return
     with failing():
-        if follow:
-            _follow(platform.client(), job_id)
-            return
         data = _events(platform.client(), job_id)
     for event in data:
         print(json.dumps(event) if as_json else _event_line(event))

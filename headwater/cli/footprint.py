@@ -22,10 +22,11 @@ from headwater.footprint import (
     load_factors,
     read_yaml,
 )
+from headwater.footprint.document import read_document
 from headwater.footprint.ecologits import EcologitsEstimator, check_latency
 from headwater.footprint.factors import Factors
 from headwater.footprint.portfolio import Portfolio, assess, total
-from headwater.footprint.scenarios import PAPER_SCENARIOS, Scenario
+from headwater.footprint.scenarios import Scenario
 from headwater.footprint.scenarios import project as projection_of
 
 app = typer.Typer(help="Environmental footprint of AI workloads (Capgemini LCA method).", no_args_is_help=True)
@@ -110,18 +111,10 @@ def estimate(
 
 
 def _load_file(path: Path | None) -> tuple[Portfolio, Factors, dict[str, Scenario]]:
-    """A portfolio file: portfolio keys, plus optional `factors:` overrides and `scenarios:` (name → levers)."""
-    data = read_yaml(path) if path is not None else {}
-    factor_overrides = data.pop("factors", None) or {}
-    scenario_data = data.pop("scenarios", None)
-    if not isinstance(factor_overrides, dict):
-        raise InvalidRequestError("factors must be a mapping of factor names to values", param="factors")
-    scenarios = dict(PAPER_SCENARIOS)
-    if scenario_data is not None:
-        if not isinstance(scenario_data, dict) or not all(isinstance(v, dict) for v in scenario_data.values()):
-            raise InvalidRequestError("scenarios must map a name to its levers", param="scenarios")
-        scenarios = {name: Scenario.from_mapping(name, levers) for name, levers in scenario_data.items()}
-    return Portfolio.from_mapping(data), load_factors(overrides=factor_overrides), scenarios
+    """A portfolio file (`headwater.footprint.document`): portfolio keys, plus optional `factors:` overrides and
+    `scenarios:` (name → levers)."""
+    document = read_document(read_yaml(path) if path is not None else {})
+    return document.portfolio, document.factors, document.scenarios
 
 
 PortfolioFile = Annotated[

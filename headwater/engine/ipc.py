@@ -63,6 +63,13 @@ class AbortRequest(msgspec.Struct, tag="abort"):
     request_id: str
 
 
+class Unpin(msgspec.Struct, tag="unpin"):
+    """Gateway → TE: release the pinned KV of this prompt and salt now (its cached context was deleted)."""
+
+    prompt_ids: list[int]
+    cache_salt: str | None = None
+
+
 class Shutdown(msgspec.Struct, tag="shutdown"):
     """Gateway → TE: finish and exit."""
 
@@ -106,7 +113,7 @@ class Failed(msgspec.Struct, tag="failed"):
     error: str
 
 
-ToExecutor = AddRequest | AbortRequest | Bind | Unbind | Shutdown
+ToExecutor = AddRequest | AbortRequest | Unpin | Bind | Unbind | Shutdown
 FromExecutor = Pooled | Ready | Outputs | Load | Failed
 
 encode = msgspec.msgpack.Encoder().encode

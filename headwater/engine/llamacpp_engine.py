@@ -199,6 +199,9 @@ class LlamaCppEngine:
             self._aborts.add(request_id)
         self._wake.set()
 
+    def unpin(self, prompt_ids: list[int], cache_salt: str | None) -> None:
+        """Nothing to release: this engine pins no KV."""
+
     def get_outputs(self, timeout: float) -> list[EngineOutput]:
         outputs: list[EngineOutput] = []
         try:
@@ -332,12 +335,7 @@ class LlamaCppEngine:
         return rows
 
     def _sample(self, rows: list[tuple[int, _Sequence]]) -> None:
-        lib, vocab = self._lib, self.vocab_size
-        logits = torch.from_numpy(
-            np.stack(
-                [np.ctypeslib.as_array(lib.llama_get_logits_ith(self._ctx, row), shape=(vocab,)) for row, _ in rows]
-            )
-        )
+        logits = self._logits(len(rows))
         sequences = [sequence for _, sequence in rows]
         batch = _sampling_batch(sequences)
         adjusted = self._controls.apply(logits, batch.slot)
@@ -351,6 +349,12 @@ class LlamaCppEngine:
                 self._finish(sequence, "length", logprob=logprob)
             else:
                 self._emit(sequence, logprob)
+
+    def _logits(self, outputs: int) -> torch.Tensor:
+        """The step's logits [outputs, vocab], one row per batch token that asked for them, in batch order: a view
+        of llama.cpp's own buffer (valid until the next decode), not a copy per row."""
+        pointer = self._lib.llama_get_logits(self._ctx)
+        return torch.from_numpy(np.ctypeslib.as_array(pointer, shape=(outputs, self.vocab_size)))
 
     def _emit(self, sequence: _Sequence, logprob: float) -> None:
         controls = self._controls.get(sequence.slot) if sequence.slot != NO_SLOT else None

@@ -44,6 +44,10 @@ def block_hashes(token_ids: Sequence[int], block_size: int, salt: str | None, ma
     return list(_chain(token_ids, block_size, salt_root(salt), count))
 
 
+_Pin = tuple[float, tuple[int | None, tuple[int, ...]], list[tuple[Any, int]]]
+"""(until, (salt root, prompt), [(allocator, block id)]): a finished request's prompt blocks held for its TTL."""
+
+
 class SaltedPrefixCache:
     """Installs salted hashing into a `PagedAttentionCache`, turns its ledger into `CacheEvents`, and pins the
     blocks of requests that ask for it (`EngineRequest.pin_s`: a cached context's TTL).
@@ -69,8 +73,9 @@ class SaltedPrefixCache:
         self._reset = True
         self._wanted: dict[str, tuple[list[int], int | None, float]] = {}
         self._finished: queue.SimpleQueue[tuple[list[int], int | None, float]] = queue.SimpleQueue()
-        self._pins: list[tuple[float, list[tuple[Any, int]]]] = []
-        """(until, [(allocator, block id)]): touched on the generation thread only."""
+        self._unpins: queue.SimpleQueue[tuple[int | None, tuple[int, ...]]] = queue.SimpleQueue()
+        self._pins: list[_Pin] = []
+        """Touched on the generation thread only."""
         self._install()
 
     def add(self, request_id: str, salt: str | None, prompt_ids: list[int] | None = None, pin_s: float = 0.0) -> None:
@@ -88,19 +93,30 @@ class SaltedPrefixCache:
             self._finished.put(wanted)
         return self._matched.pop(request_id, 0)
 
+    def unpin(self, prompt_ids: list[int], salt: str | None) -> None:
+        """Release the pin of this prompt (one, if it was pinned twice) before its time: its context was deleted.
+        Done on the generation thread before the next prefix match or eviction, so before its blocks are needed."""
+        self._unpins.put((salt_root(salt), tuple(prompt_ids)))
+
     @property
     def pinned_blocks(self) -> int:
-        return sum(len(blocks) for _, blocks in self._pins)
+        return sum(len(blocks) for _, _, blocks in self._pins)
 
     def settle_pins(self, now: float | None = None) -> None:
-        """Take the pins of finished requests and release those whose time is up (generation thread)."""
+        """Take the pins of finished requests and release those unpinned or whose time is up (generation thread)."""
         now = time.monotonic() if now is None else now
         while not self._finished.empty():
             prompt_ids, root, pin_s = self._finished.get()
-            self._pins.append((now + pin_s, self._acquire_chain(prompt_ids, root)))
-        for pin in [pin for pin in self._pins if pin[0] <= now]:
+            self._pins.append((now + pin_s, (root, tuple(prompt_ids)), self._acquire_chain(prompt_ids, root)))
+        while not self._unpins.empty():
+            key = self._unpins.get()
+            self._release([pin for pin in self._pins if pin[1] == key][:1])
+        self._release([pin for pin in self._pins if pin[0] <= now])
+
+    def _release(self, pins: list[_Pin]) -> None:
+        for pin in pins:
             self._pins.remove(pin)
-            for allocator, block_id in pin[1]:
+            for allocator, block_id in pin[2]:
                 if allocator.ledger.release(block_id):
                     allocator.pool.free_blocks(allocator.index, [block_id])
 

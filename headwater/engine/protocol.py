@@ -14,6 +14,8 @@ import msgspec
 FinishReason = Literal["stop", "length", "abort", "error"]
 EngineBackend = Literal["transformers", "llamacpp"]
 """The engines a TE can host: transformers continuous batching (any HF model), llama.cpp (GGUF files)."""
+ServingMode = Literal["colocated", "prefill", "decode"]
+"""What a TE does with a request: all of it, only the prompt (then hands its KV on), or the rest after a hand-off."""
 
 
 class SamplingParams(msgspec.Struct, frozen=True):
@@ -36,6 +38,26 @@ class SamplingParams(msgspec.Struct, frozen=True):
     grammar: str | None = None
 
 
+class KVHandoff(msgspec.Struct, frozen=True):
+    """A prompt's KV, exported by a prefill TE for a decode TE: whole paged-cache blocks named by their salted hash
+    chain (`headwater.engine.prefix_cache.block_hashes`), stored where `transport` says (see
+    `headwater.engine.kv_transfer`). The decode TE imports them as prefix-cache blocks, so only the prompt's tail
+    (under one block) and the first token are computed again."""
+
+    transport: str
+    """Which transport holds the blocks (`shm`: a file in shared memory on this host)."""
+    location: str
+    """Where that transport finds them (for `shm`, the file's path)."""
+    block_size: int
+    """Tokens per block: the decode TE's cache must use the same."""
+    block_hashes: list[int]
+    """The blocks' hash chain, first block first."""
+    bytes_per_block: int
+    """Bytes of one block (every layer's K and V): the decode TE's layout must match or it recomputes."""
+    nbytes: int = 0
+    """Bytes stored (what the transfer moves)."""
+
+
 class EngineRequest(msgspec.Struct, frozen=True):
     """One sequence to generate: already tokenised (tokenisation happens off the engine's thread)."""
 
@@ -49,6 +71,8 @@ class EngineRequest(msgspec.Struct, frozen=True):
     pin_s: float = 0.0
     """Keep the prompt's KV blocks unevictable for this many seconds after the request finishes (a cached context's
     TTL); then they are evictable like any prefix."""
+    kv_handoff: KVHandoff | None = None
+    """A decode TE's request: the prompt's KV a prefill TE computed, imported before the prompt is matched."""
 
 
 class EngineOutput(msgspec.Struct):
@@ -63,6 +87,11 @@ class EngineOutput(msgspec.Struct):
     """Per generated token, the `top_logprobs` most likely (token id, raw logprob), most likely first."""
     cached_tokens: int = 0
     """Prompt tokens whose KV was reused from the prefix cache (set on the request's first output)."""
+    kv_handoff: KVHandoff | None = None
+    """On a prefill TE's final output: where the prompt's KV was put for a decode TE."""
+    kv_transfer_s: float = 0.0
+    """Seconds this engine spent handing KV over for the request: its export (prefill TE, final output) or its
+    import (decode TE, first output)."""
 
 
 class CacheEvents(msgspec.Struct):
@@ -99,6 +128,11 @@ class EngineConfig(msgspec.Struct, frozen=True):
     """Tokens per KV-cache block."""
     prefix_sharing: bool = True
     """Share the blocks of a common prompt prefix between requests."""
+    mode: ServingMode = "colocated"
+    """`prefill`: export each finished request's prompt KV (a `KVHandoff` on its final output); `decode` and
+    `colocated` import a request's `kv_handoff` when it has one."""
+    kv_dir: str = ""
+    """Folder a prefill engine writes its KV hand-offs to (empty: `headwater.engine.kv_transfer.default_kv_dir`)."""
 
     @property
     def max_sequence_tokens(self) -> int:
@@ -131,6 +165,10 @@ class Engine(Protocol):
 
     def abort(self, request_id: str) -> None:
         """Stop a request; a final output with finish_reason `abort` follows."""
+        ...
+
+    def unpin(self, prompt_ids: list[int], cache_salt: str | None) -> None:
+        """Make the KV a finished request pinned (`EngineRequest.pin_s`) for this prompt and salt evictable now."""
         ...
 
     def get_outputs(self, timeout: float) -> list[EngineOutput]:

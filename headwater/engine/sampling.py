@@ -7,9 +7,11 @@ temperature 0 must be exactly greedy, `seed` must make a request reproducible wh
 settings in the batch's per-request argument rows (the mechanism transformers uses for its per-request
 processors) and replaces the sampling step with `sample_next_tokens`.
 
-Sampling uses the exponential race: argmax(p / E) with E ~ Exp(1) i.i.d. is an exact draw from p, and it lets a
-seeded row take its noise from its own generator (keyed by seed and sequence length) while unseeded rows share
-one vectorised draw.
+Sampling is an inverse-CDF draw: one uniform u per row, and the first token whose running probability passes u.
+A seeded row's u is a hash of its seed and sequence length, so it reproduces whatever else shares the batch, and no
+row draws noise over the whole vocabulary (the exponential race we used before drew one number per token and row,
+which cost more than a small model's forward pass at 32 rows). Filters touch only the best tokens of a row: top_k
+needs k of them; top_p looks at the best `_CANDIDATES`, and at more only when a nucleus is wider.
 """
 
 from __future__ import annotations
@@ -116,32 +118,98 @@ class SamplingBatch:
         )
 
 
-def _filter_top_k(scores: torch.Tensor, top_k: torch.Tensor) -> torch.Tensor:
-    if not bool((top_k > 0).any()):
-        return scores
-    k = torch.where(top_k > 0, top_k, scores.size(-1)).clamp(max=scores.size(-1)).to(scores.device)
-    kth = scores.sort(dim=-1, descending=True).values.gather(-1, (k - 1).long().unsqueeze(-1))
-    return scores.masked_fill(scores < kth, float("-inf"))
+_CANDIDATES = 128
+"""How many of a row's best tokens a nucleus (top_p) draw looks at first; when some row's nucleus reaches past them
+the draw looks at 8× as many, up to the whole sorted vocabulary, so the result is exact either way."""
+_BLOCK = 256
+"""Columns per block of `_pick`'s two-level search."""
 
 
-def _filter_top_p(scores: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
-    if not bool((top_p < 1.0).any()):
-        return scores
-    sorted_scores, order = scores.sort(dim=-1, descending=True)
-    probs = sorted_scores.softmax(dim=-1)
-    mass_before = probs.cumsum(dim=-1) - probs
-    drop_sorted = mass_before >= top_p.to(scores.device).unsqueeze(-1)
-    drop_sorted[:, 0] = False
-    drop = drop_sorted.scatter(-1, order, drop_sorted)
-    return scores.masked_fill(drop, float("-inf"))
+def seeded_uniform(key: int) -> float:
+    """A uniform draw in [0, 1) that depends only on `key` (splitmix64 of it): a seeded row's noise for one step,
+    without building a generator per row and step."""
+    z = (key + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return ((z ^ (z >> 31)) >> 11) / 2**53
 
 
-def _exponential_noise(shape: torch.Size, seed_keys: torch.Tensor, device: torch.device) -> torch.Tensor:
-    noise = torch.empty(shape, device=device).exponential_()
-    for row in (seed_keys != NO_SEED).nonzero().flatten().tolist():
-        generator = torch.Generator(device="cpu").manual_seed(int(seed_keys[row]))
-        noise[row] = torch.empty(shape[-1]).exponential_(generator=generator).to(device)
-    return noise
+def _uniforms(seed_keys: torch.Tensor) -> torch.Tensor:
+    """One uniform per row: from the row's seed key when it has one, else from torch's global generator."""
+    uniforms = torch.rand(seed_keys.numel(), dtype=torch.float64)
+    for row, key in enumerate(seed_keys.tolist()):
+        if key != NO_SEED:
+            uniforms[row] = seeded_uniform(int(key))
+    return uniforms
+
+
+def _pick(weights: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF draw of one column per row of non-negative `weights` [rows, n]: the first column whose running
+    sum passes u × total. A wide row is searched in two levels (its blocks' sums, then the one block the target
+    falls in), because a float64 running sum over a whole vocabulary costs more than everything else here."""
+    uniforms = uniforms.to(device=weights.device, dtype=torch.float64)
+    rows, width = weights.shape
+    if width <= _BLOCK:
+        cdf = weights.double().cumsum(dim=-1)
+        return _search(cdf, uniforms * cdf[:, -1])
+    blocks = torch.nn.functional.pad(weights, (0, -width % _BLOCK)).view(rows, -1, _BLOCK)
+    cdf = blocks.sum(dim=-1).double().cumsum(dim=-1)
+    targets = uniforms * cdf[:, -1]
+    block = _search(cdf, targets)
+    before = torch.where(block > 0, cdf.gather(-1, (block - 1).clamp(min=0).unsqueeze(-1)).squeeze(-1), 0.0)
+    inner = blocks[torch.arange(rows, device=weights.device), block].double().cumsum(dim=-1)
+    return (block * _BLOCK + _search(inner, targets - before)).clamp(max=width - 1)
+
+
+def _search(cdf: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per row, the first column of the running sums `cdf` [rows, n] that passes its target: a column of positive
+    weight, since a target is held below its row's total (rounding could otherwise land it on the total)."""
+    total = cdf[:, -1]
+    targets = torch.minimum(targets.clamp(min=0.0), torch.nextafter(total, torch.zeros_like(total)))
+    return torch.searchsorted(cdf, targets.unsqueeze(-1), right=True).squeeze(-1).clamp(max=cdf.size(-1) - 1)
+
+
+def _draw(scores: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """One token per row of tempered `scores` under each row's top_k then top_p (vLLM's order: top_p applies to
+    the distribution renormalised over the top k)."""
+    vocab = scores.size(-1)
+    top_p = top_p.to(scores.device)
+    k = torch.where(top_k > 0, top_k, vocab).clamp(max=vocab).long().to(scores.device)
+    plain = (k >= vocab) & (top_p >= 1.0)
+    tokens = torch.empty(scores.size(0), dtype=torch.long, device=scores.device)
+    if bool(plain.all()):
+        return _pick(scores.softmax(dim=-1), uniforms)
+    if bool(plain.any()):
+        tokens[plain] = _pick(scores[plain].softmax(dim=-1), uniforms[plain.cpu()])
+    if not bool(plain.all()):
+        kept = ~plain
+        tokens[kept] = _draw_filtered(scores[kept], k[kept], top_p[kept], uniforms[kept.cpu()])
+    return tokens
+
+
+def _draw_filtered(scores: torch.Tensor, k: torch.Tensor, top_p: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """The draw for rows with a top_k (`k` < vocab) or a top_p < 1: over each row's best `_CANDIDATES` (or k) tokens,
+    or over the whole sorted vocabulary when some row's nucleus may reach past them."""
+    vocab = scores.size(-1)
+    width = min(vocab, max(_CANDIDATES, int(torch.where(k < vocab, k, 0).max())))
+    while True:
+        values, ids = scores.topk(width, dim=-1) if width < vocab else scores.sort(dim=-1, descending=True)
+        probs = _candidate_probs(scores, values, k)
+        if width == vocab or not bool(((k > width) & (probs.sum(dim=-1) < top_p)).any()):
+            break
+        width = min(vocab, width * 8)
+    keep = (probs.cumsum(dim=-1) - probs) < top_p.unsqueeze(-1)
+    keep[:, 0] = True
+    return ids.gather(-1, _pick(probs.masked_fill(~keep, 0.0), uniforms).unsqueeze(-1)).squeeze(-1)
+
+
+def _candidate_probs(scores: torch.Tensor, values: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Probabilities of the sorted candidates `values`: zero past each row's k, renormalised over the k best when the
+    row has a top_k, else over the whole row."""
+    in_k = torch.arange(values.size(-1), device=values.device) < k.unsqueeze(-1)
+    over_k = values.masked_fill(~in_k, float("-inf")).logsumexp(dim=-1, keepdim=True)
+    norm = torch.where((k >= scores.size(-1)).unsqueeze(-1), scores.logsumexp(dim=-1, keepdim=True), over_k)
+    return (values - norm).exp().masked_fill(~in_k, 0.0)
 
 
 def sample_next_tokens(
@@ -150,16 +218,28 @@ def sample_next_tokens(
     """Pick one token per row of `logits` [rows, vocab]; return (tokens, their raw model log-probabilities).
 
     `adjusted` are the scores after the requests' penalties, biases and grammar masks (`ControlTable.apply`):
-    tokens are drawn from them, while the reported log-probabilities stay those of the model."""
+    tokens are drawn from them, while the reported log-probabilities stay those of the model. Only the sampled
+    (temperature > 0) rows pay for a draw, and each pays for one uniform and one pass over its scores."""
     logits = logits.float()
-    raw_logprobs = logits.log_softmax(dim=-1)
-    scores = logits if adjusted is None else adjusted
-    greedy = (batch.temperature <= 0).to(logits.device)
-    tokens = scores.argmax(dim=-1)
-    if not bool(greedy.all()):
-        temperature = batch.temperature.clamp(min=1e-5).to(logits.device).unsqueeze(-1)
-        scores = _filter_top_p(_filter_top_k(scores / temperature, batch.top_k), batch.top_p)
-        probs = scores.softmax(dim=-1)
-        sampled = (probs / _exponential_noise(probs.shape, batch.seed_key, logits.device)).argmax(dim=-1)
-        tokens = torch.where(greedy, tokens, sampled)
-    return tokens, raw_logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    scores = logits if adjusted is None else adjusted.float()
+    sampled = (batch.temperature > 0).nonzero().flatten()
+    if sampled.numel() == 0:
+        tokens = scores.argmax(dim=-1)
+    elif sampled.numel() == scores.size(0):
+        tokens = _tempered_draw(scores, batch)
+    else:
+        tokens = scores.argmax(dim=-1)
+        tokens[sampled.to(logits.device)] = _tempered_draw(scores[sampled.to(logits.device)], _rows_of(batch, sampled))
+    chosen = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    return tokens, chosen - logits.logsumexp(dim=-1)
+
+
+def _tempered_draw(scores: torch.Tensor, batch: SamplingBatch) -> torch.Tensor:
+    temperature = batch.temperature.to(scores.device).unsqueeze(-1)
+    return _draw(scores / temperature, batch.top_k, batch.top_p, _uniforms(batch.seed_key))
+
+
+def _rows_of(batch: SamplingBatch, rows: torch.Tensor) -> SamplingBatch:
+    return SamplingBatch(
+        batch.temperature[rows], batch.top_p[rows], batch.top_k[rows], batch.seed_key[rows], batch.slot[rows]
+    )

@@ -166,6 +166,8 @@ def _receive_requests(engine: Engine, socket: zmq.Socket, stop: threading.Event,
             engine.add_request(message.request)
         elif isinstance(message, ipc.AbortRequest):
             engine.abort(message.request_id)
+        elif isinstance(message, ipc.Unpin):
+            engine.unpin(message.prompt_ids, message.cache_salt)
         elif isinstance(message, ipc.Unbind):
             outcome = "unbind"
             break

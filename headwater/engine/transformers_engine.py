@@ -22,6 +22,8 @@ from transformers.generation.continuous_batching.requests import GenerationOutpu
 
 from headwater.engine.controls import ControlTable, RequestControls
 from headwater.engine.grammar import MatcherFactory
+from headwater.engine.kv_exchange import PagedKVExchange
+from headwater.engine.kv_transfer import SharedMemoryTransport, discard
 from headwater.engine.prefix_cache import SaltedPrefixCache
 from headwater.engine.protocol import (
     CacheEvents,
@@ -99,6 +101,7 @@ class TransformersEngine:
         self._lock = threading.Lock()
         self._manager: ContinuousBatchingManager | None = None
         self._prefixes: SaltedPrefixCache | None = None
+        self._exchange: PagedKVExchange | None = None
 
     def start(self) -> None:
         """Build the paged cache and start the generation thread."""
@@ -120,6 +123,7 @@ class TransformersEngine:
         manager.batch_processor = processor
         _install_sampler(processor, self._controls)
         self._prefixes = SaltedPrefixCache(processor.cache)
+        self._exchange = PagedKVExchange(processor.cache, SharedMemoryTransport(self.config.kv_dir or None))
         manager.start()
         self._manager = manager
 
@@ -146,6 +150,7 @@ class TransformersEngine:
             self._tracked[request.request_id] = _Tracked(emitted=0, eos_ids=frozenset(eos), slot=slot)
         if self._prefixes is not None:
             self._prefixes.add(request.request_id, request.cache_salt, request.prompt_ids, request.pin_s)
+        self._stage_handoff(request)
         manager.add_request(
             input_ids=list(request.prompt_ids),
             request_id=request.request_id,
@@ -163,7 +168,37 @@ class TransformersEngine:
             self._release(tracked)
             if self._prefixes is not None:
                 self._prefixes.forget(request_id)
+            if self._exchange is not None:
+                self._exchange.forget(request_id)
             self._ready.put(EngineOutput(request_id, [], [], finish_reason="abort"))
+
+    def _stage_handoff(self, request: EngineRequest) -> None:
+        """A prefill engine exports every request's prompt KV; any engine imports the KV a request brings."""
+        if self._exchange is None:
+            return
+        if self.config.mode == "prefill":
+            self._exchange.expect_export(request.request_id, request.prompt_ids, request.cache_salt)
+        if request.kv_handoff is not None:
+            self._exchange.stage_import(request.request_id, request.kv_handoff, request.prompt_ids, request.cache_salt)
+
+    def _attach_handoff(self, output: EngineOutput) -> None:
+        """Report the import seconds of a request, and put a finished prefill request's KV where a decode TE can
+        take it (none for a request that failed)."""
+        exchange = self._exchange
+        if exchange is None:
+            return
+        output.kv_transfer_s += exchange.import_seconds(output.request_id)
+        if output.finish_reason is None or self.config.mode != "prefill":
+            return
+        handoff, seconds = exchange.publish(output.request_id)
+        if handoff is not None and output.finish_reason in ("stop", "length"):
+            output.kv_handoff, output.kv_transfer_s = handoff, output.kv_transfer_s + seconds
+        elif handoff is not None:
+            discard(handoff)
+
+    def unpin(self, prompt_ids: list[int], cache_salt: str | None) -> None:
+        if self._prefixes is not None:
+            self._prefixes.unpin(prompt_ids, cache_salt)
 
     def _release(self, tracked: _Tracked) -> RequestControls | None:
         return self._controls.pop(tracked.slot) if tracked.slot is not None else None
@@ -175,6 +210,7 @@ class TransformersEngine:
         while result is not None:
             delta = self._to_delta(result)
             if delta is not None:
+                self._attach_handoff(delta)
                 outputs.append(delta)
             result = manager.get_result(timeout=0)
         return outputs
@@ -250,6 +286,7 @@ class TransformersEngine:
             self._manager.stop(block=True, timeout=10)
             self._manager = None
             self._prefixes = None
+            self._exchange = None
 
     def _require_manager(self) -> ContinuousBatchingManager:
         if self._manager is None:

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from headwater.errors import InvalidRequestError
 from headwater.judge.judge import parse_for
@@ -22,6 +23,9 @@ from headwater.judge.tasks import Task
 from headwater.models.fine_tuning import device_arguments, lora_config, quiet, save_final
 from headwater.models.generator import GenerationParams, Generator
 from headwater.models.loading import load_model, load_tokenizer
+
+if TYPE_CHECKING:
+    from transformers import TrainerCallback
 
 
 @dataclass(frozen=True)
@@ -98,13 +102,21 @@ class JudgeTrainConfig:
     batch_size: int = 4
     lora: bool = False
     lora_rank: int = 16
+    lora_alpha: int | None = None
+    """LoRA's scale numerator (the update is scaled by alpha / rank); None: 2 × rank."""
     seed: int = 0
 
 
 def train_judge(
-    model_name: str, rows: Sequence[dict], output: Path, config: JudgeTrainConfig, data_dir: Path | str = ".headwater"
+    model_name: str,
+    rows: Sequence[dict],
+    output: Path,
+    config: JudgeTrainConfig,
+    data_dir: Path | str = ".headwater",
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> tuple[float, Path, list[float]]:
-    """DPO + SFT on `rows`; returns (mean loss, saved model folder, the logged losses)."""
+    """DPO + SFT on `rows` (conversational `prompt`, `chosen`, `rejected`); returns (mean loss, saved model folder,
+    the logged losses). `callbacks` see every logged step (the platform's fine-tuning job reports them as events)."""
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
@@ -114,7 +126,7 @@ def train_judge(
         )
     tokenizer = load_tokenizer(model_name, data_dir=data_dir)
     model = load_model(model_name, data_dir=data_dir)
-    peft_config = lora_config(config.lora, config.lora_rank)
+    peft_config = lora_config(config.lora, config.lora_rank, config.lora_alpha)
     args = DPOConfig(
         output_dir=str(output),
         loss_type=["sigmoid", "sft"],
@@ -134,7 +146,12 @@ def train_judge(
     )
     data = Dataset.from_list([{k: row[k] for k in ("prompt", "chosen", "rejected")} for row in rows])
     trainer = DPOTrainer(
-        model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config
+        model=model,
+        args=args,
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=list(callbacks),
     )
     quiet(trainer)
     result = trainer.train()

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Literal, TypedDict, overload
 import torch
 from transformers import PreTrainedTokenizerBase, Trainer
 
+from headwater.models.loading import load_model
+
 if TYPE_CHECKING:
     from peft import LoraConfig
 
@@ -27,16 +29,17 @@ def device_arguments() -> DeviceArguments:
 
 
 @overload
-def lora_config(enabled: Literal[True], rank: int) -> LoraConfig: ...
+def lora_config(enabled: Literal[True], rank: int, alpha: int | None = None) -> LoraConfig: ...
 @overload
-def lora_config(enabled: bool, rank: int) -> LoraConfig | None: ...
-def lora_config(enabled: bool, rank: int) -> LoraConfig | None:
-    """LoRA adapters on every linear layer (alpha = 2 × rank), or None for full fine-tuning."""
+def lora_config(enabled: bool, rank: int, alpha: int | None = None) -> LoraConfig | None: ...
+def lora_config(enabled: bool, rank: int, alpha: int | None = None) -> LoraConfig | None:
+    """LoRA adapters on every linear layer (alpha = 2 × rank unless given), or None for full fine-tuning."""
     if not enabled:
         return None
     from peft import LoraConfig
 
-    return LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear", task_type="CAUSAL_LM")
+    scale = alpha if alpha is not None else 2 * rank
+    return LoraConfig(r=rank, lora_alpha=scale, target_modules="all-linear", task_type="CAUSAL_LM")
 
 
 def quiet(trainer: Trainer) -> Trainer:
@@ -53,3 +56,15 @@ def save_final(trainer: Trainer, tokenizer: PreTrainedTokenizerBase, output: Pat
     trainer.save_model(str(final))
     tokenizer.save_pretrained(final)
     return final
+
+
+def merge_adapter(adapter: Path, base: str, output: Path, data_dir: Path | str = ".headwater") -> Path:
+    """Fold the LoRA adapter saved in `adapter` into the weights of `base` and save a plain model (and the adapter's
+    tokenizer) to `output`: what a serving engine loads like any other model, with no PEFT at inference time."""
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    model = PeftModel.from_pretrained(load_model(base, data_dir=data_dir), str(adapter))
+    model.merge_and_unload().save_pretrained(output)
+    AutoTokenizer.from_pretrained(adapter).save_pretrained(output)  # an adapter folder has no model config
+    return output

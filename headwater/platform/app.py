@@ -15,6 +15,7 @@ from headwater.platform.admission import Admission
 from headwater.platform.annotation.routes import router as annotation_router
 from headwater.platform.annotation.store import AnnotationStore
 from headwater.platform.api.admin_routes import router as admin_router
+from headwater.platform.api.attack_routes import router as attack_router
 from headwater.platform.api.batch_routes import router as batch_router
 from headwater.platform.api.context_routes import router as context_router
 from headwater.platform.api.detection_routes import router as detection_router
@@ -22,10 +23,12 @@ from headwater.platform.api.errors import install_error_handlers
 from headwater.platform.api.file_routes import router as file_router
 from headwater.platform.api.finetune_routes import router as finetune_router
 from headwater.platform.api.footprint_routes import router as footprint_router
+from headwater.platform.api.job_routes import router as job_router
 from headwater.platform.api.judgement_routes import router as judgement_router
 from headwater.platform.api.limits import BodySizeLimit
 from headwater.platform.api.moderation_routes import router as moderation_router
 from headwater.platform.api.openai_routes import router as openai_router
+from headwater.platform.api.redteam_routes import router as redteam_router
 from headwater.platform.api.responses import openapi_without_unused_422
 from headwater.platform.api.system_routes import router as system_router
 from headwater.platform.catalogue import CatalogueEntry, catalogue_from_settings
@@ -61,13 +64,24 @@ class Gateway:
         self.jobs = JobServices(self)
         self.started_at = time.time()
 
-    def model(self, name: str) -> ServedModel:
-        """The served model called `name`, or a 404 that lists the available ones."""
+    def model(self, name: str, tenant: str | None = None) -> ServedModel:
+        """The served model called `name`, or a 404 that lists the available ones. With `tenant`, another tenant's
+        model (a fine-tuned one, `CatalogueEntry.owner`) is a 404 like a name that does not exist, so names never
+        leak; without, the platform's own lookups see every model."""
         served = self.models.get(name)
-        if served is None:
-            available = ", ".join(sorted(self.models)) or "none"
+        if served is None or name not in self.visible_models(tenant):
+            available = ", ".join(sorted(self.visible_models(tenant))) or "none"
             raise NotFoundError(f"model {name!r} does not exist; available models: {available}", param="model")
         return served
+
+    def visible_models(self, tenant: str | None) -> dict[str, ServedModel]:
+        """The served models `tenant` may see and use: every shared one and its own fine-tuned ones."""
+        entries = self.control.entries
+        return {
+            name: served
+            for name, served in self.models.items()
+            if name not in entries or entries[name].visible_to(tenant)
+        }
 
     async def stop(self) -> None:
         await self.jobs.stop()
@@ -76,6 +90,8 @@ class Gateway:
 
     def refresh_gauges(self) -> None:
         """Copy the executors' latest load reports into the gauges (called at scrape time)."""
+        self.metrics.prefix_queries.clear()  # per-TE series: a TE that was scaled away leaves no stale series
+        self.metrics.prefix_hits.clear()
         for name, served in self.models.items():
             reports = [te.load_report for te in served.executors]
             self.metrics.running.labels(name).set(sum(r.running for r in reports))
@@ -135,6 +151,9 @@ def create_app(
     app.include_router(file_router)
     app.include_router(batch_router)
     app.include_router(finetune_router)
+    app.include_router(redteam_router)
+    app.include_router(attack_router)
+    app.include_router(job_router)
     app.include_router(dashboard_router)
     return app
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from headwater.config import Settings
 from headwater.engine.protocol import EngineBackend
@@ -48,16 +49,49 @@ class CatalogueEntry(BaseModel):
     quantization: str | None = Field(
         None, description="llamacpp: which GGUF of a folder to serve, by the quantisation in its name (Q4_K_M, F16…)."
     )
+    owner: str | None = Field(
+        None, description="The only tenant that sees and uses this model (a fine-tuned one's); None: every tenant."
+    )
+
+    serving_mode: Literal["colocated", "disaggregated"] = Field(
+        "colocated", description="colocated: each TE runs whole requests; disaggregated: prefill and decode TEs."
+    )
+    prefill_tes: int = Field(1, ge=1, description="disaggregated: TEs that compute prompts and hand their KV on.")
+    decode_tes: int = Field(1, ge=1, description="disaggregated: TEs that take the KV and generate the rest.")
+    colocated_tes: int = Field(
+        0, ge=0, description="disaggregated: colocated TEs beside the pair; `deepflow` picks a kind per request."
+    )
+
+    @field_validator("colocated_tes")
+    @classmethod
+    def _colocated_beside_a_pair(cls, value: int, info: ValidationInfo) -> int:
+        """A field error (so the 400 names `colocated_tes`): the key only adds TEs beside a prefill/decode pair."""
+        if value and info.data.get("serving_mode") != "disaggregated":
+            raise ValueError(
+                "is for serving_mode disaggregated (colocated TEs beside a prefill/decode pair); a colocated model "
+                "sizes its TEs with min_tes and max_tes"
+            )
+        return value
 
     @model_validator(mode="after")
     def _check_bounds(self) -> CatalogueEntry:
         if self.min_tes > self.max_tes:
             raise ValueError(f"min_tes ({self.min_tes}) cannot exceed max_tes ({self.max_tes})")
+        if self.serving_mode == "disaggregated" and self.engine == "llamacpp":
+            raise ValueError("serving_mode disaggregated needs the transformers engine (its paged KV blocks move)")
         return self
+
+    @property
+    def disaggregated(self) -> bool:
+        return self.serving_mode == "disaggregated"
 
     @property
     def served_name(self) -> str:
         return self.name or self.model
+
+    def visible_to(self, tenant: str | None) -> bool:
+        """Whether `tenant` may see and use this model (None: the platform itself, which sees every model)."""
+        return self.owner is None or tenant is None or tenant == self.owner
 
     def scheduler(self) -> Scheduler:
         """A fresh router for this model's TE group. A heatmap or predictor file that cannot be used is refused

@@ -11,17 +11,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import re
+import shutil
 import time
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from headwater.config import Settings
 from headwater.engine.ipc import ModelSpec
-from headwater.engine.protocol import SamplingParams
-from headwater.errors import ModelLoadError, NotFoundError
+from headwater.engine.kv_transfer import default_kv_dir
+from headwater.engine.protocol import SamplingParams, ServingMode
+from headwater.errors import InvalidRequestError, ModelLoadError, NotFoundError
 from headwater.models.loading import context_window, load_tokenizer, resolve_model
 from headwater.platform.autoscaler import GroupLoad, ScaleDecider, ScalePolicy
 from headwater.platform.catalogue import CatalogueEntry
+from headwater.platform.disaggregation import DisaggregatedRoute
 from headwater.platform.executors import Executor, TEResources, executor_factory, te_resources
 from headwater.platform.fair_queue import FairQueue
 from headwater.platform.footprint import FootprintAccountant
@@ -29,7 +37,7 @@ from headwater.platform.metrics import Metrics
 from headwater.platform.pool import Pool
 from headwater.platform.serving import ServedModel
 from headwater.platform.store import Store
-from headwater.platform.te_group import TEGroup
+from headwater.platform.te_group import TEGroup, te_mode
 from headwater.platform.te_time import ExecutorClock
 from headwater.platform.weight_keeper import WeightKeeper, sweep_stale
 
@@ -39,6 +47,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 TE_TIME_FLUSH_S = 10.0
 """How often the TE time is written to the store."""
+
+
+def kv_dir_for(name: str) -> Path:
+    """The folder of a disaggregated model's KV hand-offs: in /dev/shm, named after this gateway's pid so that a
+    later gateway sweeps it if this one dies (`headwater.platform.weight_keeper.sweep_stale`)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    return default_kv_dir().parent / f"headwater-{os.getpid()}-kv-{safe}"
 
 
 def default_sampling(source: str) -> SamplingParams:
@@ -75,6 +90,8 @@ class ControlPlane:
         self._flushed_at = time.monotonic()
         self.entries: dict[str, CatalogueEntry] = {}
         self.specs: dict[str, ModelSpec] = {}
+        self.kv_dirs: dict[str, Path] = {}
+        """Hand-off folders of the disaggregated models."""
         self._make_executor = executor_factory(settings)
         self.pool = Pool(settings.pool_size, self._make_executor, te_resources(settings))
         self.weights = WeightKeeper(settings.keep_warm_s, settings.share_weights)
@@ -103,6 +120,11 @@ class ControlPlane:
         and then it is not catalogued."""
         name, settings = entry.served_name, self.settings
         backend = entry.engine or settings.engine_backend
+        if entry.disaggregated and backend != "transformers":
+            raise InvalidRequestError(
+                f"model {name!r}: serving_mode disaggregated needs the transformers engine, not {backend}",
+                param="serving_mode",
+            )
         if backend == "llamacpp":
             source, tokenizer, window, defaults = await asyncio.to_thread(self._gguf_model, entry)
             shared = None  # llama.cpp memory-maps the GGUF: a host's TEs of one file share its page-cache pages
@@ -128,12 +150,36 @@ class ControlPlane:
         )
         self.entries[name], self.specs[name], self.models[name] = entry, spec, served
         self.weights.tick(self._in_use(), time.monotonic())  # a `preload` model starts reading ahead now
+        if entry.disaggregated:
+            starts = self._disaggregate(entry, served, spec)
+        else:
+            starts = [self._cold_start(served) for _ in range(entry.min_tes)]
         try:
-            await asyncio.gather(*(self._cold_start(served) for _ in range(entry.min_tes)))
+            await asyncio.gather(*starts)
         except ModelLoadError:
             await self.remove(name)
             raise
         return served
+
+    def _disaggregate(
+        self, entry: CatalogueEntry, served: ServedModel, spec: ModelSpec
+    ) -> list[Coroutine[Any, Any, None]]:
+        """Route the model's sequences through prefill then decode TEs, and start `prefill_tes` + `decode_tes` of
+        them, and `colocated_tes` colocated TEs beside them (a fixed-size group: the autoscaler leaves it alone)."""
+        folder = self.kv_dirs[served.name] = kv_dir_for(served.name)
+        mixed = entry.colocated_tes > 0
+        served.disaggregated = DisaggregatedRoute(served.name, served.group, self.metrics, mixed)
+
+        def in_mode(mode: ServingMode) -> ModelSpec:
+            engine = msgspec.structs.replace(spec.engine, mode=mode, kv_dir=str(folder))
+            return msgspec.structs.replace(spec, engine=engine)
+
+        prefill, decode = in_mode("prefill"), in_mode("decode")
+        return (
+            [self._cold_start(served, prefill) for _ in range(entry.prefill_tes)]
+            + [self._cold_start(served, decode) for _ in range(entry.decode_tes)]
+            + [self._cold_start(served, spec) for _ in range(entry.colocated_tes)]
+        )
 
     def _hf_model(self, entry: CatalogueEntry) -> tuple[str, PreTrainedTokenizerBase, int, SamplingParams]:
         """Folder (or id), tokenizer, window and recommended sampling of a model for the transformers engine."""
@@ -157,13 +203,14 @@ class ControlPlane:
         )
         return str(gguf), tokenizer, min(trained, room), SamplingParams()
 
-    async def _cold_start(self, served: ServedModel) -> None:
-        """A TE started with its model at once (the start-up path: nothing is pooled yet)."""
+    async def _cold_start(self, served: ServedModel, spec: ModelSpec | None = None) -> None:
+        """A TE started with its model at once (the start-up path: nothing is pooled yet); `spec` for a TE in another
+        mode than the model's own spec (a prefill or decode TE)."""
         executor = self._make_executor(self._resources(served.name))
         executor.name = f"{served.name}/{executor.id}"
         served.group.executors.append(executor)
         try:
-            await executor.start(self.specs[served.name])
+            await executor.start(spec or self.specs[served.name])
         except ModelLoadError:
             served.group.executors.remove(executor)
             raise
@@ -183,6 +230,9 @@ class ControlPlane:
             executor.draining = True
         await asyncio.gather(*(self._retire(served, executor, keep=False) for executor in served.group.executors))
         self.weights.remove(name)
+        folder = self.kv_dirs.pop(name, None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
     async def _autoscale(self) -> None:
         while True:
@@ -221,6 +271,8 @@ class ControlPlane:
 
     def _apply(self, name: str, served: ServedModel, now: float) -> None:
         entry = self.entries[name]
+        if entry.disaggregated:  # a fixed pair of groups; a lost TE is restarted in its mode by its supervisor
+            return
         group = served.group
         active = [executor for executor in group.executors if not executor.draining]
         demand = served.in_flight + served.fair_queue.waiting + group.waiting
@@ -302,11 +354,14 @@ class ControlPlane:
                 "min_tes": entry.min_tes,
                 "max_tes": entry.max_tes,
                 "policy": entry.policy,
+                "serving_mode": entry.serving_mode,
+                "colocated_tes": entry.colocated_tes,
                 "weights": self.weights.report(name),
                 "tes": [
                     {
                         "id": executor.id,
                         "state": executor.state,
+                        "mode": te_mode(executor),
                         "pid": executor.pid,
                         "actor": executor.actor_id,
                         "in_flight": executor.in_flight,
@@ -344,3 +399,5 @@ class ControlPlane:
         await asyncio.gather(*(executor.stop() for executor in executors))
         await self.pool.stop()
         self.weights.stop()
+        for folder in self.kv_dirs.values():
+            shutil.rmtree(folder, ignore_errors=True)

@@ -47,16 +47,14 @@ class DetectionService:
         check_text_sizes({"text": text}, self.gateway.settings.service_max_chars)
         if not text.strip():
             raise InvalidRequestError("text is empty: send the text to check", param="text")
-        stored = self.calibrations.get(tenant, name, param="detector")
-        calibrated = await self._detector(stored, tenant)
-        refusal = None
-        if stored.calibration.detector == "llm":  # the LLM detector raises on a short text; the others refuse it
-            refusal = word_refusal(text, getattr(calibrated.detector, "min_words", 1))
-        if refusal is not None:
-            row: dict[str, object] = {"score": None, "refused": refusal, "ai": None}
-        else:
-            [row] = await asyncio.to_thread(calibrated.score, [text], explain)
+        stored, calibrated = await self.detector(tenant, name)
+        [row] = await asyncio.to_thread(score_rows, calibrated, [text], explain)
         return detection_object(stored, row)
+
+    async def detector(self, tenant: str, name: str) -> tuple[StoredCalibration, CalibratedDetector]:
+        """The tenant's calibration `name` (404 naming `detector` when there is none) and its detector, loaded."""
+        stored = self.calibrations.get(tenant, name, param="detector")
+        return stored, await self._detector(stored, tenant)
 
     async def _detector(self, stored: StoredCalibration, tenant: str) -> CalibratedDetector:
         calibration = stored.calibration
@@ -95,6 +93,19 @@ class DetectionService:
         with self._loading:
             for key in [key for key in self._loaded if key[:2] == (tenant, name)]:
                 del self._loaded[key]
+
+
+def score_rows(calibrated: CalibratedDetector, texts: list[str], explain: bool) -> list[dict[str, object]]:
+    """The library's row per text (blocking: run it in a worker thread). The LLM detector raises on a text too
+    short for it where the others refuse it: such a text is refused here, the rest scored in one call."""
+    refusals: list[str | None] = [None] * len(texts)
+    if calibrated.calibration.detector == "llm":
+        refusals = [word_refusal(text, getattr(calibrated.detector, "min_words", 1)) for text in texts]
+    accepted = [text for text, refusal in zip(texts, refusals, strict=True) if refusal is None]
+    scored = iter(calibrated.score(accepted, explain) if accepted else [])
+    return [
+        next(scored) if refusal is None else {"score": None, "refused": refusal, "ai": None} for refusal in refusals
+    ]
 
 
 def detection_object(stored: StoredCalibration, row: dict[str, object]) -> dict[str, object]:

@@ -24,7 +24,8 @@ from headwater.platform.jsonl_check import check_jsonl
 from headwater.platform.store import Store, _Base, _now
 
 UPLOAD_PURPOSES = ("fine-tune", "batch", "evals", "assistants", "vision", "user_data")
-OUTPUT_PURPOSES = ("batch_output", "fine-tune-results")
+OUTPUT_PURPOSES = ("batch_output", "fine-tune-results", "job_output")
+"""Purposes of the files the platform writes (`job_output`: a judgement, detection or report job's result)."""
 _FILE_ID = re.compile(r"^file-[0-9a-f]{32}$")
 _SAFE_TENANT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 

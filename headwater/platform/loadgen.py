@@ -19,8 +19,9 @@ import math
 import random
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 
@@ -58,6 +59,11 @@ class LoadConfig:
 class Prompt:
     text: str
     max_tokens: int
+    token_ids: tuple[int, ...] | None = None
+    """Send these tokens to /completions instead of `text` as a chat message: an exact prompt length."""
+    banned_token_ids: tuple[int, ...] = ()
+    """Tokens given a −100 logit bias (the model's end tokens): the reply is exactly `max_tokens` long, as with
+    vLLM's `ignore_eos`, but through the OpenAI API."""
 
 
 @dataclass
@@ -98,6 +104,16 @@ def make_prompts(config: LoadConfig) -> list[Prompt]:
     return prompts
 
 
+def exact_prompts(
+    count: int, prompt_tokens: int, output_tokens: int, vocab: Sequence[int], banned: Sequence[int], seed: str
+) -> list[Prompt]:
+    """`count` prompts of exactly `prompt_tokens` random ids from `vocab`, each answered with exactly `output_tokens`
+    (`banned`, the end tokens, are biased away): the fixed-shape requests of a heatmap cell or a mixed trace. Each
+    prompt differs from the first token on, so no request reuses another's prefix."""
+    rng = random.Random(seed)
+    return [Prompt("", output_tokens, tuple(rng.choices(vocab, k=prompt_tokens)), tuple(banned)) for _ in range(count)]
+
+
 def arrival_delays(config: LoadConfig) -> list[float]:
     """Seconds to wait before each request: gamma-distributed with mean 1/rate (Poisson when burstiness is 1)."""
     if math.isinf(config.request_rate):
@@ -107,19 +123,32 @@ def arrival_delays(config: LoadConfig) -> list[float]:
     return [rng.gammavariate(config.burstiness, scale) for _ in range(config.num_prompts)]
 
 
-async def _one(client: httpx.AsyncClient, config: LoadConfig, prompt: Prompt) -> RequestResult:
-    body = {
+def _request(config: LoadConfig, prompt: Prompt) -> tuple[str, dict[str, object]]:
+    """The path and streamed body of one request: a chat message, or a completion over token ids."""
+    body: dict[str, object] = {
         "model": config.model,
-        "messages": [{"role": "user", "content": prompt.text}],
         "max_tokens": prompt.max_tokens,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
+    if prompt.banned_token_ids:
+        body["logit_bias"] = {str(token): -100 for token in prompt.banned_token_ids}
+    if prompt.token_ids is not None:
+        return "/completions", {**body, "prompt": list(prompt.token_ids)}
+    return "/chat/completions", {**body, "messages": [{"role": "user", "content": prompt.text}]}
+
+
+def _has_text(choice: dict[str, Any]) -> bool:
+    return bool(choice.get("text") or choice.get("delta", {}).get("content"))
+
+
+async def _one(client: httpx.AsyncClient, config: LoadConfig, prompt: Prompt) -> RequestResult:
+    path, body = _request(config, prompt)
     started = time.perf_counter()
     result = RequestResult(ok=False)
     last = None
     try:
-        async with client.stream("POST", "/chat/completions", json=body) as response:
+        async with client.stream("POST", path, json=body) as response:
             if response.status_code != 200:
                 result.error = f"HTTP {response.status_code}: {(await response.aread())[:200]!r}"
                 return result
@@ -131,7 +160,7 @@ async def _one(client: httpx.AsyncClient, config: LoadConfig, prompt: Prompt) ->
                     result.error = str(chunk["error"].get("message"))
                     return result
                 now = time.perf_counter()
-                if any(choice.get("delta", {}).get("content") for choice in chunk.get("choices", [])):
+                if any(_has_text(choice) for choice in chunk.get("choices", [])):
                     if last is None:
                         result.ttft_s = now - started
                     else:
@@ -147,9 +176,13 @@ async def _one(client: httpx.AsyncClient, config: LoadConfig, prompt: Prompt) ->
     return result
 
 
-async def run_load(config: LoadConfig) -> tuple[list[RequestResult], float]:
-    """Send the prompt set as configured; returns each request's result and the run's wall time."""
-    prompts, delays = make_prompts(config), arrival_delays(config)
+async def run_load(config: LoadConfig, prompts: list[Prompt] | None = None) -> tuple[list[RequestResult], float]:
+    """Send the prompt set as configured (or `prompts`, one per `num_prompts`); returns each request's result and
+    the run's wall time."""
+    prompts = make_prompts(config) if prompts is None else prompts
+    delays = arrival_delays(config)
+    if len(prompts) != len(delays):
+        raise ValueError(f"num_prompts is {config.num_prompts} but {len(prompts)} prompts were given")
     headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
     limit = asyncio.Semaphore(config.max_concurrency or config.num_prompts)
     connections = httpx.Limits(max_connections=config.max_concurrency or config.num_prompts)

@@ -68,6 +68,28 @@ class Metrics:
             ["model", "policy", "reason"],
             registry=registry,
         )
+        self.kv_transfer_bytes = Counter(
+            "headwater:kv_transfer_bytes",
+            "KV bytes handed from prefill to decode task executors (disaggregated serving).",
+            model,
+            registry=registry,
+        )
+        self.kv_transfer_seconds = Histogram(
+            "headwater:kv_transfer_seconds",
+            "Seconds of one prefill-to-decode KV hand-off: the export out of the prefill TE's cache and its write, "
+            "plus the decode TE's read and copy into its cache.",
+            model,
+            buckets=_TOKEN_BUCKETS,
+            registry=registry,
+        )
+        self.pd_requests = Counter(
+            "headwater:pd_requests",
+            "Sequences of disaggregated models by route: disaggregated (prefill TE, then decode TE), prefill_only "
+            "(finished by the first token), decode_only (sampling the hand-off cannot carry: whole on a decode TE), "
+            "colocated (whole on a colocated TE beside the pair: `colocated_tes`, Algorithm 1's step 1).",
+            ["model", "route"],
+            registry=registry,
+        )
         self.executor_restarts = Gauge(
             "headwater:task_executor_restarts", "Task executors restarted after a failure.", model, registry=registry
         )

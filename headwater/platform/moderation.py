@@ -67,12 +67,12 @@ class ModerationService:
                 "no moderation guard is configured: set HEADWATER_MODERATION_GUARD, or name a served model in `model`",
                 param="model",
             )
-        if name in self.gateway.models:
+        if name in self.gateway.visible_models(tenant):  # never another tenant's fine-tuned model
             from headwater.safety.guard.llm import LLMGuard
 
             return name, LLMGuard(ServedGenerator(self.gateway, name, tenant, kind="moderation"))
         if name != self.configured:
-            served = ", ".join(sorted(self.gateway.models)) or "none"
+            served = ", ".join(sorted(self.gateway.visible_models(tenant))) or "none"
             raise NotFoundError(
                 f"guard {name!r} does not exist; use the configured guard ({self.configured or 'none'}) "
                 f"or a served model ({served})",

@@ -176,8 +176,28 @@ class Scheduler:
             return least_load(states), "least_load"
         if self.policy == "prefix":
             return longest_prefix(states), "prefix"
-        if output_tokens is None:
-            bucket = self.predictor.predict(self.model, "*", prompt_tokens)
-            output_tokens = bucket * BUCKET_TOKENS + BUCKET_TOKENS // 2
-        mode = choose_mode(states, prompt_tokens, output_tokens, self.heatmap)
+        mode = choose_mode(states, prompt_tokens, self._predicted(prompt_tokens, output_tokens), self.heatmap)
         return deepflow(states, self.rule, mode)
+
+    def _predicted(self, prompt_tokens: int, output_tokens: int | None) -> int:
+        """The request's output length: as given, else the middle of the predictor's bucket."""
+        if output_tokens is not None:
+            return output_tokens
+        bucket = self.predictor.predict(self.model, "*", prompt_tokens)
+        return bucket * BUCKET_TOKENS + BUCKET_TOKENS // 2
+
+    def choose_kind(
+        self, states: Sequence[TEState], prompt_tokens: int = 0, output_tokens: int | None = None
+    ) -> Literal["colocated", "prefill"]:
+        """Algorithm 1, step 1, for a model whose TE group holds both kinds (`colocated_tes` beside a prefill/decode
+        pair): `prefill` sends the sequence through the pair, `colocated` to a colocated TE. `deepflow` asks the
+        heatmap (`choose_mode`, with the predicted output length). The other policies have no PD-aware step: the
+        pair takes the sequence while one is ready (the model is catalogued `disaggregated`), the colocated TEs
+        otherwise, so they only stand in while the pair is down. Whatever the policy, a kind with no ready TE is
+        never chosen while the other has one."""
+        modes = {state.mode for state in states}
+        pair = {"prefill", "decode"} <= modes
+        if self.policy == "deepflow":
+            mode = choose_mode(states, prompt_tokens, self._predicted(prompt_tokens, output_tokens), self.heatmap)
+            return "prefill" if mode == "prefill" else "colocated"
+        return "prefill" if pair or "colocated" not in modes else "colocated"

@@ -23,14 +23,19 @@ if TYPE_CHECKING:
 
 
 class ServedGenerator:
-    """Generates with the served model `model_name`, accounted to `tenant` (job kind `kind`)."""
+    """Generates with the served model `model_name`, accounted to `tenant` (job kind `kind`). With `fit_window`,
+    `max_tokens` is a ceiling cut to what the context window leaves after the prompt (a job's long judge prompt
+    gets a shorter reply instead of a 400); without it, a budget that does not fit is a 400 as for a request."""
 
-    def __init__(self, gateway: Gateway, model_name: str, tenant: str, kind: str = "service") -> None:
-        gateway.model(model_name)  # a 404 naming the served models, before any work starts
+    def __init__(
+        self, gateway: Gateway, model_name: str, tenant: str, kind: str = "service", fit_window: bool = False
+    ) -> None:
+        gateway.model(model_name, tenant)  # a 404 naming the tenant's served models, before any work starts
         self.gateway = gateway
         self.model_name = model_name
         self.tenant = tenant
         self.kind = kind
+        self.fit_window = fit_window
         self.name = model_name
         self.loop = asyncio.get_running_loop()
 
@@ -46,11 +51,14 @@ class ServedGenerator:
 
     async def agenerate(self, prompt: Prompt, params: GenerationParams) -> Generation:
         """One prompt, on the gateway's loop: tokenised, budgeted and run like a chat or completion request."""
-        model = self.gateway.model(self.model_name)
+        model = self.gateway.model(self.model_name, self.tenant)
         ids = await (model.encode_text(prompt) if isinstance(prompt, str) else model.encode_chat(list(prompt)))
-        budget = model.completion_budget(
-            len(ids), params.max_tokens, self.gateway.settings.default_max_tokens, "max_tokens"
-        )
+        if self.fit_window:
+            budget = model.completion_budget(len(ids), None, params.max_tokens, "max_tokens")
+        else:
+            budget = model.completion_budget(
+                len(ids), params.max_tokens, self.gateway.settings.default_max_tokens, "max_tokens"
+            )
         sampling = SamplingParams(temperature=params.temperature, top_p=params.top_p, seed=params.seed)
         plan = GenerationPlan(uuid.uuid4().hex, [ids], [budget], 1, sampling, list(params.stop), False, self.tenant)
         run = await Run.begin(self.gateway.services, self.tenant, self.kind, model, plan)

@@ -20,6 +20,7 @@ from headwater.engine.protocol import EngineBackend, EngineOutput, EngineRequest
 from headwater.errors import EngineUnavailableError, HeadwaterError, InvalidRequestError
 from headwater.models.tokenizer_text import chat_ids
 from headwater.platform.detokenize import IncrementalDetokenizer, StopMatcher
+from headwater.platform.disaggregation import DisaggregatedRoute
 from headwater.platform.executors.protocol import Executor
 from headwater.platform.fair_queue import FairQueue
 from headwater.platform.logprobs import ContentLogprobs, TokenBytes, TokenLogprob
@@ -92,6 +93,8 @@ class ServedModel:
         self.token_bytes = TokenBytes(tokenizer)
         self.backend: EngineBackend = "transformers"
         """The engine its TEs host (reported by /health and /v1/models)."""
+        self.disaggregated: DisaggregatedRoute | None = None
+        """Set for `serving_mode: disaggregated`: each sequence runs on a prefill TE, then a decode TE."""
 
     @property
     def executors(self) -> list[Executor]:
@@ -218,19 +221,10 @@ class ServedModel:
     async def _outputs(self, request: EngineRequest, pinned: bool = False) -> AsyncIterator[EngineOutput]:
         """The request's engine outputs. If its TE is lost before the first token, the request is sent once more,
         to another ready TE when there is one (nothing was shown to the client yet); after it, the 503 stands."""
-        failed: Executor | None = None
-        for attempt in range(2):
-            executor = await self.group.executor(avoid=failed, request=request, pinned=pinned)
-            started = False
-            try:
-                async for output in executor.generate(request):
-                    started = started or bool(output.token_ids)
-                    yield output
-                return
-            except EngineUnavailableError:
-                if started or attempt == 1:
-                    raise
-                logger.warning(
-                    "%s was lost before the first token of %s; retrying once", executor.name, request.request_id
-                )
-                failed = executor
+        outputs = (
+            self.disaggregated.outputs(request, pinned)
+            if self.disaggregated is not None
+            else self.group.generate(request, pinned)
+        )
+        async for output in outputs:
+            yield output

@@ -10,16 +10,25 @@ never fails just because its model was at zero.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
-from headwater.engine.protocol import EngineInfo, EngineRequest
+from headwater.engine.protocol import EngineInfo, EngineOutput, EngineRequest, ServingMode
 from headwater.errors import EngineUnavailableError
 from headwater.platform.executors.protocol import Executor
 from headwater.platform.scheduler import Scheduler, TEState, longest_prefix
 
 SLO_WINDOW_S = 30.0
+logger = logging.getLogger(__name__)
+
+
+def te_mode(executor: Executor) -> ServingMode:
+    """What a TE does with requests: its model spec says (`colocated` while it has none, or for a stand-in executor
+    with no spec at all, as tests make)."""
+    model = getattr(executor, "model", None)
+    return model.engine.mode if model is not None else "colocated"
 
 
 class TEGroup:
@@ -59,13 +68,22 @@ class TEGroup:
             self.info = executor.info
         self._changed.set()
 
+    def ready_in(self, mode: ServingMode | None) -> list[Executor]:
+        """The ready TEs, only those running in `mode` when one is given (a disaggregated model's two groups)."""
+        return [executor for executor in self.ready if mode is None or te_mode(executor) == mode]
+
     async def executor(
-        self, avoid: Executor | None = None, request: EngineRequest | None = None, pinned: bool = False
+        self,
+        avoid: Executor | None = None,
+        request: EngineRequest | None = None,
+        pinned: bool = False,
+        mode: ServingMode | None = None,
     ) -> Executor:
         """The ready TE the routing policy picks for `request` (other than `avoid` when another is ready), waiting
         (bounded) for one to come up. `pinned` (a request over a cached context) takes the TE holding the longest
-        prefix of it whatever the policy: the context's id names where its KV lives (DeepFlow's MatchByID)."""
-        ready = [executor for executor in self.ready if executor is not avoid] or self.ready
+        prefix of it whatever the policy: the context's id names where its KV lives (DeepFlow's MatchByID). `mode`
+        restricts the choice to the TEs of that mode (the prefill or the decode half of a disaggregated request)."""
+        ready = [executor for executor in self.ready_in(mode) if executor is not avoid] or self.ready_in(mode)
         if ready:
             return self._route(ready, request, pinned)
         if self.waiting >= self.activator_max_waiting:
@@ -77,7 +95,7 @@ class TEGroup:
         self.on_demand()
         deadline = time.monotonic() + self.activator_timeout_s
         try:
-            while not (ready := self.ready):
+            while not (ready := self.ready_in(mode)):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise EngineUnavailableError(
@@ -94,16 +112,59 @@ class TEGroup:
             self.waiting -= 1
         return self._route(ready, request, pinned)
 
+    async def generate(
+        self, request: EngineRequest, pinned: bool = False, mode: ServingMode | None = None, retry: bool = True
+    ) -> AsyncIterator[EngineOutput]:
+        """The request's engine outputs from the TE `executor` picks. With `retry`, a TE lost before the first token
+        is replaced once, by another ready TE when there is one (nothing was shown to the client yet); after it, or
+        without `retry`, the loss is the caller's EngineUnavailableError (a 503)."""
+        failed: Executor | None = None
+        for attempt in range(2 if retry else 1):
+            executor = await self.executor(avoid=failed, request=request, pinned=pinned, mode=mode)
+            started = False
+            try:
+                async for output in executor.generate(request):
+                    started = started or bool(output.token_ids)
+                    yield output
+                return
+            except EngineUnavailableError:
+                if started or not retry or attempt == 1:
+                    raise
+                logger.warning(
+                    "%s was lost before the first token of %s; retrying once", executor.name, request.request_id
+                )
+                failed = executor
+
+    def kind(self, request: EngineRequest, pinned: bool = False) -> ServingMode:
+        """Algorithm 1, step 1, for a group holding colocated TEs beside a prefill/decode pair: `prefill` (through
+        the pair) or `colocated`, as the scheduler decides over the ready TEs (over all the TEs, idle, while none is
+        ready). A `pinned` request (over a cached context) goes to the kind whose TE holds the longest prefix of
+        it, since its KV lives there (where no TE holds any of it, the scheduler decides)."""
+        members = self.ready or self.executors
+        if not members:
+            return "colocated"
+        states = self._states(members, request) if self.ready else [TEState(0, mode=te_mode(e)) for e in members]
+        if pinned:
+            entries = [state for state in states if state.mode != "decode"]
+            if any(state.cached_blocks for state in entries):
+                return "prefill" if entries[longest_prefix(entries)].mode == "prefill" else "colocated"
+        return self.scheduler.choose_kind(states, len(request.prompt_ids))
+
+    @staticmethod
+    def _states(ready: list[Executor], request: EngineRequest) -> list[TEState]:
+        """Each ready TE's state for this request: load, leading prompt blocks it holds, mode, blocks it holds."""
+        view = next((e.cache_view for e in ready if e.cache_view.block_size), ready[0].cache_view)
+        hashes = view.prompt_hashes(request.prompt_ids, request.cache_salt)
+        return [
+            TEState(e.in_flight, e.cache_view.matched_blocks(hashes), te_mode(e), len(e.cache_view.blocks))
+            for e in ready
+        ]
+
     def _route(self, ready: list[Executor], request: EngineRequest | None, pinned: bool) -> Executor:
         """Build each ready TE's state for this request (load, cached prefix blocks) and ask the scheduler."""
         if request is None:
             return min(ready, key=lambda executor: executor.in_flight)
-        view = next((e.cache_view for e in ready if e.cache_view.block_size), ready[0].cache_view)
-        hashes = view.prompt_hashes(request.prompt_ids, request.cache_salt)
-        states = [
-            TEState(e.in_flight, e.cache_view.matched_blocks(hashes), held_blocks=len(e.cache_view.blocks))
-            for e in ready
-        ]
+        states = self._states(ready, request)
         if pinned:
             index = longest_prefix(states)
             self.scheduler.decisions["context"] += 1

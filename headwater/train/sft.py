@@ -37,6 +37,8 @@ class FineTuneConfig:
     """Share of the steps spent warming up (transformers takes a float below 1 as a ratio)."""
     lora: bool = False
     lora_rank: int = 16
+    lora_alpha: int | None = None
+    """LoRA's scale numerator (the update is scaled by alpha / rank); None: 2 × rank."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -65,9 +67,12 @@ def fine_tune(
     data_dir: Path | str = ".headwater",
     callbacks: Sequence[TrainerCallback] = (),
     selection: SelectionConfig | None = None,
+    resume_from: Path | str | None = None,
 ) -> FineTuneResult:
     """Train `model_name` on prompt/completion `rows` into `output/final`: the last model, or with `selection` the
-    checkpoint that scored best on the validation set."""
+    checkpoint that scored best on the validation set. `resume_from`, a Trainer checkpoint folder of an earlier
+    run of the same training (`output/checkpoint-N`), continues it where it stopped: weights, optimiser, scheduler,
+    RNG and the data order are restored (transformers' `resume_from_checkpoint`)."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -76,7 +81,7 @@ def fine_tune(
     tokenizer = load_tokenizer(model_name, data_dir=data_dir)
     tokenizer.padding_side = "right"
     model = load_model(model_name, data_dir=data_dir)
-    peft_config = lora_config(config.lora, config.lora_rank)
+    peft_config = lora_config(config.lora, config.lora_rank, config.lora_alpha)
     selector = CheckpointSelector(selection, output / BEST_FOLDER) if selection is not None else None
     args = SFTConfig(
         output_dir=str(output),
@@ -107,7 +112,7 @@ def fine_tune(
     )
 
     quiet(trainer)
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
     if selector is None or selector.result.best_step is None:
         return FineTuneResult(result.training_loss, save_final(trainer, tokenizer, output))
     return FineTuneResult(result.training_loss, _keep_best(output), selector.result)

@@ -91,6 +91,24 @@ def test_a_batch_does_not_change_a_request_greedy_or_seeded(engine, tokenizer):
     assert other_seed["s2"] != alone["s"]
 
 
+def test_seeded_requests_give_the_same_tokens_alone_and_in_a_batch_of_eight(engine, tokenizer):
+    prompts = [_prompt(tokenizer, f"Tell me about the colour number {n}.") for n in range(8)]
+    settings = [
+        SamplingParams(max_tokens=12, temperature=0.9, seed=21),
+        SamplingParams(max_tokens=12, temperature=0.7, top_p=0.8, seed=22),
+        SamplingParams(max_tokens=12, temperature=1.2, top_k=20, seed=23, top_logprobs=2),
+    ]
+    seeded = [EngineRequest(f"s{n}", prompts[n], params) for n, params in enumerate(settings)]
+    alone = {rid: tokens for request in seeded for rid, tokens in _tokens(_outputs(engine, [request])).items()}
+    crowd = [
+        EngineRequest(f"c{n}", prompts[n], SamplingParams(max_tokens=12, temperature=1.0, top_p=0.95))
+        for n in range(3, 8)
+    ]
+    together = _tokens(_outputs(engine, [*crowd, *seeded]))
+    assert {rid: together[rid] for rid in alone} == alone
+    assert all(len(tokens) > 0 for tokens in alone.values())
+
+
 def test_budget_abort_and_load(engine, tokenizer):
     prompt = _prompt(tokenizer, "Tell a long story about a lighthouse keeper.")
     engine.add_request(EngineRequest("long", prompt, SamplingParams(max_tokens=400, temperature=0.8, seed=1)))
@@ -112,7 +130,7 @@ def test_budget_abort_and_load(engine, tokenizer):
 
 def test_a_grammar_and_top_logprobs_hold(engine, tokenizer):
     schema = {"type": "object", "properties": {"river": {"type": "string"}}, "required": ["river"]}
-    params = SamplingParams(max_tokens=40, temperature=0.7, seed=3, grammar=json_schema_grammar(schema), top_logprobs=3)
+    params = SamplingParams(max_tokens=40, temperature=0.7, seed=4, grammar=json_schema_grammar(schema), top_logprobs=3)
     outputs = _outputs(engine, [EngineRequest("j", _prompt(tokenizer, "Name a river as JSON."), params)])["j"]
     text = tokenizer.decode([t for o in outputs for t in o.token_ids], skip_special_tokens=True)
     assert outputs[-1].finish_reason == "stop", text

@@ -128,3 +128,36 @@ def test_a_pin_is_released_when_its_time_is_up():
     assert ledger.released == []
     prefixes.settle_pins(now=110.0)
     assert ledger.released == [0, 1] and freed == [0, 1] and prefixes.pinned_blocks == 0
+
+
+def test_an_unpinned_prompt_is_released_before_its_time_and_only_once():
+    ledger = SimpleNamespace(hash_to_block={}, block_to_hash={}, acquired=[], released=[])
+    ledger.acquire = ledger.acquired.append
+    ledger.release = lambda block: ledger.released.append(block) or False
+    allocator = SimpleNamespace(tokens_per_page=BLOCK, ledger=ledger, block_table={}, pool=None, index=0)
+    cache = SimpleNamespace(
+        cache_allocators={"full": allocator}, search_prefix_match=lambda rid, ids: 0, evict_cached_blocks=lambda: False
+    )
+    prefixes = SaltedPrefixCache(cache)
+    prompt = list(range(40))
+    for block_id, block_hash in enumerate(block_hashes(prompt, BLOCK, "acme")):
+        ledger.hash_to_block[block_hash] = block_id
+    for request_id in ("ctx-a", "ctx-b"):  # the same context made twice: two pins on the same blocks
+        prefixes.add(request_id, "acme", prompt, pin_s=600)
+        prefixes.forget(request_id)
+    prefixes.unpin(prompt, "globex")  # another tenant's identical prompt names no pin here
+    prefixes.unpin(prompt[:32], "acme")  # nor does a shorter prompt
+    prefixes.settle_pins(now=100.0)
+    assert ledger.acquired == [0, 1, 0, 1] and ledger.released == [] and prefixes.pinned_blocks == 4
+    prefixes.unpin(prompt, "acme")
+    prefixes.settle_pins(now=101.0)
+    assert ledger.released == [0, 1] and prefixes.pinned_blocks == 2
+
+
+def test_an_unpinned_prompt_is_evicted_like_any_prefix(engine):
+    pinned = [(7 * i) % 250 + 5 for i in range(64)]
+    assert _run(engine, "unpin", pinned, "acme", pin_s=600) == 0
+    engine.unpin(pinned, "acme")
+    for flood in range(3):
+        _run(engine, f"unpin-flood{flood}", [(flood * 41 + 17 * i) % 250 + 5 for i in range(600)], "initech")
+    assert _run(engine, "unpin-again", pinned, "acme") == 0, "the unpinned prefix survived the flood"

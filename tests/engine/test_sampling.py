@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from headwater.engine.controls import NO_SLOT
-from headwater.engine.sampling import NO_SEED, SamplingBatch, sample_next_tokens, seed_key
+from headwater.engine.sampling import NO_SEED, SamplingBatch, sample_next_tokens, seed_key, seeded_uniform
 
 
 def _batch(rows: int, temperature=1.0, top_p=1.0, top_k=0, seeds=None) -> SamplingBatch:
@@ -78,3 +78,46 @@ def test_adjusted_scores_pick_the_token_but_logprobs_stay_raw():
         tokens, logprobs = sample_next_tokens(logits, _batch(3, temperature=temperature), adjusted)
         assert tokens.tolist() == [7, 7, 7]
         assert torch.allclose(logprobs, logits.log_softmax(-1)[:, 7])
+
+
+def test_wide_rows_follow_their_distribution_and_never_pick_a_masked_token():
+    torch.manual_seed(1)
+    vocab, draws = 1000, 20_000  # several blocks of the two-level search, the last one padded
+    base = torch.full((vocab,), float("-inf"))
+    favourites = torch.tensor([3, 300, 555, 999])
+    base[favourites] = torch.tensor([1.0, 0.0, 0.5, -0.5])
+    tokens, _ = sample_next_tokens(base.repeat(draws, 1), _batch(draws))
+    assert set(tokens.tolist()) <= set(favourites.tolist())
+    observed = torch.bincount(tokens, minlength=vocab)[favourites].float() / draws
+    assert torch.allclose(observed, base[favourites].softmax(-1), atol=0.015)
+
+
+def test_a_nucleus_wider_than_the_first_candidates_is_still_exact():
+    vocab, draws = 2000, 4000
+    logits = -torch.arange(vocab, dtype=torch.float32) * 1e-3  # nearly flat: the 0.5 nucleus holds ~650 tokens
+    probs = logits.softmax(-1)
+    nucleus = int(((probs.cumsum(-1) - probs) < 0.5).sum())
+    tokens, _ = sample_next_tokens(logits.repeat(draws, 1), _batch(draws, top_p=0.5))
+    assert nucleus > 500 and int(tokens.max()) < nucleus
+    assert int(tokens.max()) > 400  # it reaches past the first candidates the draw looks at
+
+
+def test_a_seeded_row_keeps_its_token_in_any_mix_of_settings():
+    torch.manual_seed(2)
+    logits = torch.randn(5, 600) * 2
+    keys = [seed_key(11, 40), NO_SEED, seed_key(12, 40), NO_SEED, seed_key(13, 40)]
+    settings = dict(temperature=[0.8, 0.0, 1.2, 1.0, 0.7], top_p=[0.9, 1.0, 1.0, 0.5, 1.0], top_k=[0, 0, 0, 5, 20])
+    together, _ = sample_next_tokens(logits, _batch(5, seeds=keys, **settings))
+    for row in (0, 2, 4):
+        alone_settings = {name: values[row] for name, values in settings.items()}
+        alone, _ = sample_next_tokens(logits[row : row + 1], _batch(1, seeds=[keys[row]], **alone_settings))
+        assert together[row] == alone[0]
+    assert together[1] == logits[1].argmax()
+    assert together[3] in logits[3].topk(5).indices
+
+
+def test_seeded_uniforms_are_fixed_by_their_key_and_spread_over_0_1():
+    values = [seeded_uniform(seed_key(seed, 17)) for seed in range(2000)]
+    assert values[:3] == [seeded_uniform(seed_key(seed, 17)) for seed in range(3)]
+    assert all(0.0 <= v < 1.0 for v in values)
+    assert abs(sum(values) / len(values) - 0.5) < 0.02 and len(set(values)) == len(values)

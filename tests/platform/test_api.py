@@ -150,7 +150,7 @@ def test_concurrent_requests_all_complete(server):
 
 def test_requests_are_recorded_as_jobs(openai_client, server):
     before = {job.id for job in _jobs(server)}
-    openai_client.chat.completions.create(model=server.model, messages=MESSAGES, max_tokens=3)
+    openai_client.chat.completions.create(model=server.model, messages=MESSAGES, max_tokens=3, temperature=0)
     new = [job for job in _jobs(server) if job.id not in before]
     assert len(new) == 1
     job = new[0]

@@ -3,6 +3,8 @@ bad input; and the store's TTL with a fake clock. Also: the same prompt from ano
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -32,7 +34,16 @@ def _chat(server, key: str, messages: list[dict], **extra) -> httpx.Response:
     return _call(server, "POST", "/chat/completions", key, body)
 
 
+def _entries(server) -> float:
+    """`headwater:context_cache_entries` in /metrics: the live contexts of every tenant."""
+    text = httpx.get(server.base_url.removesuffix("/v1") + "/metrics", timeout=5).text
+    return float(
+        next(line for line in text.splitlines() if line.startswith("headwater:context_cache_entries ")).split()[1]
+    )
+
+
 def test_a_context_is_reused_by_id_and_scoped_to_its_tenant(server, other_key):
+    entries_before = _entries(server)
     created = _call(
         server, "POST", "/contexts", server.api_key,
         {"model": server.model, "messages": [{"role": "system", "content": SYSTEM}], "ttl_s": 600},
@@ -50,6 +61,7 @@ def test_a_context_is_reused_by_id_and_scoped_to_its_tenant(server, other_key):
 
     listed = _call(server, "GET", "/contexts", server.api_key).json()["data"]
     assert [c["id"] for c in listed] == [context["id"]]
+    assert _entries(server) == entries_before + 1
     assert _call(server, "GET", "/contexts", other_key).json()["data"] == []
     for response in (
         _chat(server, other_key, question, context_id=context["id"]),
@@ -60,6 +72,7 @@ def test_a_context_is_reused_by_id_and_scoped_to_its_tenant(server, other_key):
 
     deleted = _call(server, "DELETE", f"/contexts/{context['id']}", server.api_key)
     assert deleted.status_code == 200 and deleted.json()["deleted"] is True
+    assert _entries(server) == entries_before
     assert _chat(server, server.api_key, question, context_id=context["id"]).status_code == 404
 
 
@@ -104,3 +117,24 @@ def test_contexts_expire_after_their_ttl():
     with pytest.raises(NotFoundError, match=context.id):
         store.get("acme", context.id)
     assert store.list("acme") == [] and len(store) == 0
+
+
+def _kv_usage_once(server, condition) -> float:
+    """KV usage (live requests and pins) once `condition` holds of it, after a small request: the engine takes and
+    releases pins as it schedules a request."""
+    assert _chat(server, server.api_key, [{"role": "user", "content": "Ping?"}]).status_code == 200
+    deadline = time.monotonic() + 30
+    while not condition(usage := server.metric("headwater:kv_cache_usage_perc")):
+        assert time.monotonic() < deadline, f"KV usage stayed at {usage}"
+        time.sleep(0.1)
+    return usage
+
+
+def test_deleting_a_context_unpins_its_kv(server):
+    before = _kv_usage_once(server, lambda usage: True)
+    prompt = " ".join(f"Clause {i}: hold this until the context is deleted." for i in range(12))
+    created = _call(server, "POST", "/contexts", server.api_key, {"model": server.model, "prompt": prompt})
+    assert created.status_code == 200, created.text
+    pinned = _kv_usage_once(server, lambda usage: usage > before)
+    assert _call(server, "DELETE", f"/contexts/{created.json()['id']}", server.api_key).status_code == 200
+    assert _kv_usage_once(server, lambda usage: usage < pinned) == pytest.approx(before)

@@ -146,7 +146,7 @@ def test_detection_refusals_name_the_field(detecting_server, binoculars):
     huge = _detect(detecting_server, "refusals", "x" * 100_001)
     assert huge.status_code == 413 and huge.json()["error"]["param"] == "text"
     as_file = _call(detecting_server, "POST", "/detections", json={"detector": "refusals", "file_id": "file-1"})
-    assert as_file.status_code == 400 and as_file.json()["error"]["param"] == "file_id"
+    assert as_file.status_code == 404 and as_file.json()["error"]["param"] == "file_id"  # a job of a missing file
     for body, param in (({"detector": "refusals"}, "text"), ({"detector": "refusals", "text": "  "}, "text")):
         refused = _call(detecting_server, "POST", "/detections", json=body)
         assert refused.status_code == 400 and refused.json()["error"]["param"] == param

@@ -95,7 +95,7 @@ def test_killed_executor_fails_streams_with_503_and_restarts(roomy_server):
     assert _te_pid(server) != pid
     assert server.health()["models"][server.model][0]["restarts"] == 1
     response = client.chat.completions.create(
-        model=server.model, max_tokens=3, messages=[{"role": "user", "content": "again"}]
+        model=server.model, max_tokens=3, temperature=0, messages=[{"role": "user", "content": "again"}]
     )
     assert response.usage.completion_tokens == 3
 

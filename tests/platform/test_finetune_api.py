@@ -56,6 +56,8 @@ def test_supervised_job_trains_and_its_model_answers(client, training_file, ft_s
     messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=100).data]
     assert any("training loss" in m for m in messages) and "succeeded" in messages
     assert any(m.startswith("moderation skipped: no guard configured") for m in messages)
+    assert "evaluation skipped: no judge configured (HEADWATER_EVAL_JUDGE)" in messages
+    assert job.to_dict()["result"]["evaluation"].startswith("skipped") and job.hyperparameters.lora is False
     [checkpoint] = client.fine_tuning.jobs.checkpoints.list(job.id).data
     assert checkpoint.step_number == 1 and checkpoint.metrics.train_loss > 0
     answer = client.chat.completions.create(
@@ -77,7 +79,9 @@ def test_bad_fine_tune_requests_name_the_field_and_write_nothing(client, trainin
     with pytest.raises(openai.NotFoundError):
         client.fine_tuning.jobs.create(model="tiny-local", training_file="file-" + "0" * 32)
     with pytest.raises(openai.BadRequestError) as caught:
-        client.fine_tuning.jobs.create(model="tiny-local", training_file=training_file, method={"type": "dpo"})
+        client.fine_tuning.jobs.create(
+            model="tiny-local", training_file=training_file, method={"type": "reinforcement"}
+        )
     assert caught.value.body["param"] == "method.type"
     bad_hyper = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 0}}}
     with pytest.raises(openai.BadRequestError) as caught:
@@ -106,40 +110,6 @@ def test_the_cli_mirrors_the_api(ft_server, client, training_file):
     assert any("training loss" in json.loads(line)["message"] for line in events.stdout.splitlines())
     refused = runner.invoke(app, ["finetune", "create", "--model", "nope", "--training-file", training_file, *where])
     assert refused.exit_code == 2 and "[field: model]" in refused.output
-
-
-def test_a_job_interrupted_by_a_restart_resumes_and_finishes(tmp_path, saved_tiny_model):
-    env = {"HEADWATER_POOL_SIZE": "0"}
-    server = start_server(saved_tiny_model, tmp_path, "tiny-local", env)
-    try:
-        client = openai.OpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0, timeout=120)
-        data = "\n".join(json.dumps(example) for example in EXAMPLES).encode()
-        upload = client.files.create(file=("train.jsonl", data), purpose="fine-tune")
-        hyper = {"n_epochs": 40, "batch_size": 4}
-        method = {"type": "supervised", "supervised": {"hyperparameters": hyper}}
-        job = client.fine_tuning.jobs.create(model="tiny-local", training_file=upload.id, method=method)
-        deadline = time.monotonic() + 300
-        while not any("training loss" in e.message for e in client.fine_tuning.jobs.list_events(job.id).data):
-            assert time.monotonic() < deadline, "training never started"
-            time.sleep(0.2)
-    finally:
-        server.stop()
-    server = start_server(saved_tiny_model, tmp_path, "tiny-local", env)
-    try:
-        client = openai.OpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0, timeout=120)
-        deadline = time.monotonic() + 400
-        while (job := client.fine_tuning.jobs.retrieve(job.id)).status not in ("succeeded", "failed", "cancelled"):
-            assert time.monotonic() < deadline, f"still {job.status}"
-            time.sleep(0.5)
-        assert job.status == "succeeded", job.error
-        messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=1000).data]
-        assert "requeued after a restart of the platform" in messages  # stopped gracefully or killed after 20 s
-        reply = client.chat.completions.create(
-            model=job.fine_tuned_model, messages=[{"role": "user", "content": "1+1?"}], max_tokens=2
-        )
-        assert reply.usage.completion_tokens > 0
-    finally:
-        server.stop()
 
 
 def _finish(client, job):
@@ -210,21 +180,6 @@ CRITIQUES = [
     }
     for a in range(8)
 ]
-
-
-def test_a_cft_job_learns_critiques_and_its_model_answers(client):
-    data = "\n".join(json.dumps(line) for line in CRITIQUES).encode()
-    upload = client.files.create(file=("critiques.jsonl", data), purpose="fine-tune")
-    method = {"type": "cft", "cft": {"hyperparameters": {"n_epochs": 1, "batch_size": 8}}}
-    job = _finish(client, client.fine_tuning.jobs.create(model="tiny-local", training_file=upload.id, method=method))
-    assert job.status == "succeeded", job.error
-    assert job.fine_tuned_model.startswith("ft:tiny-local::")
-    messages = [e.message for e in client.fine_tuning.jobs.list_events(job.id, limit=100).data]
-    assert "critique fine-tuning on 8 examples" in messages and "step 1/1" in " ".join(messages)
-    answer = client.chat.completions.create(
-        model=job.fine_tuned_model, messages=[{"role": "user", "content": "Critique: 2+2=5"}], max_tokens=4
-    )
-    assert answer.usage.completion_tokens > 0
 
 
 def test_a_refused_cft_job_names_its_field_and_writes_nothing(client, training_file):

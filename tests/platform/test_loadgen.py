@@ -9,7 +9,7 @@ import statistics
 import subprocess
 import sys
 
-from headwater.platform.loadgen import LoadConfig, arrival_delays, make_prompts, run_load, summarise
+from headwater.platform.loadgen import LoadConfig, arrival_delays, exact_prompts, make_prompts, run_load, summarise
 
 
 def test_sharegpt_like_lengths_stay_in_bounds_and_are_seeded():
@@ -81,3 +81,23 @@ def test_the_cli_prints_json_and_fails_on_errors(server):
     assert json.loads(result.stdout)["completed"] == 2
     wrong = subprocess.run([*command[:6], "nope", *command[7:]], capture_output=True, text=True, timeout=120)
     assert wrong.returncode == 1 and "404" in wrong.stderr
+
+
+def test_exact_prompts_have_their_shape_and_share_no_prefix():
+    prompts = exact_prompts(4, 50, 7, range(10, 200), [2, 3], seed="cell")
+    assert prompts == exact_prompts(4, 50, 7, range(10, 200), [2, 3], seed="cell")
+    assert all(len(p.token_ids or ()) == 50 and p.max_tokens == 7 and p.banned_token_ids == (2, 3) for p in prompts)
+    assert len({p.token_ids[:2] for p in prompts if p.token_ids}) == 4
+
+
+def test_token_prompts_with_banned_end_tokens_get_exactly_max_tokens(server, tiny_chat_path):
+    """A sampled reply could reach the end token and stop early; with it biased away, each is max_tokens long."""
+    from headwater.models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_chat_path))
+    vocab = [token for token in range(len(tokenizer)) if token not in tokenizer.all_special_ids]
+    prompts = exact_prompts(3, 40, 48, vocab, tokenizer.all_special_ids, seed="exact")
+    config = LoadConfig(server.base_url, server.model, server.api_key, num_prompts=3, max_concurrency=3)
+    results, _ = asyncio.run(run_load(config, prompts))
+    assert [(r.ok, r.output_tokens) for r in results] == [(True, 48)] * 3, [r.error for r in results]
+    assert all(0 < r.ttft_s < r.e2e_s for r in results)

@@ -78,6 +78,9 @@ def test_requests_sharing_a_prefix_go_to_the_te_holding_it(two_tes):
     assert sum(cache["queries"] for cache in by_id.values()) == 5, by_id
     text = httpx.get(two_tes.base_url.removesuffix("/v1") + "/metrics", timeout=5).text
     assert 'headwater:routing_decisions{model="tiny-two",policy="prefix",reason="prefix"} 5.0' in text
+    other = next(te_id for te_id in by_id if te_id != holder)
+    for metric, te_id, value in [("queries", holder, 5), ("hits", holder, 4), ("queries", other, 0)]:
+        assert f'headwater:prefix_cache_{metric}{{model="tiny-two",te="{te_id}"}} {value}.0' in text, text
 
 
 class _ViewOnly:

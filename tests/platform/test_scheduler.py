@@ -108,3 +108,26 @@ def test_a_catalogue_entry_with_an_unusable_heatmap_serves_with_least_load(tmp_p
     assert fallback.policy == "least_load"
     assert CatalogueEntry(model="m", predictor=tmp_path / "missing.json").scheduler().policy == "least_load"
     assert CatalogueEntry(model="m").scheduler().policy == "deepflow"
+
+
+def test_a_mixed_group_sends_positive_cells_to_the_pair_and_negative_ones_to_a_colocated_te():
+    heatmap = Heatmap(prompt_lengths=(256, 4096), ratios=(0.5, 4.0), gain=((-0.2, -0.1), (0.3, -0.4)))
+    mixed = [TEState(4, mode="colocated"), TEState(0, mode="prefill"), TEState(0, mode="decode")]
+    scheduler = Scheduler("deepflow", heatmap=heatmap)
+    assert scheduler.choose_kind(mixed, prompt_tokens=2000, output_tokens=100) == "prefill"  # +0.3
+    assert scheduler.choose_kind(mixed, prompt_tokens=2000, output_tokens=6000) == "colocated"  # -0.4
+    assert scheduler.choose_kind(mixed, prompt_tokens=100, output_tokens=10) == "colocated"  # -0.2
+    # untrained predictor: its heuristic bucket (1: 192 tokens) is the output length, ratio 0.096 on 2000 tokens
+    assert scheduler.choose_kind(mixed, prompt_tokens=2000) == "prefill"
+    assert scheduler.choose_kind(mixed[:1], 2000, 100) == "colocated"  # the pair is not ready: colocated stands in
+    assert scheduler.choose_kind(mixed[1:], 100, 10) == "prefill"  # no colocated TE ready: the pair
+    assert Scheduler("deepflow").choose_kind(mixed, 2000, 100) == "colocated"  # no heatmap: colocated
+
+
+@pytest.mark.parametrize("policy", ["round_robin", "least_load", "prefix"])
+def test_other_policies_send_a_mixed_groups_sequences_to_the_pair_while_it_is_ready(policy):
+    heatmap = Heatmap(prompt_lengths=(4096,), ratios=(4.0,), gain=((-0.9,),))
+    mixed = [TEState(0, 9, "colocated"), TEState(30, mode="prefill"), TEState(30, mode="decode")]
+    scheduler = Scheduler(policy, heatmap=heatmap)
+    assert scheduler.choose_kind(mixed, 100, 10) == "prefill"  # the heatmap is deepflow's alone
+    assert scheduler.choose_kind(mixed[:2], 100, 10) == "colocated"  # no decode TE ready

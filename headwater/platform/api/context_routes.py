@@ -39,7 +39,7 @@ class ContextCreate(BaseModel):
 async def create_context(body: ContextCreate, request: Request, tenant: str = Depends(authenticate)) -> dict[str, Any]:
     """Tokenise the context, prefill it on a TE (so its KV is cached there) and return its id."""
     gateway = gateway_of(request)
-    model = gateway.model(body.model)
+    model = gateway.model(body.model, tenant)
     if (body.messages is None) == (body.prompt is None):
         raise InvalidRequestError("give exactly one of messages or prompt", param="messages")
     messages = [_as_dict(m) for m in body.messages] if body.messages is not None else None
@@ -72,7 +72,13 @@ async def retrieve_context(context_id: str, request: Request, tenant: str = Depe
 
 @router.delete("/contexts/{context_id}", responses=error_responses(401, 404))
 async def delete_context(context_id: str, request: Request, tenant: str = Depends(authenticate)) -> dict[str, Any]:
-    context = gateway_of(request).contexts.delete(tenant, context_id)
+    """Forget the context and unpin its KV, which becomes evictable like any prefix instead of at its TTL."""
+    gateway = gateway_of(request)
+    context = gateway.contexts.delete(tenant, context_id)
+    served = gateway.models.get(context.model)
+    if served is not None:  # every ready TE of the model is told: one holds the pin, the others hold none of it
+        for executor in served.group.ready:
+            await executor.unpin(context.prompt_ids, tenant or None)
     return {"id": context.id, "object": "context", "deleted": True}
 
 

@@ -1,15 +1,19 @@
-"""`POST /v1/detections`: one text scored by a named calibrated detector of the tenant; and the tenant's stored
+"""`POST /v1/detections`: one text scored by a named calibrated detector of the tenant (or, with `file_id`, every
+`text` of an `evals` JSONL as a `detect` job whose result file has one detection per line); and the tenant's stored
 calibrations: `POST /v1/detections/calibrations` (upload the JSON `headwater detect calibrate` saved), `GET` (list),
 `DELETE /v1/detections/calibrations/{name}`."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from headwater.errors import InvalidRequestError
+from headwater.platform.api.file_routes import idempotency_key
+from headwater.platform.api.job_routes import job_object
 from headwater.platform.api.responses import error_responses
 from headwater.platform.auth import authenticate
 from headwater.platform.state import gateway_of
@@ -25,7 +29,7 @@ class DetectionRequest(BaseModel):
     text: str | None = Field(None, description="The text to check.")
     detector: str = Field(description="A stored calibration's name (GET /v1/detections/calibrations lists them).")
     explain: bool = Field(True, description="clues: add the top clues behind the score, with their quotes.")
-    file_id: str | None = Field(None, description="Not available yet: detection takes one text per request.")
+    file_id: str | None = Field(None, description="An `evals` JSONL with a `text` per line: scored as a job.")
 
 
 class CalibrationUpload(BaseModel):
@@ -43,12 +47,22 @@ async def detections(body: DetectionRequest, request: Request, tenant: str = Dep
     """Score `text` with the calibrated detector `detector`: `score`, `decision` (ai or human at the calibration's
     FPR; null when the detector refused the text, with `refused`), and the clues or the LLM's explanation."""
     if body.file_id is not None:
-        raise InvalidRequestError(
-            "file jobs for detection are not available yet: send one text per request in `text`", param="file_id"
-        )
+        return await _job(body, request, tenant)
     if body.text is None:
         raise InvalidRequestError("text is required: the text to check", param="text")
     return await gateway_of(request).detection.detect(body.text, body.detector, tenant, body.explain)
+
+
+async def _job(body: DetectionRequest, request: Request, tenant: str) -> dict:
+    """The file's texts as a `detect` job (a text and a file in one request: refused)."""
+    if body.text is not None:
+        raise InvalidRequestError("give either text or file_id, not both", param="text")
+    service = gateway_of(request).jobs.service_jobs
+    settings = {"detector": body.detector, "file_id": body.file_id, "explain": body.explain}
+    job = await asyncio.to_thread(service.create_detection, tenant, settings, idempotency_key(request))
+    if job.state == "queued":
+        service.submit(job.id)
+    return job_object(job)
 
 
 @router.post("/detections/calibrations", responses=error_responses(400, 401, 409, 413))

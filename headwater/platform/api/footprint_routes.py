@@ -1,14 +1,19 @@
-"""GET /v1/footprint: the caller's served requests' impacts, per model and day."""
+"""GET /v1/footprint: the caller's served requests' impacts, per model and day; POST /v1/footprint/reports: a
+portfolio's yearly impacts and 2030 scenarios as an HTML report, made by a `footprint` job."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 from dataclasses import asdict
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from headwater.errors import InvalidRequestError
+from headwater.platform.api.file_routes import idempotency_key
+from headwater.platform.api.job_routes import job_object
 from headwater.platform.api.responses import error_responses
 from headwater.platform.auth import ADMIN_TENANT, authenticate
 from headwater.platform.state import gateway_of
@@ -50,3 +55,30 @@ async def footprint(
         times = await asyncio.to_thread(gateway.store.executor_time, first, last, model)
         body["executors"] = [asdict(entry) for entry in times]
     return body
+
+
+class FootprintReportRequest(BaseModel):
+    """A portfolio document, as `headwater footprint report FILE` reads it from YAML (each part optional: the
+    paper's portfolio, factors and five scenarios by default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    portfolio: dict[str, Any] = Field(default_factory=dict, description="Keys of headwater.footprint.Portfolio.")
+    factors: dict[str, Any] = Field(default_factory=dict, description="Factor overrides, e.g. {'pue': 1.1}.")
+    scenarios: dict[str, dict[str, Any]] | None = Field(None, description="Name → levers; default: the paper's.")
+
+
+@router.post("/footprint/reports", responses=error_responses(400, 401, 409))
+async def footprint_report(
+    body: FootprintReportRequest, request: Request, tenant: str = Depends(authenticate)
+) -> dict[str, object]:
+    """Start a `footprint` job: its `report` result file is the HTML report (totals, the split by use case,
+    the 2030 scenarios, with charts), its result the totals and each scenario's indexes."""
+    document: dict[str, object] = {**body.portfolio, "factors": body.factors}
+    if body.scenarios is not None:
+        document["scenarios"] = body.scenarios
+    service = gateway_of(request).jobs.service_jobs
+    job = await asyncio.to_thread(service.create_footprint_report, tenant, document, idempotency_key(request))
+    if job.state == "queued":
+        service.submit(job.id)
+    return job_object(job)

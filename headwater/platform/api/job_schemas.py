@@ -113,7 +113,7 @@ class FineTuneJob(BaseModel):
     error: dict[str, str | None] | None = None
     fine_tuned_model: str | None = None
     finished_at: int | None = None
-    hyperparameters: dict[str, float | int]
+    hyperparameters: dict[str, JsonValue]
     model: str
     organization_id: str
     result_files: list[str]
@@ -161,4 +161,50 @@ class FineTuneCheckpoint(BaseModel):
 class FineTuneCheckpointList(BaseModel):
     object: Literal["list"]
     data: list[FineTuneCheckpoint]
+    has_more: bool
+
+
+class JobObject(BaseModel):
+    """A job of any kind (`GET /v1/jobs/{id}`): what every long job has, whatever its kind's own API shows."""
+
+    id: str
+    object: Literal["job"]
+    kind: str
+    model: str
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: float
+    params: dict[str, JsonValue]
+    result: dict[str, JsonValue]
+    error: str | None = None
+    files: dict[str, str]
+    created_at: int
+    started_at: int | None = None
+    finished_at: int | None = None
+    cancel_requested_at: int | None = None
+
+
+class JobList(BaseModel):
+    object: Literal["list"]
+    data: list[JobObject]
+    first_id: str | None = None
+    last_id: str | None = None
+    has_more: bool
+
+
+class JobEventObject(BaseModel):
+    """One line of a job's log; `id` grows, so `after=<last id>` follows the log."""
+
+    id: int
+    object: Literal["job.event"]
+    created_at: int
+    level: str
+    message: str
+    data: dict[str, JsonValue]
+
+
+class JobEventList(BaseModel):
+    object: Literal["list"]
+    data: list[JobEventObject]
+    first_id: int | None = None
+    last_id: int | None = None
     has_more: bool

@@ -54,18 +54,20 @@ def _model_card(name: str, model: ServedModel, created: int) -> dict[str, object
 
 
 @router.get("/models", response_model=None, responses={200: {"model": ModelList}, **error_responses(401)})
-async def list_models(request: Request, _tenant: str = Depends(authenticate)) -> dict[str, object]:
+async def list_models(request: Request, tenant: str = Depends(authenticate)) -> dict[str, object]:
+    """The models the caller may use: shared ones and its own fine-tuned ones (never another tenant's)."""
     gateway = gateway_of(request)
     created = int(gateway.started_at)
-    return {"object": "list", "data": [_model_card(name, model, created) for name, model in gateway.models.items()]}
+    models = gateway.visible_models(tenant)
+    return {"object": "list", "data": [_model_card(name, model, created) for name, model in models.items()]}
 
 
 @router.get(
     "/models/{model_id:path}", response_model=None, responses={200: {"model": ModelCard}, **error_responses(401, 404)}
 )
-async def retrieve_model(model_id: str, request: Request, _tenant: str = Depends(authenticate)) -> dict[str, object]:
+async def retrieve_model(model_id: str, request: Request, tenant: str = Depends(authenticate)) -> dict[str, object]:
     gateway = gateway_of(request)
-    return _model_card(model_id, gateway.model(model_id), int(gateway.started_at))
+    return _model_card(model_id, gateway.model(model_id, tenant), int(gateway.started_at))
 
 
 def _check_supported(body: SamplingFields, max_n: int) -> None:
@@ -123,7 +125,7 @@ async def chat_completions(
     body: ChatCompletionRequest, request: Request, tenant: str = Depends(authenticate)
 ) -> JSONResponse | StreamingResponse:
     gateway = gateway_of(request)
-    model = gateway.model(body.model)
+    model = gateway.model(body.model, tenant)
     _check_supported(body, gateway.settings.max_n)
     _check_sequences(body.n, gateway.settings.max_sequences_per_request)
     if body.top_logprobs and not body.logprobs:
@@ -196,7 +198,7 @@ async def completions(
     body: CompletionRequest, request: Request, tenant: str = Depends(authenticate)
 ) -> JSONResponse | StreamingResponse:
     gateway = gateway_of(request)
-    model = gateway.model(body.model)
+    model = gateway.model(body.model, tenant)
     _check_supported(body, gateway.settings.max_n)
     if body.suffix:
         raise InvalidRequestError("suffix (fill-in-the-middle) is not supported", param="suffix")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from headwater.platform.state import gateway_of
+from headwater.platform.te_group import te_mode
 
 router = APIRouter()
 
@@ -26,6 +29,7 @@ async def health(request: Request) -> JSONResponse:
                 "restarts": te.restarts,
                 "in_flight": te.in_flight,
                 "engine": model.backend,
+                "mode": te_mode(te),
             }
             for te in model.executors
         ]
@@ -33,12 +37,19 @@ async def health(request: Request) -> JSONResponse:
     }
     entries = gateway.control.entries
     healthy = all(
-        entries[name].min_tes == 0 or any(te["ready"] for te in executors)
+        entries[name].min_tes == 0 or _serving(executors, entries[name].disaggregated)
         for name, executors in models.items()
         if name in entries
     )
     body = {"status": "ok" if healthy else "degraded", "models": models}
     return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+def _serving(executors: Sequence[Mapping[str, object]], disaggregated: bool) -> bool:
+    """A model can take a request: a ready TE, or for a disaggregated model a ready prefill and decode TE (or a ready
+    colocated TE beside them, `colocated_tes`, which then takes every request)."""
+    modes = {te["mode"] for te in executors if te["ready"]}
+    return {"prefill", "decode"} <= modes or "colocated" in modes if disaggregated else bool(modes)
 
 
 @router.get("/metrics")

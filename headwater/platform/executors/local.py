@@ -282,7 +282,12 @@ class LocalTaskExecutor:
                 with contextlib.suppress(zmq.ZMQError):
                     await self._send(ipc.AbortRequest(request.request_id))
 
-    async def _send(self, message: ipc.AddRequest | ipc.AbortRequest | ipc.Bind | ipc.Unbind | ipc.Shutdown) -> None:
+    async def unpin(self, prompt_ids: list[int], cache_salt: str | None) -> None:
+        if self._ready.is_set():
+            with contextlib.suppress(zmq.ZMQError, EngineUnavailableError):  # a TE gone has lost its pins anyway
+                await self._send(ipc.Unpin(prompt_ids, cache_salt))
+
+    async def _send(self, message: ipc.ToExecutor) -> None:
         if self._sockets is None:
             raise EngineUnavailableError(f"task executor {self.name} is restarting; retry shortly")
         await self._sockets[0].send(ipc.encode(message))

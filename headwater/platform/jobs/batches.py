@@ -28,6 +28,7 @@ from headwater.platform.api.errors import error_body, exception_body
 from headwater.platform.fair_queue import PRIORITY
 from headwater.platform.files import FileStore
 from headwater.platform.jobs.records import JobRecord, JobStore
+from headwater.platform.jobs.running import RunningJobs, jobs_to_resume
 from headwater.platform.jsonl_check import BATCH_URLS, parse_lines
 from headwater.platform.store import _Base
 
@@ -68,7 +69,7 @@ class BatchRunner:
         self.files = files
         _Base.metadata.create_all(jobs.store.engine, tables=[_Base.metadata.tables["batch_lines"]])
         self._session = jobs.store._session
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._running = RunningJobs("batch")
         self._app = SimpleNamespace(state=SimpleNamespace(gateway=gateway))
 
     def create(self, tenant: str, body: dict, idempotency_key: str | None) -> JobRecord:
@@ -106,21 +107,15 @@ class BatchRunner:
 
     def start(self) -> None:
         """Resume what a stopped gateway left: running batches are requeued, then every queued one runs."""
-        self.jobs.requeue_running("batch")
-        for batch_id in self.jobs.ids_in_state("batch", "queued"):
+        for batch_id in jobs_to_resume(self.jobs, "batch"):
             self.submit(batch_id)
 
     def submit(self, batch_id: str) -> None:
-        if batch_id not in self._tasks:
-            task = asyncio.get_running_loop().create_task(self._run(batch_id), name=f"batch-{batch_id}")
-            self._tasks[batch_id] = task
-            task.add_done_callback(lambda _t: self._tasks.pop(batch_id, None))
+        self._running.spawn(batch_id, lambda: self._run(batch_id))
 
     async def stop(self) -> None:
         """Stop running batches (their finished lines are kept; they resume at the next start)."""
-        for task in list(self._tasks.values()):
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self._running.stop(cancel=True)
 
     def counts(self, batch_id: str) -> tuple[int, int]:
         """(completed, failed) lines so far."""

@@ -4,71 +4,51 @@ worker processes (`LocalWorkerRunner`), and the trained model registered in the 
 
 Methods: OpenAI's `supervised` (our SFT) on the full weights; `distill` (`headwater.train.distill`: a teacher,
 served or built-in, distilled into the job's model with TAID or a baseline loss, `finetune_distill`); `cft`
-(critique fine-tuning on question/response/critique lines, `finetune_cft`). `dpo` is refused with a 400 naming
-`method.type` until its stage exists. The moderate stage runs the platform's guard
-(HEADWATER_MODERATION_GUARD) over every example first and fails the job closed above the threshold.
+(critique fine-tuning on question/response/critique lines, `finetune_cft`); OpenAI's `dpo` on preference pairs
+(the judge's DPO+SFT recipe, `finetune_dpo`). `supervised`, `cft` and `dpo` take our `lora` hyperparameter
+(`finetune_lora`). Stages: moderate (the platform's guard, HEADWATER_MODERATION_GUARD, over every example; the job
+fails closed above the threshold) → train (a worker task) → register → evaluate (the judge named by
+HEADWATER_EVAL_JUDGE scores the base and the fine-tuned model, `finetune_evaluate`) → succeeded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import logging
 import re
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from headwater.errors import InvalidRequestError, NotFoundError
 from headwater.platform.catalogue import CatalogueEntry
 from headwater.platform.files import FileStore, LocalFileStorage
 from headwater.platform.jobs.finetune_cft import cft_settings, check_cft_file
 from headwater.platform.jobs.finetune_distill import distill_settings, teacher_source
+from headwater.platform.jobs.finetune_dpo import check_preference_file
+from headwater.platform.jobs.finetune_eval import eval_item, held_out, records
+from headwater.platform.jobs.finetune_evaluate import EvaluateStage
+from headwater.platform.jobs.finetune_hyper import method_settings, resolve_hyperparameters
 from headwater.platform.jobs.records import JobRecord, JobStore, TaskSpec
+from headwater.platform.jobs.running import RunningJobs, jobs_to_resume
 from headwater.platform.jobs.workers import LocalWorkerRunner
 from headwater.safety.guard.check import CheckReport, check_examples, example_conversation
-from headwater.safety.guard.verdict import Guard
+from headwater.safety.guard.verdict import Conversation, Guard
 
 if TYPE_CHECKING:
     from headwater.platform.app import Gateway
 
-METHODS = ("supervised", "distill", "cft")
-PLANNED_METHODS = ("dpo",)
+logger = logging.getLogger(__name__)
+
+METHODS = ("supervised", "dpo", "distill", "cft")
 TASKS = {
     "supervised": "headwater.platform.jobs.finetune_tasks:train_supervised",
+    "dpo": "headwater.platform.jobs.finetune_dpo:train_dpo",
     "distill": "headwater.platform.jobs.finetune_tasks:train_distill",
     "cft": "headwater.platform.jobs.finetune_tasks:train_cft",
 }
 """The train task's function per method (run in a worker process)."""
-HYPERPARAMETERS: dict[str, tuple[type, float | int]] = {
-    "n_epochs": (int, 3),
-    "batch_size": (int, 8),
-    "learning_rate_multiplier": (float, 1.0),
-}
 _SUFFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-
-def _hyperparameters(given: object, where: str) -> dict[str, float | int]:
-    """OpenAI's hyperparameters with "auto" (or absent) → our defaults; unknown names and bad values → 400."""
-    if given is None:
-        given = {}
-    if not isinstance(given, dict):
-        raise InvalidRequestError(f"{where} must be an object", param=where)
-    unknown = sorted(set(given) - set(HYPERPARAMETERS))
-    if unknown:
-        raise InvalidRequestError(
-            f"{where}.{unknown[0]} is not a hyperparameter here; use {', '.join(HYPERPARAMETERS)}",
-            param=f"{where}.{unknown[0]}",
-        )
-    resolved: dict[str, float | int] = {}
-    for name, (kind, default) in HYPERPARAMETERS.items():
-        value = given.get(name, "auto")
-        if value == "auto":
-            value = default
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise InvalidRequestError(f"{where}.{name} must be a positive number or 'auto'", param=f"{where}.{name}")
-        if kind is int and int(value) != value:
-            raise InvalidRequestError(f"{where}.{name} must be a whole number", param=f"{where}.{name}")
-        resolved[name] = kind(value)
-    return resolved
 
 
 def _method(body: dict) -> dict:
@@ -77,19 +57,16 @@ def _method(body: dict) -> dict:
     if not isinstance(method, dict):
         raise InvalidRequestError("method must be an object like {'type': 'supervised'}", param="method")
     kind = method.get("type")
-    if kind in PLANNED_METHODS:
-        raise InvalidRequestError(
-            f"method.type {kind!r} is not available yet on this server; use one of {', '.join(METHODS)}",
-            param="method.type",
-        )
     if kind not in METHODS:
         raise InvalidRequestError(f"method.type must be one of {', '.join(METHODS)}, got {kind!r}", param="method.type")
     settings = method.get(kind) or {}
     if not isinstance(settings, dict):
         raise InvalidRequestError(f"method.{kind} must be an object", param=f"method.{kind}")
     extra = distill_settings(settings) if kind == "distill" else cft_settings(settings) if kind == "cft" else {}
+    if kind in ("supervised", "dpo"):
+        method_settings(settings, kind)
     given = settings.get("hyperparameters", body.get("hyperparameters"))
-    return {"type": kind, kind: {**extra, "hyperparameters": _hyperparameters(given, f"method.{kind}.hyperparameters")}}
+    return {"type": kind, kind: {**extra, "hyperparameters": resolve_hyperparameters(given, kind)}}
 
 
 class FineTuneService:
@@ -100,14 +77,15 @@ class FineTuneService:
         self.jobs = jobs
         self.files = files
         self.runner = LocalWorkerRunner(jobs, gateway.settings.data_dir / "jobs")
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._running = RunningJobs("finetune")
 
     def create(self, tenant: str, body: dict, idempotency_key: str | None) -> JobRecord:
         """Check everything first (model, files, method): a refused request writes nothing."""
         model = body.get("model")
-        entry = self.gateway.control.entries.get(model) if isinstance(model, str) else None
+        entries = self._entries(tenant)
+        entry = entries.get(model) if isinstance(model, str) else None
         if entry is None:
-            available = ", ".join(sorted(self.gateway.control.entries)) or "none"
+            available = ", ".join(sorted(entries)) or "none"
             raise NotFoundError(f"model {model!r} does not exist; available models: {available}", param="model")
         training = self._file(tenant, body.get("training_file"), "training_file")
         validation = body.get("validation_file")
@@ -121,15 +99,15 @@ class FineTuneService:
             raise InvalidRequestError("seed must be an integer", param="seed")
         method = _method(body)
         kind = method["type"]
-        teacher = teacher_source(method[kind]["teacher"], self.gateway.control.entries) if kind == "distill" else None
-        if kind == "cft":
-            check_cft_file(self.files.content(tenant, training))
+        teacher = teacher_source(method[kind]["teacher"], entries) if kind == "distill" else None
+        held = self._check_data(tenant, kind, training, validation, seed if seed is not None else 0)
         params = {
             "training_file": training,
             "validation_file": validation,
             "suffix": suffix,
             "seed": seed if seed is not None else 0,
             "method": method,
+            "held_out": held,
         }
         storage = self.files.storage
         path = storage.path(tenant, training) if isinstance(storage, LocalFileStorage) else None
@@ -139,11 +117,32 @@ class FineTuneService:
             "data_dir": str(self.gateway.settings.data_dir),
             "hyperparameters": method[kind]["hyperparameters"],
             "seed": params["seed"],
+            "checkpoint_interval_s": self.gateway.settings.checkpoint_interval_s,
+            "held_out": held,
         }
         if teacher is not None:
             payload |= {"teacher": teacher, "loss": method[kind]["loss"]}
         task = TaskSpec("train", TASKS[kind], payload)
         return self.jobs.create(tenant, "finetune", str(model), params, [task], idempotency_key, prefix="ftjob-")
+
+    def _entries(self, tenant: str) -> dict[str, CatalogueEntry]:
+        """The catalogue as `tenant` sees it: another tenant's fine-tuned models are not there (a 404 naming them
+        as unknown, whether as the base model or as a distillation teacher)."""
+        return {name: entry for name, entry in self.gateway.control.entries.items() if entry.visible_to(tenant)}
+
+    def _check_data(self, tenant: str, kind: str, training: str, validation: str | None, seed: int) -> list[int]:
+        """The files hold what method `kind` trains on (else a 400 naming the file and the line); returns the
+        training examples held out for the evaluate stage (none with a validation file, or with no judge)."""
+        checks = {"cft": check_cft_file, "dpo": check_preference_file}
+        data = self.files.content(tenant, training)
+        if kind in checks:
+            checks[kind](data, "training_file")
+            if validation is not None:
+                checks[kind](self.files.content(tenant, validation), "validation_file")
+        settings = self.gateway.settings
+        if validation is not None or settings.eval_judge is None:
+            return []
+        return held_out(len(records(data)), settings.eval_max_items, seed)
 
     def _file(self, tenant: str, file_id: object, field: str) -> str:
         if not isinstance(file_id, str):
@@ -157,39 +156,41 @@ class FineTuneService:
 
     def start(self) -> None:
         """Requeue what a stopped gateway left running, run the queued jobs, serve the models already trained."""
-        self.jobs.requeue_running("finetune")
-        for job_id in self.jobs.ids_in_state("finetune", "queued"):
+        for job_id in jobs_to_resume(self.jobs, "finetune"):
             self.submit(job_id)
         for job_id in self.jobs.ids_in_state("finetune", "succeeded"):
-            self._spawn(job_id, self._serve_again(job_id))
+            self._running.spawn(job_id, functools.partial(self._serve_again, job_id))
 
     def submit(self, job_id: str) -> None:
         """Run the job unless it already runs here (an idempotent create returns a queued job again)."""
-        if job_id not in self._tasks:
-            self._spawn(job_id, self._run(job_id))
-
-    def _spawn(self, job_id: str, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work, name=f"finetune-{job_id}")
-        self._tasks[job_id] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(job_id, None))
+        self._running.spawn(job_id, lambda: self._run(job_id))
 
     async def stop(self) -> None:
         """Interrupt training (the workers are stopped; the jobs resume at the next start), then the tasks."""
         self.runner.stop()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
-        for task in list(self._tasks.values()):
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self._running.stop()
 
     async def _run(self, job_id: str) -> None:
         loop = asyncio.get_running_loop()
-        if not await self._moderate(await asyncio.to_thread(self.jobs.get, job_id)):
+        try:
+            moderated = await self._moderate(await asyncio.to_thread(self.jobs.get, job_id))
+        except Exception as error:  # a guard that cannot run fails the job closed, never leaves it queued
+            logger.exception("fine-tuning job %s: the moderate stage failed", job_id)
+            await asyncio.to_thread(self.jobs.transition, job_id, "failed", f"moderation could not run: {error}")
+            return
+        if not moderated:
             return
 
         def register(job: JobRecord) -> None:
             asyncio.run_coroutine_threadsafe(self._register(job), loop).result()
+            asyncio.run_coroutine_threadsafe(self._evaluate(job.id), loop).result()
 
         await asyncio.to_thread(self.runner.run, job_id, register)
+
+    async def _evaluate(self, job_id: str) -> None:
+        """The evaluate stage, on the model just registered (it is judged as it is served)."""
+        job = await asyncio.to_thread(self.jobs.get, job_id)
+        await EvaluateStage(self.gateway, self.jobs, self.files, job).run()
 
     async def _moderate(self, job: JobRecord) -> bool:
         """The moderate stage: every training example through the platform's guard (`/v1/moderations`' own), the
@@ -206,7 +207,8 @@ class FineTuneService:
         name, guard = await moderation.guard(job.tenant)
         await asyncio.to_thread(self.jobs.add_event, job.id, f"moderating the training file with {name}")
         data = await asyncio.to_thread(self.files.content, job.tenant, job.params["training_file"])
-        report = await asyncio.to_thread(_check_training_file, data, guard)
+        method = job.params["method"]["type"]
+        report = await asyncio.to_thread(_check_training_file, data, guard, method)
         written = await asyncio.to_thread(
             self.files.add_output,
             job.tenant,
@@ -234,7 +236,8 @@ class FineTuneService:
         [*_, train] = await asyncio.to_thread(self.jobs.tasks, job.id)
         name = f"ft:{job.model}:{job.params.get('suffix') or ''}:{job.id.removeprefix('ftjob-')[:8]}"
         if name not in self.gateway.models:
-            await self.gateway.control.add(CatalogueEntry(model=train.result["model_path"], name=name))
+            entry = CatalogueEntry(model=train.result["model_path"], name=name, owner=job.tenant)
+            await self.gateway.control.add(entry)
         await asyncio.to_thread(self.jobs.update, job.id, None, {"fine_tuned_model": name})
         await asyncio.to_thread(self.jobs.add_event, job.id, f"registered {name}: it answers /v1/chat/completions")
 
@@ -244,11 +247,21 @@ class FineTuneService:
             await self._register(job)
 
 
-def _check_training_file(data: bytes, guard: Guard) -> CheckReport:
-    """Every example of an uploaded training JSONL (already checked line by line at upload) through `guard`."""
-    records = [json.loads(line) for line in data.decode().splitlines() if line.strip()]
-    examples = [(line, example_conversation(record, line)) for line, record in enumerate(records, start=1)]
-    return check_examples(examples, guard)
+def _check_training_file(data: bytes, guard: Guard, method: str) -> CheckReport:
+    """Every example of an uploaded training JSONL (already checked line by line at upload and at create) through
+    `guard`, as the conversation a `method` job trains on (see `trained_conversation`)."""
+    lines = enumerate(records(data), start=1)
+    return check_examples([(line, trained_conversation(record, line, method)) for line, record in lines], guard)
+
+
+def trained_conversation(record: dict, line: int, method: str) -> Conversation:
+    """What the guard reads for one example: a chat as it is; a prompt/response, critique or preference line as its
+    prompt and the answer it teaches (the response, the critique, the preferred output), since a guard only reads
+    conversations and those lines are none."""
+    if "messages" in record:
+        return example_conversation(record, line)
+    item = eval_item(record, method)
+    return [*item.prompt, {"role": "assistant", "content": item.reference}]
 
 
 def _ts(moment: object) -> int | None:

@@ -25,18 +25,17 @@ def cft_settings(settings: dict) -> dict[str, str]:
     return {}
 
 
-def check_cft_file(data: bytes) -> None:
+def check_cft_file(data: bytes, field: str = "training_file") -> None:
     """Every example of an uploaded fine-tune file (already valid JSONL) holds the three CFT strings; the first
-    that does not is a 400 naming `training_file`, the line and the field."""
+    that does not is a 400 naming `field` (the training or validation file), the line and the field."""
     lines = [line for line in enumerate(data.decode("utf-8").splitlines(), start=1) if line[1].strip()]
     if not lines:
-        raise InvalidRequestError("training_file holds no example", param="training_file")
+        raise InvalidRequestError(f"{field} holds no example", param=field)
     for number, raw in lines:
         record = json.loads(raw)
-        for field in FIELDS:
-            if not isinstance(record.get(field), str):
+        for name in FIELDS:
+            if not isinstance(record.get(name), str):
                 raise InvalidRequestError(
-                    f"training_file line {number}: method cft needs a string {field!r} "
-                    f"(every line: {', '.join(FIELDS)})",
-                    param="training_file",
+                    f"{field} line {number}: method cft needs a string {name!r} (every line: {', '.join(FIELDS)})",
+                    param=field,
                 )

@@ -7,11 +7,15 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from headwater.platform.jobs.finetune_eval import kept
+from headwater.platform.jobs.finetune_lora import lora_fields, servable
 from headwater.platform.jobs.worker_process import TaskContext
 
 if TYPE_CHECKING:
     from headwater.train.data import Conversation
 
+DEFAULT_CHECKPOINT_INTERVAL_S = 300.0
+"""Seconds between two resumable checkpoints when the payload does not say (HEADWATER_CHECKPOINT_INTERVAL_S's)."""
 BASE_LEARNING_RATE = 1e-4
 """The learning rate `learning_rate_multiplier` scales (OpenAI's field is a multiplier of an unpublished base)."""
 
@@ -37,7 +41,7 @@ def supervised_row(record: dict) -> dict:
 def train_supervised(payload: dict, context: TaskContext) -> dict:
     """SFT (`headwater.train.fine_tune`) of `payload["model"]` on the training file; loss per step as events, the
     final model as the job's checkpoint."""
-    rows = supervised_rows(Path(payload["training_file"]))
+    rows = kept(supervised_rows(Path(payload["training_file"])), payload)
     context.event(f"training on {len(rows)} examples")
     return _fine_tune(payload, context, rows)
 
@@ -49,16 +53,19 @@ def train_cft(payload: dict, context: TaskContext) -> dict:
 
     path = Path(payload["training_file"])
     records = [json.loads(raw) for raw in path.read_text(encoding="utf-8").splitlines() if raw.strip()]
-    rows = [cft_row(r["question"], r["response"], r["critique"]) for r in records]
+    rows = [cft_row(r["question"], r["response"], r["critique"]) for r in kept(records, payload)]
     context.event(f"critique fine-tuning on {len(rows)} examples")
     return _fine_tune(payload, context, rows)
 
 
 def _fine_tune(payload: dict, context: TaskContext, rows: list[dict]) -> dict:
     """`headwater.train.fine_tune` on prompt/completion `rows` with the job's hyperparameters; each logged step's
-    loss as an event, the trained model as the job's checkpoint."""
+    loss as an event, the trained model as the job's checkpoint. Resumable: a Trainer checkpoint every
+    `checkpoint_interval_s` (HEADWATER_CHECKPOINT_INTERVAL_S) is recorded, and a retried task (a lost worker, a
+    killed platform) continues from the last one (`train_checkpoints`)."""
     from transformers import TrainerCallback
 
+    from headwater.platform.jobs.train_checkpoints import JobCheckpoints, resume_point
     from headwater.train import FineTuneConfig, fine_tune
 
     class Report(TrainerCallback):
@@ -78,10 +85,21 @@ def _fine_tune(payload: dict, context: TaskContext, rows: list[dict]) -> dict:
         max_length=int(payload.get("max_length", 512)),
         warmup_ratio=0.0,
         seed=int(payload.get("seed", 0)),
+        **lora_fields(hyper),
     )
-    result = fine_tune(payload["model"], rows, context.workdir, config, payload["data_dir"], callbacks=[Report()])
-    context.checkpoint(1, str(result.model), train_loss=result.train_loss)
-    return {"model_path": str(result.model), "train_loss": result.train_loss, "examples": len(rows)}
+    checkpoints = JobCheckpoints(context, float(payload.get("checkpoint_interval_s", DEFAULT_CHECKPOINT_INTERVAL_S)))
+    result = fine_tune(
+        payload["model"],
+        rows,
+        context.workdir,
+        config,
+        payload["data_dir"],
+        callbacks=[Report(), checkpoints],
+        resume_from=resume_point(context),
+    )
+    model = servable(result.model, payload)  # a LoRA adapter merged into its base: a model the engine serves
+    context.checkpoint(1, str(model), train_loss=result.train_loss)
+    return {"model_path": str(model), "train_loss": result.train_loss, "examples": len(rows)}
 
 
 def distill_conversations(path: Path) -> list[Conversation]:
@@ -132,7 +150,7 @@ def train_distill(payload: dict, context: TaskContext) -> dict:
         data_dir=Path(payload["data_dir"]),
         seed=int(payload.get("seed", 0)),
     )
-    conversations = distill_conversations(Path(payload["training_file"]))
+    conversations = kept(distill_conversations(Path(payload["training_file"])), payload)
     context.event(f"distilling {payload['teacher']} with {payload['loss']} on {len(conversations)} examples")
     result = distill(config, conversations, context.workdir, on_step=report)
     context.checkpoint(result.steps, result.model, train_loss=result.train_loss)

@@ -245,16 +245,27 @@ class JobStore:
         with self._session() as session:
             return self._record(session, job_id, tenant, kind)
 
-    def list_jobs(self, tenant: str, kind: str, limit: int = 20, after: str | None = None) -> list[JobRecord]:
-        """The tenant's jobs of one kind, newest first; `after` is the last id of the previous page."""
+    def list_jobs(
+        self, tenant: str, kind: str | None, limit: int = 20, after: str | None = None, state: str | None = None
+    ) -> list[JobRecord]:
+        """The tenant's long jobs (of one kind, in one state, when given), newest first; `after` is the last id of
+        the previous page (ties on `created_at` are broken by id, so a page never skips a job)."""
         with self._session() as session:
-            query = select(JobRow.id).where(JobRow.tenant_id == tenant, JobRow.kind == kind)
+            query = select(JobRow.id).join(JobDetailRow, JobDetailRow.job_id == JobRow.id)
+            query = query.where(JobRow.tenant_id == tenant)
+            if kind is not None:
+                query = query.where(JobRow.kind == kind)
+            if state is not None:
+                query = query.where(JobRow.state == state)
             if after is not None:
                 anchor = session.get(JobRow, after)
-                if anchor is None or anchor.tenant_id != tenant:
-                    raise NotFoundError(f"no {kind} job {after!r} to page after", param="after")
-                query = query.where(JobRow.created_at < anchor.created_at)
-            query = query.order_by(JobRow.created_at.desc()).limit(limit)
+                if anchor is None or anchor.tenant_id != tenant or kind not in (None, anchor.kind):
+                    raise NotFoundError(f"no {kind or 'job'} {after!r} to page after", param="after")
+                query = query.where(
+                    (JobRow.created_at < anchor.created_at)
+                    | ((JobRow.created_at == anchor.created_at) & (JobRow.id < anchor.id))
+                )
+            query = query.order_by(JobRow.created_at.desc(), JobRow.id.desc()).limit(limit)
             return [self._record(session, job_id) for job_id in session.scalars(query).all()]
 
     def recent(self, tenant: str, limit: int = 50) -> list[JobRecord]:
@@ -290,13 +301,14 @@ class JobStore:
             session.flush()
             return self._record(session, job_id)
 
-    def request_cancel(self, job_id: str, tenant: str, kind: str) -> JobRecord:
-        """Ask a job to stop: a queued job is cancelled at once, a running one when its runner sees the request."""
+    def request_cancel(self, job_id: str, tenant: str, kind: str | None) -> JobRecord:
+        """Ask a job to stop: a queued job is cancelled at once, a running one when its runner sees the request
+        (`kind` None: a job of any kind, as `POST /v1/jobs/{id}/cancel` asks)."""
         with self._session.begin() as session:
             row = self._row(session, job_id, tenant, kind)
             detail = session.get(JobDetailRow, job_id)
             if detail is None:
-                raise NotFoundError(f"no {kind} {job_id!r}", param="id")
+                raise NotFoundError(f"no {kind or 'job'} {job_id!r}", param="id")
             if row.state == "queued":
                 row.state, row.finished_at = "cancelled", _now()
                 session.add(JobEventRow(job_id=job_id, message="cancelled before it started"))

@@ -9,6 +9,8 @@ from headwater.platform.files import FileStore, LocalFileStorage
 from headwater.platform.jobs.batches import BatchRunner
 from headwater.platform.jobs.finetune import FineTuneService
 from headwater.platform.jobs.records import JobStore
+from headwater.platform.jobs.safety_jobs import SafetyJobs
+from headwater.platform.jobs.service_jobs import ServiceJobs
 
 if TYPE_CHECKING:
     from headwater.platform.app import Gateway
@@ -24,12 +26,18 @@ class JobServices:
         self.files = FileStore(gateway.store, storage, settings.max_file_bytes)
         self.batches = BatchRunner(gateway, self.records, self.files)
         self.finetune = FineTuneService(gateway, self.records, self.files)
+        self.safety = SafetyJobs(gateway, self.records, self.files)
+        self.service_jobs = ServiceJobs(gateway, self.records, self.files)
 
     def start(self) -> None:
         """Resume the work a stopped gateway left (call inside the running event loop)."""
         self.batches.start()
         self.finetune.start()
+        self.safety.start()
+        self.service_jobs.start()
 
     async def stop(self) -> None:
         await self.batches.stop()
         await self.finetune.stop()
+        await self.safety.stop()
+        await self.service_jobs.stop()

@@ -1,6 +1,7 @@
 // The dashboard page: logs in with an API key (kept in an HttpOnly cookie by the server), then shows one page at a
-// time (#models, #jobs, #requests, #footprint) and refreshes it every two seconds. Data goes into the page as
-// text only; the footprint charts are SVG the server drew (and escaped).
+// time (#models, #jobs, #requests, #footprint) and refreshes it every two seconds. The jobs page starts judge jobs
+// from a form and opens a job's report in the page. Data goes into the page as text only; the footprint charts are
+// SVG the server drew (and escaped); an HTML report is shown in a sandboxed frame (no scripts, no origin).
 "use strict";
 
 const POLL_MS = 2000;
@@ -70,12 +71,20 @@ async function showModels() {
   });
 }
 
+async function fillJudgeModels() {
+  const select = $("judge-model");
+  if (select.options.length) return;
+  const data = await api("models");
+  for (const m of data.models) select.add(new Option(m.name, m.name));
+}
+
 async function showJobs() {
+  await fillJudgeModels();
   const data = await api("jobs");
   fill("jobs", data.jobs, (row, job) => {
     row.className = "clickable" + (job.id === selectedJob ? " selected" : "");
     row.dataset.id = job.id;
-    row.addEventListener("click", () => { selectedJob = job.id; refresh(); });
+    row.addEventListener("click", () => { selectJob(job.id); refresh(); });
     cell(row, job.id);
     cell(row, job.kind);
     cell(row, job.model);
@@ -96,13 +105,21 @@ async function showJob(id) {
   $("job-state").textContent = `${job.state}` + (job.error ? `: ${job.error}` : "") +
     ` · model ${job.model} · created ${time(job.created_at)}` + (job.finished_at ? ` · finished ${time(job.finished_at)}` : "");
   $("job-state").className = "state-" + job.state;
+  $("job-progress").value = job.progress;
+  $("job-percent").textContent = `${Math.round(job.progress * 100)} %`;
+  $("job-result").textContent = Object.keys(job.result).length ? JSON.stringify(job.result, null, 2) : "when it finishes";
   $("job-files").replaceChildren(...job.files.map((file) => {
     const item = document.createElement("li");
     const link = document.createElement("a");
     link.href = "/dashboard/api/files/" + encodeURIComponent(file.id);
     link.textContent = file.filename;
     link.setAttribute("download", file.filename);
-    item.append(`${file.role}: `, link, ` (${file.bytes} bytes)`);
+    const open = document.createElement("button");
+    open.textContent = "Open";
+    open.className = "open-file";
+    open.dataset.role = file.role;
+    open.addEventListener("click", () => openFile(file));
+    item.append(`${file.role}: `, link, ` (${file.bytes} bytes)`, open);
     return item;
   }));
   if (!job.files.length) $("job-files").textContent = job.state === "succeeded" ? "none" : "when it finishes";
@@ -112,6 +129,56 @@ async function showJob(id) {
     item.textContent = `${time(event.at)}  ${event.message}`;
     return item;
   }));
+}
+
+function selectJob(id) {
+  if (id !== selectedJob) {
+    $("report").classList.add("hidden");
+  }
+  selectedJob = id;
+}
+
+async function openFile(file) {
+  const response = await fetch("/dashboard/api/files/" + encodeURIComponent(file.id) + "?inline=true");
+  if (!response.ok) {
+    $("error").textContent = `cannot open ${file.filename}: ${response.statusText}`;
+    return;
+  }
+  const text = await response.text();
+  $("report").classList.remove("hidden");
+  $("report-title").textContent = `${file.role}: ${file.filename}`;
+  const html = file.filename.endsWith(".html");
+  $("report-frame").classList.toggle("hidden", !html);
+  $("report-text").classList.toggle("hidden", html);
+  if (html) {
+    $("report-frame").srcdoc = text;  // sandboxed: no scripts, an opaque origin
+    return;
+  }
+  let shown = text;
+  try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch (error) { /* JSONL or text: as it is */ }
+  $("report-text").textContent = shown;
+}
+
+async function startJudgeJob(event) {
+  event.preventDefault();
+  const chosen = $("judge-file").files[0];
+  const items = chosen ? await chosen.text() : $("judge-items").value;
+  try {
+    const job = await api("judgements", {
+      method: "POST",
+      body: JSON.stringify({
+        model: $("judge-model").value, kind: $("judge-kind").value, items,
+        max_tokens: Number($("judge-max-tokens").value),
+      }),
+    });
+    $("judge-items").value = "";
+    $("judge-file").value = "";
+    selectJob(job.id);
+    $("error").textContent = "";
+    refresh();
+  } catch (error) {
+    $("error").textContent = error.message;
+  }
 }
 
 async function showRequests() {
@@ -197,7 +264,8 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("key").addEventListener("keydown", (event) => { if (event.key === "Enter") logIn(); });
   $("logout").addEventListener("click", async () => { await api("logout", { method: "POST" }); showLogin(); });
   $("criterion").addEventListener("change", refresh);
-  window.addEventListener("hashchange", () => { selectedJob = null; $("job").classList.add("hidden"); refresh(); });
+  $("judge-form").addEventListener("submit", startJudgeJob);
+  window.addEventListener("hashchange", () => { selectJob(null); $("job").classList.add("hidden"); refresh(); });
   try {
     showApp(await api("me"));
   } catch (error) {

@@ -1,9 +1,9 @@
 """The dashboard: one page at `/` over a small JSON API under `/dashboard/api`, behind the annotation app's key login.
 
 A tenant sees the served models (and their TE counts), its own long jobs with their progress, events and result
-files, its recent requests, and its footprint per day and per model as SVG bar charts drawn on the server. The
-admin tenant also sees each TE's pid and load, and the pool. With auth off everyone is the anonymous tenant, as on
-the /v1 routes, so the dashboard shows what the API wrote.
+files (and starts a judge job from a form), its recent requests, and its footprint per day and per model as SVG bar
+charts drawn on the server. The admin tenant also sees each TE's pid and load, and the pool. With auth off everyone
+is the anonymous tenant, as on the /v1 routes, so the dashboard shows what the API wrote.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from headwater.errors import InvalidRequestError, NotFoundError
 from headwater.footprint.report import UNITS
+from headwater.platform.api.judgement_routes import JudgementRequest, start_job
 from headwater.platform.auth import ADMIN_TENANT, ANONYMOUS_TENANT, KeyLogin
 from headwater.platform.state import gateway_of
 from headwater.platform.store import FOOTPRINT_CRITERIA, REQUEST_KINDS
@@ -175,13 +176,38 @@ def _job_view(record: JobRecord) -> dict[str, object]:
     }
 
 
+class JudgeJobBody(BaseModel):
+    """The page's judge form: the judge model, the task kind and the bench lines (pasted, or a file the page read)."""
+
+    model: str = Field(min_length=1, max_length=200, description="A served model that judges.")
+    kind: str = Field(description="absolute, pairwise or classification.")
+    items: str = Field(min_length=1, description="JSONL: the lines `headwater judge bench` reads.")
+    max_tokens: int = Field(64, ge=16, le=4096, description="Most tokens of each verdict.")
+
+
+@router.post("/dashboard/api/judgements")
+async def start_judgement(body: JudgeJobBody, request: Request) -> dict[str, object]:
+    """Start a judge job from the page: the items are kept as one of the viewer's `evals` files, then judged as
+    `POST /v1/judgements` with that `file_id` would (same checks, same job)."""
+    who = await viewer(request)
+    services = _jobs(request)
+    data = body.items.encode()
+    row = await asyncio.to_thread(services.files.create, who.tenant, "dashboard-items.jsonl", "evals", data)
+    settings = JudgementRequest(model=body.model, kind=body.kind, file_id=row.id, max_tokens=body.max_tokens)
+    return _job_view(await start_job(settings, services.service_jobs, who.tenant, None))
+
+
 @router.get("/dashboard/api/files/{file_id}")
-async def download(file_id: str, request: Request) -> Response:
-    """One of the viewer's files, as an attachment (the page's download links)."""
+async def download(file_id: str, request: Request, inline: bool = Query(False)) -> Response:
+    """One of the viewer's files, as an attachment (the page's download links), or `inline` as plain text for the
+    page to show (a report opened in the page: never rendered by the browser as HTML of this origin)."""
     who = await viewer(request)
     store = _jobs(request).files
     row = await asyncio.to_thread(store.get, who.tenant, file_id)
     data = await asyncio.to_thread(store.content, who.tenant, file_id)
+    if inline:
+        headers = {"X-Content-Type-Options": "nosniff"}
+        return Response(data, media_type="text/plain; charset=utf-8", headers=headers)
     headers = {"Content-Disposition": f'attachment; filename="{row.filename.replace(chr(34), "")}"'}
     return Response(data, media_type="application/octet-stream", headers=headers)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from headwater.errors import InvalidRequestError
 from headwater.models.endpoint import generator_for
-from headwater.models.generator import GenerationParams
+from headwater.models.generator import GenerationParams, Generator
 from headwater.safety.astral.embeddings import hf_embedder
 from headwater.safety.astral.execute import RunReport, run_tests
 from headwater.safety.astral.generate import GenerateReport, GenerationOptions, generate_tests
@@ -119,9 +119,12 @@ def generate_planned(
     output: Path,
     config: GenerateConfig,
     on_progress: Callable[[int], None] | None = None,
+    writer: Generator | None = None,
 ) -> GenerateReport:
-    """Write a prompt for every prepared test to `output` with the configured model (resumes by id)."""
-    writer = generator_for(config.model, config.base_url, config.api_key, config.data_dir, config.concurrency)
+    """Write a prompt for every prepared test to `output` with the configured model (resumes by id). `writer`, when
+    given, is that model already reachable (the platform's served model), used instead of opening `config.model`."""
+    if writer is None:
+        writer = generator_for(config.model, config.base_url, config.api_key, config.data_dir, config.concurrency)
     return generate_tests(prepared.tests, output, writer, prepared.grid, prepared.options, on_progress)
 
 
@@ -153,11 +156,24 @@ class RunConfig:
 
 
 def run_planned(
-    tests: list[dict], output: Path, config: RunConfig, on_progress: Callable[[int], None] | None = None
+    tests: list[dict],
+    output: Path,
+    config: RunConfig,
+    on_progress: Callable[[int], None] | None = None,
+    target: Generator | None = None,
+    oracle: Generator | None = None,
 ) -> RunReport:
-    """Run every test not yet in `output` against the target and label its output with the oracle (resumable)."""
-    target = generator_for(config.target, config.target_base_url, config.api_key, config.data_dir, config.concurrency)
-    oracle = generator_for(config.oracle, config.oracle_base_url, config.api_key, config.data_dir, config.concurrency)
+    """Run every test not yet in `output` against the target and label its output with the oracle (resumable).
+    `target` and `oracle`, when given, are those models already reachable (the platform's served models, or an
+    external endpoint whose key the caller holds), used instead of opening `config.target` / `config.oracle`."""
+    if target is None:
+        target = generator_for(
+            config.target, config.target_base_url, config.api_key, config.data_dir, config.concurrency
+        )
+    if oracle is None:
+        oracle = generator_for(
+            config.oracle, config.oracle_base_url, config.api_key, config.data_dir, config.concurrency
+        )
     return run_tests(
         tests,
         output,

@@ -109,3 +109,24 @@ def test_a_new_tenants_concurrent_first_creates_all_succeed(jobs):
     with ThreadPoolExecutor(8) as pool:
         made = list(pool.map(lambda i: jobs.create("fresh", "batch", "m", {"i": i}).id, range(16)))
     assert len(set(made)) == 16 and len(jobs.list_jobs("fresh", "batch", limit=100)) == 16
+
+
+def test_every_kind_listed_together_filtered_by_state_and_paged(jobs):
+    made = [jobs.create("acme", kind, "m", {}) for kind in ("batch", "finetune", "batch", "finetune")]
+    jobs.store.start_job("acme", "chat", "m")  # a per-request chat row has no details: never a long job
+    jobs.transition(made[1].id, "running")
+    newest_first = [j.id for j in reversed(made)]
+    assert [j.id for j in jobs.list_jobs("acme", None, limit=10)] == newest_first
+    assert [j.id for j in jobs.list_jobs("acme", None, state="running")] == [made[1].id]
+    assert [j.id for j in jobs.list_jobs("acme", "batch", state="queued")] == [made[2].id, made[0].id]
+    paged, after = [], None
+    while page := jobs.list_jobs("acme", None, limit=1, after=after):
+        paged.append(page[0].id)
+        after = page[0].id
+    assert paged == newest_first
+    with pytest.raises(NotFoundError):
+        jobs.list_jobs("other", None, after=made[0].id)
+    cancelled = jobs.request_cancel(made[3].id, "acme", None)  # any kind: the generic route's cancel
+    assert cancelled.state == "cancelled"
+    with pytest.raises(NotFoundError):
+        jobs.request_cancel(made[2].id, "other", None)
