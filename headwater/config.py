@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     te_num_gpus: float | None = Field(
         None, ge=0, description="GPUs a Ray TE reserves (a catalogue entry may override); default: 1 if Ray has any."
     )
+    task_num_cpus: float = Field(
+        1.0, ge=0, description="Logical CPUs each job task's Ray worker reserves (HEADWATER_EXECUTOR=ray)."
+    )
+    task_num_gpus: float = Field(
+        0.0,
+        ge=0,
+        description="GPUs each job task's Ray worker reserves; 0 by default so jobs never wait on the TEs' GPUs.",
+    )
     activator_timeout_s: float = Field(
         60.0, gt=0, description="How long a request waits for its model to get a ready TE before a 503."
     )

@@ -4,15 +4,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from headwater.config import Settings
 from headwater.errors import InvalidRequestError
 from headwater.platform.executors.protocol import Executor, Process, State, TEResources
 
+if TYPE_CHECKING:
+    from headwater.platform.executors.ray import RayCluster
+
 ExecutorFactory = Callable[[TEResources], Executor]
 """Makes a new (not yet started) TE with the given resources."""
 
-__all__ = ["Executor", "ExecutorFactory", "Process", "State", "TEResources", "executor_factory", "te_resources"]
+__all__ = [
+    "Executor",
+    "ExecutorFactory",
+    "Process",
+    "State",
+    "TEResources",
+    "executor_factory",
+    "ray_cluster",
+    "te_resources",
+]
 
 
 def te_resources(settings: Settings, num_cpus: float | None = None, num_gpus: float | None = None) -> TEResources:
@@ -30,15 +43,23 @@ def executor_factory(settings: Settings) -> ExecutorFactory:
     """A maker of TEs for the backend `settings.executor` names."""
     timeout_s = settings.engine_start_timeout_s
     if settings.executor == "ray":
-        try:
-            from headwater.platform.executors.ray import RayCluster, RayTaskExecutor
-        except ImportError as error:
-            raise InvalidRequestError(
-                f"HEADWATER_EXECUTOR=ray needs Ray ({error}); install it with `pip install 'headwater[ray]'`",
-                param="executor",
-            ) from None
-        cluster = RayCluster(settings.ray_address)
+        cluster = ray_cluster(settings)
+        from headwater.platform.executors.ray import RayTaskExecutor
+
         return lambda resources: RayTaskExecutor(cluster, timeout_s, resources=resources)
     from headwater.platform.executors.local import LocalTaskExecutor
 
     return lambda resources: LocalTaskExecutor(timeout_s, resources=resources)
+
+
+def ray_cluster(settings: Settings) -> RayCluster:
+    """The Ray cluster of `settings.ray_address` (joined on first use), for TEs and job tasks alike; a clear error
+    naming `executor` when Ray is not installed."""
+    try:
+        from headwater.platform.executors.ray import RayCluster
+    except ImportError as error:
+        raise InvalidRequestError(
+            f"HEADWATER_EXECUTOR=ray needs Ray ({error}); install it with `pip install 'headwater[ray]'`",
+            param="executor",
+        ) from None
+    return RayCluster(settings.ray_address)

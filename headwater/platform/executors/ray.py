@@ -43,12 +43,14 @@ class RayCluster:
     """The gateway's connection to Ray, made once (off the event loop) when the first Ray TE starts: the cluster at
     `address`, else a new local instance with this host's CPUs (no dashboard, no usage reporting)."""
 
+    _lock = threading.Lock()
+    """One for the process, as Ray's connection is: the TEs' cluster and the job runners' may join at once."""
+
     def __init__(self, address: str | None) -> None:
         self.address = address
         self.node_ip = ""
         """IP of the gateway's Ray node: where it listens for its TEs."""
         self.node_id = ""
-        self._lock = threading.Lock()
 
     def connect(self) -> None:
         with self._lock:

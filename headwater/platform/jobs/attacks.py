@@ -22,7 +22,7 @@ from headwater.errors import InvalidRequestError, NotFoundError
 from headwater.platform.files import FileStore
 from headwater.platform.jobs.records import JobRecord, JobStore, TaskSpec
 from headwater.platform.jobs.running import RunningJobs, jobs_to_resume
-from headwater.platform.jobs.workers import LocalWorkerRunner
+from headwater.platform.jobs.workers import worker_runner
 from headwater.safety.guard.llm import PROMPT_STYLES
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ class AttackService:
         self.gateway = gateway
         self.jobs = jobs
         self.files = files
-        self.runner = LocalWorkerRunner(jobs, gateway.settings.data_dir / "jobs")
+        self.runner = worker_runner(gateway.settings, jobs, gateway.settings.data_dir / "jobs")
         self._running = RunningJobs("attack")
 
     def _guard(self, name: str | None) -> tuple[str, str]:

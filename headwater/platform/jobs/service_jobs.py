@@ -29,7 +29,7 @@ from headwater.models.generator import Generation, GenerationParams, Generator, 
 from headwater.platform.files import FileStore, LocalFileStorage
 from headwater.platform.jobs.records import JobRecord, JobStore, TaskSpec
 from headwater.platform.jobs.running import RunningJobs, jobs_to_resume
-from headwater.platform.jobs.workers import LocalWorkerRunner
+from headwater.platform.jobs.workers import worker_runner
 
 if TYPE_CHECKING:
     from headwater.judge import Judge
@@ -79,7 +79,7 @@ class ServiceJobs:
         self.gateway = gateway
         self.jobs = jobs
         self.files = files
-        self.runner = LocalWorkerRunner(jobs, gateway.settings.data_dir / "jobs")
+        self.runner = worker_runner(gateway.settings, jobs, gateway.settings.data_dir / "jobs")
         self._running = RunningJobs("service-job")
         self._stopping = threading.Event()
 

@@ -1,6 +1,11 @@
-"""The local worker runner: a job's tasks, in order, each in its own worker process, supervised.
+"""Worker runners: a job's tasks, in order, each on its own worker, supervised.
 
-Each task runs in a fresh `spawn`ed process (no state inherited from the gateway's threads, and a crash, an OOM
+`WorkerRunner` holds the supervision; where a worker runs is one method, `_launch`, that returns a `Worker` (a
+message channel plus a way to watch and end the worker). `LocalWorkerRunner` (the default) launches local
+processes; `RayWorkerRunner` (`headwater.platform.jobs.ray_workers`, `HEADWATER_EXECUTOR=ray`) Ray actors.
+`worker_runner` picks one from the settings.
+
+Locally, each task runs in a fresh `spawn`ed process (no state inherited from the gateway's threads, and a crash, an OOM
 kill or a segfault in the task cannot take the gateway down). The supervisor records what the worker reports
 (events, progress, checkpoints) as it comes, and decides when the worker ends:
 
@@ -20,13 +25,15 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Protocol
 
+from headwater.config import Settings
+from headwater.platform.executors import ray_cluster
 from headwater.platform.jobs.records import JobRecord, JobStore, TaskInfo
 from headwater.platform.jobs.worker_process import run_task
 
@@ -44,16 +51,96 @@ class TaskOutcome:
     exit_code: int | None = None
 
 
-class LocalWorkerRunner:
-    """Runs jobs' tasks in local worker processes (the default executor for jobs)."""
+TaskArgs = tuple[str, dict, str, int, str | None]
+"""`run_task`'s arguments but the channel: function, payload, work folder, attempt, last checkpoint."""
+
+
+class WorkerLaunchError(RuntimeError):
+    """A worker cannot be started for a task (its resources can never be had): the task fails with this reason."""
+
+
+class Worker(Protocol):
+    """One attempt of a task on a worker, as its supervisor sees it: the channel of `run_task`'s messages and the
+    worker's life."""
+
+    name: str
+
+    def poll(self, timeout_s: float) -> bool:
+        """Whether a message waits (within `timeout_s`); EOFError or OSError once the worker closed its channel."""
+        ...
+
+    def recv(self) -> tuple:
+        """The next message."""
+        ...
+
+    def is_alive(self) -> bool:
+        """False once the worker has ended and no message can come any more."""
+        ...
+
+    def join(self, timeout_s: float) -> int | None:
+        """Wait up to `timeout_s` for the worker to end; its exit code, None while it runs."""
+        ...
+
+    def terminate(self) -> None:
+        """Ask the worker to end (SIGTERM, or end the actor)."""
+        ...
+
+    def kill(self) -> None:
+        """End the worker at once."""
+        ...
+
+    def close(self) -> None:
+        """Release the channel and the worker (killed if it still runs)."""
+        ...
+
+
+class LocalWorker:
+    """A task's worker process and the receiving end of its pipe."""
+
+    def __init__(self, process: BaseProcess, conn: Connection) -> None:
+        self.process = process
+        self.conn = conn
+        self.name = process.name
+
+    def poll(self, timeout_s: float) -> bool:
+        return self.conn.poll(timeout_s)
+
+    def recv(self) -> tuple:
+        return self.conn.recv()
+
+    def is_alive(self) -> bool:
+        return self.process.is_alive()
+
+    def join(self, timeout_s: float) -> int | None:
+        self.process.join(timeout_s)
+        return self.process.exitcode
+
+    def terminate(self) -> None:
+        self.process.terminate()
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def close(self) -> None:
+        self.conn.close()
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+
+
+class WorkerRunner:
+    """Runs jobs' tasks on workers that `_launch` starts, with the supervision of this module's docstring."""
 
     def __init__(self, jobs: JobStore, workdir: Path, poll_s: float = 0.1, grace_s: float = 5.0) -> None:
         self.jobs = jobs
         self.workdir = workdir
         self.poll_s = poll_s
         self.grace_s = grace_s
-        self._context = multiprocessing.get_context("spawn")
         self._stopping = threading.Event()
+
+    def _launch(self, task: TaskInfo, args: TaskArgs) -> Worker:
+        """Start a worker that calls `run_task(*args, channel)`."""
+        raise NotImplementedError
 
     def stop(self) -> None:
         """Interrupt every running task (from any thread); their jobs stay `running` until the next start."""
@@ -116,40 +203,35 @@ class LocalWorkerRunner:
         workdir.mkdir(parents=True, exist_ok=True)
         checkpoints = self.jobs.checkpoints(job_id)
         last = checkpoints[-1].path if checkpoints else None
-        ours, theirs = self._context.Pipe(duplex=False)
-        args = (task.function, task.payload, str(workdir), task.attempts, last, theirs)
-        process = self._context.Process(target=run_task, args=args, name=f"headwater-task-{task.id}", daemon=True)
-        process.start()
-        theirs.close()  # only the worker holds the sending end: its death closes the pipe
         try:
-            return self._supervise(job_id, process, ours)
+            worker = self._launch(task, (task.function, task.payload, str(workdir), task.attempts, last))
+        except WorkerLaunchError as error:
+            return TaskOutcome("error", error=str(error))
+        try:
+            return self._supervise(job_id, worker)
         finally:
-            ours.close()
-            if process.is_alive():
-                process.kill()
-            process.join()
+            worker.close()
 
-    def _supervise(self, job_id: str, process: BaseProcess, conn: Connection) -> TaskOutcome:
+    def _supervise(self, job_id: str, worker: Worker) -> TaskOutcome:
         while True:
             if self._stopping.is_set():
-                self._stop(process)
+                self._stop(worker)
                 return TaskOutcome("interrupted")
             if self.jobs.get(job_id).cancel_requested_at is not None:
-                self._stop(process)
+                self._stop(worker)
                 return TaskOutcome("cancelled")
             try:
-                if conn.poll(self.poll_s):
-                    outcome = self._handle(job_id, conn.recv())
+                if worker.poll(self.poll_s):
+                    outcome = self._handle(job_id, worker.recv())
                     if outcome is not None:
                         return outcome
                     continue
             except (EOFError, OSError):
                 pass  # the worker closed its end: it has ended, with or without a word
             else:
-                if process.is_alive():
+                if worker.is_alive():
                     continue
-            process.join(self.grace_s)
-            return TaskOutcome("lost", exit_code=process.exitcode)
+            return TaskOutcome("lost", exit_code=worker.join(self.grace_s))
 
     def _handle(self, job_id: str, message: tuple) -> TaskOutcome | None:
         kind, *rest = message
@@ -166,11 +248,36 @@ class LocalWorkerRunner:
             return TaskOutcome("error", error=rest[0])
         return None
 
-    def _stop(self, process: BaseProcess) -> None:
-        process.terminate()
-        deadline = time.monotonic() + self.grace_s
-        while process.is_alive() and time.monotonic() < deadline:
-            process.join(0.05)
-        if process.is_alive():
-            logger.warning("worker %s ignored SIGTERM for %.0f s; killing it", process.name, self.grace_s)
-            process.kill()
+    def _stop(self, worker: Worker) -> None:
+        worker.terminate()
+        if worker.join(self.grace_s) is None:
+            logger.warning("worker %s ignored SIGTERM for %.0f s; killing it", worker.name, self.grace_s)
+            worker.kill()
+
+
+class LocalWorkerRunner(WorkerRunner):
+    """Runs jobs' tasks in local worker processes (the default executor for jobs)."""
+
+    def __init__(self, jobs: JobStore, workdir: Path, poll_s: float = 0.1, grace_s: float = 5.0) -> None:
+        super().__init__(jobs, workdir, poll_s, grace_s)
+        self._context = multiprocessing.get_context("spawn")
+
+    def _launch(self, task: TaskInfo, args: TaskArgs) -> Worker:
+        ours, theirs = self._context.Pipe(duplex=False)
+        process = self._context.Process(
+            target=run_task, args=(*args, theirs), name=f"headwater-task-{task.id}", daemon=True
+        )
+        process.start()
+        theirs.close()  # only the worker holds the sending end: its death closes the pipe
+        return LocalWorker(process, ours)
+
+
+def worker_runner(settings: Settings, jobs: JobStore, workdir: Path) -> WorkerRunner:
+    """The runner for `settings.executor`: local worker processes, or Ray actors with `HEADWATER_EXECUTOR=ray`
+    (each reserving `HEADWATER_TASK_NUM_CPUS` / `HEADWATER_TASK_NUM_GPUS`); Ray is imported only when chosen."""
+    if settings.executor != "ray":
+        return LocalWorkerRunner(jobs, workdir)
+    cluster = ray_cluster(settings)
+    from headwater.platform.jobs.ray_workers import RayWorkerRunner
+
+    return RayWorkerRunner(jobs, workdir, cluster, settings.task_num_cpus, settings.task_num_gpus)
