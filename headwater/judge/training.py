@@ -114,9 +114,13 @@ def train_judge(
     config: JudgeTrainConfig,
     data_dir: Path | str = ".headwater",
     callbacks: Sequence[TrainerCallback] = (),
+    resume_from: Path | str | None = None,
 ) -> tuple[float, Path, list[float]]:
     """DPO + SFT on `rows` (conversational `prompt`, `chosen`, `rejected`); returns (mean loss, saved model folder,
-    the logged losses). `callbacks` see every logged step (the platform's fine-tuning job reports them as events)."""
+    the logged losses). `callbacks` see every logged step (the platform's fine-tuning job reports them as events).
+    `resume_from`, a Trainer checkpoint folder of an earlier run of the same training (`output/checkpoint-N`),
+    continues it: the policy's weights (or LoRA adapter), optimiser, scheduler, RNG and data order are restored;
+    the reference model is the base model as in the first run, and the logged losses include the earlier steps'."""
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
@@ -154,7 +158,7 @@ def train_judge(
         callbacks=list(callbacks),
     )
     quiet(trainer)
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
     final = save_final(trainer, tokenizer, output)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     return result.training_loss, final, losses

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,8 +111,15 @@ class _StepReporter(TrainerCallback):
     def __init__(self, hook: Callable[[DistillStep], None], tokens_per_step: float) -> None:
         self.hook, self.tokens_per_step = hook, tokens_per_step
         self.started = time.perf_counter()
+        self.first_step = 0
         self.loss: float | None = None
         self.t: float | None = None
+
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        # a resumed run starts at its checkpoint's step: the rate counts only the steps this run trains
+        self.started, self.first_step = time.perf_counter(), state.global_step
 
     def on_log(
         self,
@@ -127,7 +134,8 @@ class _StepReporter(TrainerCallback):
         if "loss" not in logs:  # the end-of-training summary (train_loss, runtime), not a step
             return
         self.loss = logs["loss"]
-        rate = state.global_step * self.tokens_per_step / max(1e-9, time.perf_counter() - self.started)
+        trained = (state.global_step - self.first_step) * self.tokens_per_step
+        rate = trained / max(1e-9, time.perf_counter() - self.started)
         self.hook(DistillStep(state.global_step, state.max_steps, self.loss, self.t, rate))
 
 
@@ -175,9 +183,17 @@ def distill(
     output: Path | str,
     on_step: Callable[[DistillStep], None] | None = None,
     on_targets: Callable[[int, int], None] | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+    resume_from: Path | str | None = None,
 ) -> DistillResult:
     """Distil `config.teacher` into `config.student` on `conversations`; the student is saved to `output/final` and a
-    summary to `output/distill_summary.json`. Bad input raises `InvalidRequestError` before any training."""
+    summary to `output/distill_summary.json`. Bad input raises `InvalidRequestError` before any training.
+
+    `callbacks` join the Trainer after its TAID schedule's own, so their `on_save` sees a checkpoint folder that
+    already holds the schedule (a job records the folder there, and only a recorded one is resumed). `resume_from`,
+    a checkpoint folder of an earlier run of the same distillation (`output/checkpoint-N`), continues it: weights,
+    optimiser, scheduler, RNG, data order and TAID's t, momentum and last loss are restored, and t keeps following
+    the global step (the run's length is recounted from the same data, so the linear floor is the same)."""
     if not conversations:
         raise InvalidRequestError("there are no conversations to distil on", param="data")
     output = Path(output)
@@ -211,7 +227,9 @@ def distill(
     if on_step is not None:
         mean_length = sum(len(e["input_ids"]) for e in examples) / len(examples)
         trainer.add_callback(_StepReporter(on_step, config.batch_size * config.grad_accum * mean_length))
-    trained = trainer.train()
+    for callback in callbacks:
+        trainer.add_callback(callback)
+    trained = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
     final = save_final(trainer, tokenizer, output)
     result = DistillResult(
         config.method,

@@ -184,6 +184,8 @@ class DistillationTrainer(Trainer):
             state_file = Path(folder) / SCHEDULE_FILE if folder else None
             if state_file is not None and state_file.exists():
                 self.schedule.load_state_dict(json.loads(state_file.read_text()))
+            else:  # t restarts at t_start (then jumps to the linear floor): not the run that was interrupted
+                logger.warning("no %s in %s: the TAID schedule restarts", SCHEDULE_FILE, folder)
         return super().train(resume_from_checkpoint, trial, ignore_keys_for_eval)
 
 

@@ -107,11 +107,13 @@ def _reporter(context: TaskContext) -> TrainerCallback:
 
 def train_dpo(payload: dict, context: TaskContext) -> dict:
     """The train task of a `dpo` job (run in a worker): `train_judge` on the file's pairs (held-out lines
-    excepted), LoRA merged, the model as the job's checkpoint."""
+    excepted), LoRA merged, the model as the job's checkpoint. Resumable as the supervised task is: a Trainer
+    checkpoint every `checkpoint_interval_s`, and a retried task continues from the last recorded one."""
     from headwater.judge.training import JudgeTrainConfig, train_judge
     from headwater.platform.jobs.finetune_eval import kept
     from headwater.platform.jobs.finetune_lora import lora_fields, servable
-    from headwater.platform.jobs.finetune_tasks import BASE_LEARNING_RATE
+    from headwater.platform.jobs.finetune_tasks import BASE_LEARNING_RATE, job_checkpoints
+    from headwater.platform.jobs.train_checkpoints import resume_point
 
     path = Path(payload["training_file"])
     records = [json.loads(raw) for raw in path.read_text(encoding="utf-8").splitlines() if raw.strip()]
@@ -128,7 +130,13 @@ def train_dpo(payload: dict, context: TaskContext) -> dict:
     )
     context.event(f"DPO (beta {config.beta}, SFT weight {config.alpha}) on {len(rows)} preference pairs")
     loss, model, losses = train_judge(
-        payload["model"], rows, context.workdir, config, payload["data_dir"], callbacks=[_reporter(context)]
+        payload["model"],
+        rows,
+        context.workdir,
+        config,
+        payload["data_dir"],
+        callbacks=[_reporter(context), job_checkpoints(payload, context)],
+        resume_from=resume_point(context),
     )
     model = servable(model, payload)
     context.checkpoint(len(losses), str(model), train_loss=loss)

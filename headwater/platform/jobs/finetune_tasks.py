@@ -12,6 +12,7 @@ from headwater.platform.jobs.finetune_lora import lora_fields, servable
 from headwater.platform.jobs.worker_process import TaskContext
 
 if TYPE_CHECKING:
+    from headwater.platform.jobs.train_checkpoints import JobCheckpoints
     from headwater.train.data import Conversation
 
 DEFAULT_CHECKPOINT_INTERVAL_S = 300.0
@@ -65,7 +66,7 @@ def _fine_tune(payload: dict, context: TaskContext, rows: list[dict]) -> dict:
     killed platform) continues from the last one (`train_checkpoints`)."""
     from transformers import TrainerCallback
 
-    from headwater.platform.jobs.train_checkpoints import JobCheckpoints, resume_point
+    from headwater.platform.jobs.train_checkpoints import resume_point
     from headwater.train import FineTuneConfig, fine_tune
 
     class Report(TrainerCallback):
@@ -87,19 +88,26 @@ def _fine_tune(payload: dict, context: TaskContext, rows: list[dict]) -> dict:
         seed=int(payload.get("seed", 0)),
         **lora_fields(hyper),
     )
-    checkpoints = JobCheckpoints(context, float(payload.get("checkpoint_interval_s", DEFAULT_CHECKPOINT_INTERVAL_S)))
     result = fine_tune(
         payload["model"],
         rows,
         context.workdir,
         config,
         payload["data_dir"],
-        callbacks=[Report(), checkpoints],
+        callbacks=[Report(), job_checkpoints(payload, context)],
         resume_from=resume_point(context),
     )
     model = servable(result.model, payload)  # a LoRA adapter merged into its base: a model the engine serves
     context.checkpoint(1, str(model), train_loss=result.train_loss)
     return {"model_path": str(model), "train_loss": result.train_loss, "examples": len(rows)}
+
+
+def job_checkpoints(payload: dict, context: TaskContext) -> JobCheckpoints:
+    """The callback that makes a train task resumable: a Trainer checkpoint every `checkpoint_interval_s`
+    (HEADWATER_CHECKPOINT_INTERVAL_S), each recorded in the job as it lands (`train_checkpoints`)."""
+    from headwater.platform.jobs.train_checkpoints import JobCheckpoints
+
+    return JobCheckpoints(context, float(payload.get("checkpoint_interval_s", DEFAULT_CHECKPOINT_INTERVAL_S)))
 
 
 def distill_conversations(path: Path) -> list[Conversation]:
@@ -124,7 +132,9 @@ def distill_conversations(path: Path) -> list[Conversation]:
 
 def train_distill(payload: dict, context: TaskContext) -> dict:
     """Distil `payload["teacher"]` into `payload["model"]` with `headwater.train.distill` (TAID or a baseline
-    loss); each step's loss (and TAID's t) as events, the student as the job's checkpoint."""
+    loss); each step's loss (and TAID's t) as events, the student as the job's checkpoint. Resumable as `_fine_tune`
+    is: a retried task continues from the last recorded Trainer checkpoint, TAID's schedule state with it."""
+    from headwater.platform.jobs.train_checkpoints import resume_point
     from headwater.train import DistillConfig, DistillStep, distill
 
     def report(step: DistillStep) -> None:
@@ -152,6 +162,13 @@ def train_distill(payload: dict, context: TaskContext) -> dict:
     )
     conversations = kept(distill_conversations(Path(payload["training_file"])), payload)
     context.event(f"distilling {payload['teacher']} with {payload['loss']} on {len(conversations)} examples")
-    result = distill(config, conversations, context.workdir, on_step=report)
+    result = distill(
+        config,
+        conversations,
+        context.workdir,
+        on_step=report,
+        callbacks=[job_checkpoints(payload, context)],
+        resume_from=resume_point(context),
+    )
     context.checkpoint(result.steps, result.model, train_loss=result.train_loss)
     return {"model_path": result.model, "train_loss": result.train_loss, "examples": result.examples, "t": result.t}
