@@ -50,6 +50,8 @@ class JobCheckpoints(TrainerCallback):
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
         self._last_save = time.monotonic()
+        if state.max_steps > 0 and state.global_step >= state.max_steps:
+            return  # a trainer's own save of the last step: the task records the final model as that checkpoint
         folder = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
         metrics = {"train_loss": self._last_loss} if self._last_loss is not None else {}
         self.context.checkpoint(state.global_step, str(folder), **metrics)
