@@ -22,7 +22,7 @@ from headwater.errors import InvalidRequestError, NotFoundError
 from headwater.platform.files import FileStore
 from headwater.platform.jobs.records import JobRecord, JobStore, TaskSpec
 from headwater.platform.jobs.running import RunningJobs, jobs_to_resume
-from headwater.platform.jobs.workers import worker_runner
+from headwater.platform.jobs.workers import WorkerRunner
 from headwater.safety.guard.llm import PROMPT_STYLES
 
 if TYPE_CHECKING:
@@ -80,11 +80,11 @@ def _pair_lines(data: bytes, needs_instruction: bool) -> int:
 class AttackService:
     """Creates and runs attack jobs in worker processes."""
 
-    def __init__(self, gateway: Gateway, jobs: JobStore, files: FileStore) -> None:
+    def __init__(self, gateway: Gateway, jobs: JobStore, files: FileStore, runner: WorkerRunner) -> None:
         self.gateway = gateway
         self.jobs = jobs
         self.files = files
-        self.runner = worker_runner(gateway.settings, jobs, gateway.settings.data_dir / "jobs")
+        self.runner = runner
         self._running = RunningJobs("attack")
 
     def _guard(self, name: str | None) -> tuple[str, str]:

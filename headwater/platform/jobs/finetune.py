@@ -31,7 +31,7 @@ from headwater.platform.jobs.finetune_evaluate import EvaluateStage
 from headwater.platform.jobs.finetune_hyper import method_settings, resolve_hyperparameters
 from headwater.platform.jobs.records import JobRecord, JobStore, TaskSpec
 from headwater.platform.jobs.running import RunningJobs, jobs_to_resume
-from headwater.platform.jobs.workers import worker_runner
+from headwater.platform.jobs.workers import WorkerRunner
 from headwater.safety.guard.check import CheckReport, check_examples, example_conversation
 from headwater.safety.guard.verdict import Conversation, Guard
 
@@ -72,11 +72,11 @@ def _method(body: dict) -> dict:
 class FineTuneService:
     """Creates, runs, resumes and registers fine-tuning jobs."""
 
-    def __init__(self, gateway: Gateway, jobs: JobStore, files: FileStore) -> None:
+    def __init__(self, gateway: Gateway, jobs: JobStore, files: FileStore, runner: WorkerRunner) -> None:
         self.gateway = gateway
         self.jobs = jobs
         self.files = files
-        self.runner = worker_runner(gateway.settings, jobs, gateway.settings.data_dir / "jobs")
+        self.runner = runner
         self._running = RunningJobs("finetune")
 
     def create(self, tenant: str, body: dict, idempotency_key: str | None) -> JobRecord:

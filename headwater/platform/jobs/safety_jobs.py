@@ -9,6 +9,7 @@ from headwater.platform.files import FileStore
 from headwater.platform.jobs.attacks import AttackService
 from headwater.platform.jobs.records import JobStore
 from headwater.platform.jobs.redteam import RedteamService
+from headwater.platform.jobs.workers import WorkerRunner
 
 if TYPE_CHECKING:
     from headwater.platform.app import Gateway
@@ -17,9 +18,9 @@ if TYPE_CHECKING:
 class SafetyJobs:
     """`redteam` (`/v1/redteam/runs`) and `attacks` (`/v1/attacks`)."""
 
-    def __init__(self, gateway: Gateway, jobs: JobStore, files: FileStore) -> None:
+    def __init__(self, gateway: Gateway, jobs: JobStore, files: FileStore, runner: WorkerRunner) -> None:
         self.redteam = RedteamService(gateway, jobs, files)
-        self.attacks = AttackService(gateway, jobs, files)
+        self.attacks = AttackService(gateway, jobs, files, runner)
 
     def start(self) -> None:
         self.redteam.start()

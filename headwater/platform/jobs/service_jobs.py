@@ -29,7 +29,7 @@ from headwater.models.generator import Generation, GenerationParams, Generator, 
 from headwater.platform.files import FileStore, LocalFileStorage
 from headwater.platform.jobs.records import JobRecord, JobStore, TaskSpec
 from headwater.platform.jobs.running import RunningJobs, jobs_to_resume
-from headwater.platform.jobs.workers import worker_runner
+from headwater.platform.jobs.workers import WorkerRunner
 
 if TYPE_CHECKING:
     from headwater.judge import Judge
@@ -75,11 +75,11 @@ class _NoReply:
 class ServiceJobs:
     """Creates, runs, resumes and cancels judgement, detection and footprint report jobs."""
 
-    def __init__(self, gateway: Gateway, jobs: JobStore, files: FileStore) -> None:
+    def __init__(self, gateway: Gateway, jobs: JobStore, files: FileStore, runner: WorkerRunner) -> None:
         self.gateway = gateway
         self.jobs = jobs
         self.files = files
-        self.runner = worker_runner(gateway.settings, jobs, gateway.settings.data_dir / "jobs")
+        self.runner = runner
         self._running = RunningJobs("service-job")
         self._stopping = threading.Event()
 

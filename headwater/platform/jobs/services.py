@@ -11,6 +11,7 @@ from headwater.platform.jobs.finetune import FineTuneService
 from headwater.platform.jobs.records import JobStore
 from headwater.platform.jobs.safety_jobs import SafetyJobs
 from headwater.platform.jobs.service_jobs import ServiceJobs
+from headwater.platform.jobs.workers import worker_runner
 
 if TYPE_CHECKING:
     from headwater.platform.app import Gateway
@@ -25,9 +26,11 @@ class JobServices:
         storage = LocalFileStorage(settings.data_dir / "files")
         self.files = FileStore(gateway.store, storage, settings.max_file_bytes)
         self.batches = BatchRunner(gateway, self.records, self.files)
-        self.finetune = FineTuneService(gateway, self.records, self.files)
-        self.safety = SafetyJobs(gateway, self.records, self.files)
-        self.service_jobs = ServiceJobs(gateway, self.records, self.files)
+        # one runner for every service's worker tasks: one Ray connection, and a stop interrupts them all at once
+        runner = worker_runner(settings, self.records, settings.data_dir / "jobs")
+        self.finetune = FineTuneService(gateway, self.records, self.files, runner)
+        self.safety = SafetyJobs(gateway, self.records, self.files, runner)
+        self.service_jobs = ServiceJobs(gateway, self.records, self.files, runner)
 
     def start(self) -> None:
         """Resume the work a stopped gateway left (call inside the running event loop)."""
