@@ -181,9 +181,8 @@ def _draw(scores: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor, unifor
         return _pick(scores.softmax(dim=-1), uniforms)
     if bool(plain.any()):
         tokens[plain] = _pick(scores[plain].softmax(dim=-1), uniforms[plain.cpu()])
-    if not bool(plain.all()):
-        kept = ~plain
-        tokens[kept] = _draw_filtered(scores[kept], k[kept], top_p[kept], uniforms[kept.cpu()])
+    kept = ~plain
+    tokens[kept] = _draw_filtered(scores[kept], k[kept], top_p[kept], uniforms[kept.cpu()])
     return tokens
 
 
