@@ -346,8 +346,12 @@ class JobStore:
             ]
 
     def add_checkpoint(self, job_id: str, step: int, path: str, metrics: dict | None = None) -> None:
+        """Record a checkpoint and its `checkpoint at step N` event in one transaction: a platform killed between
+        two writes would otherwise resume from a checkpoint its event log never mentioned."""
         with self._session.begin() as session:
             session.add(JobCheckpointRow(job_id=job_id, step=step, path=path, metrics=json.dumps(metrics or {})))
+            data = json.dumps({"path": path, **(metrics or {})})
+            session.add(JobEventRow(job_id=job_id, message=f"checkpoint at step {step}", data=data))
 
     def checkpoints(self, job_id: str) -> list[Checkpoint]:
         query = select(JobCheckpointRow).where(JobCheckpointRow.job_id == job_id).order_by(JobCheckpointRow.id)

@@ -241,7 +241,6 @@ class WorkerRunner:
             self.jobs.update(job_id, progress=rest[0])
         elif kind == "checkpoint":
             self.jobs.add_checkpoint(job_id, rest[0], rest[1], rest[2])
-            self.jobs.add_event(job_id, f"checkpoint at step {rest[0]}", data={"path": rest[1], **rest[2]})
         elif kind == "result":
             return TaskOutcome("result", result=rest[0])
         elif kind == "error":

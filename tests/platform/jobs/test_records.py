@@ -35,9 +35,10 @@ def check_lifecycle(jobs: JobStore) -> None:
     assert done.files == {"output": "file-abc"} and done.finished_at is not None
     assert [c.step for c in jobs.checkpoints(job.id)] == [10]
     messages = [e.message for e in jobs.events(job.id)]
-    assert messages == ["finetune job created", "running", "succeeded"]
+    assert messages == ["finetune job created", "running", "checkpoint at step 10", "succeeded"]
+    assert jobs.events(job.id)[2].data == {"path": "/tmp/ckpt-10", "loss": 1.2}  # written with the checkpoint
     first = jobs.events(job.id)[0].id
-    assert [e.message for e in jobs.events(job.id, after=first)] == ["running", "succeeded"]
+    assert [e.message for e in jobs.events(job.id, after=first)][-1] == "succeeded"
     with pytest.raises(ConflictError, match="succeeded; it cannot become running"):
         jobs.transition(job.id, "running")
     impacts = {c: 0.5 for c in FOOTPRINT_CRITERIA}
