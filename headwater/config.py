@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from headwater.engine.protocol import EngineBackend, EngineConfig
+from headwater.engine.kv_address import parse_address
+from headwater.engine.protocol import EngineBackend, EngineConfig, KVTransportName
 
 _ENGINE = EngineConfig()
 
@@ -82,6 +83,12 @@ class Settings(BaseSettings):
         description="Seconds between two resumable checkpoints of a fine-tuning job's training (0: every step); a "
         "killed platform resumes the job from the last one.",
     )
+    checkpoints_kept: int = Field(
+        3,
+        ge=0,
+        description="Trainer checkpoints of a fine-tuning job kept on disk: older ones are deleted once a newer one is "
+        "recorded (0: keep all). The final model and the last checkpoint (what a resume uses) are never deleted.",
+    )
     moderation_max_items: int = Field(
         256, ge=1, description="Most inputs one /v1/moderations request may carry; beyond it: HTTP 413."
     )
@@ -116,6 +123,16 @@ class Settings(BaseSettings):
     max_batch_tokens: int = Field(_ENGINE.max_batch_tokens, ge=16, description="Most tokens one engine step processes.")
     kv_blocks: int = Field(_ENGINE.kv_blocks, ge=4, description="Paged KV-cache blocks per engine.")
     kv_block_size: int = Field(_ENGINE.kv_block_size, ge=4, description="Tokens per KV-cache block.")
+    kv_transport: KVTransportName = Field(
+        _ENGINE.kv_transport,
+        description="How disaggregated models move KV from prefill to decode TEs: shm (/dev/shm, one host) or socket "
+        "(TCP from the prefill TE, TEs on several hosts); a catalogue entry's `kv_transport` overrides it.",
+    )
+    kv_address: str = Field(
+        _ENGINE.kv_address,
+        description="socket transport: HOST[:PORT] prefill TEs serve KV hand-offs on; default: the host's address, "
+        "a free port (0.0.0.0: every interface).",
+    )
     max_queued_sequences: int = Field(
         1024,
         ge=1,
@@ -173,6 +190,13 @@ class Settings(BaseSettings):
         None, gt=0, description="Power of an engine's devices in W; default: the bricks (3.15 W/vCPU, 50.1 W/vGPU)."
     )
 
+    @field_validator("kv_address")
+    @classmethod
+    def _check_kv_address(cls, value: str) -> str:
+        """A malformed address fails at start (naming HEADWATER_KV_ADDRESS), not in a prefill TE later."""
+        parse_address(value)
+        return value
+
     @model_validator(mode="after")
     def _check_bounds(self) -> Settings:
         if self.tenant_max_queued_sequences > self.max_queued_sequences:
@@ -191,7 +215,13 @@ class Settings(BaseSettings):
     @property
     def engine(self) -> EngineConfig:
         """The sizes each task executor's engine gets."""
-        return EngineConfig(self.max_batch_tokens, self.kv_blocks, self.kv_block_size)
+        return EngineConfig(
+            self.max_batch_tokens,
+            self.kv_blocks,
+            self.kv_block_size,
+            kv_transport=self.kv_transport,
+            kv_address=self.kv_address,
+        )
 
     @property
     def resolved_store_url(self) -> str:

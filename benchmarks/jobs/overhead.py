@@ -1,12 +1,14 @@
 """Job-system overhead: a no-op job's end-to-end time, and a batch's throughput vs the same requests sent directly.
 
     .venv/bin/python benchmarks/jobs/overhead.py [--model tiny-chat] [--lines 1000] [--concurrency 8]
-        [--max-tokens 8] [--repeats 5] [--json]
+        [--max-tokens 8] [--repeats 5] [--rounds 3] [--json]
 
 The no-op job goes through everything a real job does (store rows, a spawned worker process, supervision,
 events) around a task that does nothing; its baseline is a bare spawned process that does nothing. The batch
 runs `--lines` chat requests through POST /v1/batches (`HEADWATER_BATCH_CONCURRENCY=--concurrency`); the
 baseline sends the same requests with the same concurrency straight to /v1/chat/completions on the same server.
+Batch and baseline alternate for `--rounds` rounds (which goes first alternates too) and the figure is the median of
+the rounds' ratios: on a shared machine a single pair swings by 2× either way with the load.
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating batch/direct pairs; the median ratio")
     parser.add_argument("--data-dir", default=".headwater")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -101,10 +104,19 @@ def main() -> None:
     try:
         bodies = [_body(args.model, i, args.max_tokens) for i in range(args.lines)]
         direct_seconds(server.base_url, bodies[:8], 4)  # warm-up
-        direct = direct_seconds(server.base_url, bodies, args.concurrency)
-        batch = batch_seconds(server.base_url, bodies)
+        pairs = []
+        for round_ in range(args.rounds):
+            first_direct = round_ % 2 == 0
+            if first_direct:
+                direct = direct_seconds(server.base_url, bodies, args.concurrency)
+            batch = batch_seconds(server.base_url, bodies)
+            if not first_direct:
+                direct = direct_seconds(server.base_url, bodies, args.concurrency)
+            pairs.append((direct, batch))
     finally:
         server.stop()
+    direct, batch = (statistics.median(times) for times in zip(*pairs, strict=True))
+    ratios = [round(d / b, 2) for d, b in pairs]
     figures = {
         "noop_job_s": round(job_s, 3),
         "bare_spawn_s": round(spawn_s, 3),
@@ -112,7 +124,8 @@ def main() -> None:
         "lines": args.lines,
         "direct_per_s": round(args.lines / direct, 1),
         "batch_per_s": round(args.lines / batch, 1),
-        "batch_vs_direct": round(direct / batch, 2),
+        "batch_vs_direct": round(statistics.median(ratios), 2),
+        "batch_vs_direct_rounds": ratios,
     }
     if args.json:
         print(json.dumps(figures))
@@ -120,7 +133,8 @@ def main() -> None:
     print(f"no-op job end to end: {job_s:.3f} s (a bare spawned process: {spawn_s:.3f} s, {job_s / spawn_s:.2f}×)")
     print(
         f"{args.lines}-line batch: {figures['batch_per_s']} req/s vs direct {figures['direct_per_s']} req/s "
-        f"({figures['batch_vs_direct']}×, concurrency {args.concurrency}, {args.max_tokens} tokens)"
+        f"({figures['batch_vs_direct']}×, median of rounds {ratios}; concurrency {args.concurrency}, "
+        f"{args.max_tokens} tokens)"
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -49,16 +49,28 @@ def ps(
     if as_json:
         print(json.dumps(state))
         return
-    table = Table("model", "served from", "TEs (min–max)", "TE", "state", "pid (or Ray actor)", "in flight")
+    table = Table(
+        "model",
+        "served from",
+        "serving mode",
+        "TEs (min–max)",
+        "TE",
+        "mode",
+        "state",
+        "pid (or Ray actor)",
+        "in flight",
+    )
     for model in state["models"]:
-        tes = model["tes"] or [{"id": "—", "state": "at zero", "pid": None, "in_flight": 0}]
+        tes = model["tes"] or [{"id": "—", "state": "at zero", "pid": None, "in_flight": 0, "mode": "—"}]
         for index, te in enumerate(tes):
             first = index == 0
             table.add_row(
                 model["name"] if first else "",
                 model["model"] if first else "",
-                f"{len(model['tes'])} ({model['min_tes']}–{model['max_tes']})" if first else "",
+                _serving_mode(model) if first else "",
+                _sizes(model) if first else "",
                 te["id"],
+                te.get("mode", "—"),  # a server from before PD disaggregation does not say
                 te["state"],
                 str(te["pid"] or te.get("actor") or "—"),  # a Ray actor on another node has no pid here
                 str(te["in_flight"]),
@@ -67,3 +79,22 @@ def ps(
     out.print(
         f"pool: {len(state['pool'])} pre-warmed TE(s) " + " ".join(f"{te['id']}({te['pid']})" for te in state["pool"])
     )
+
+
+def _serving_mode(model: dict[str, Any]) -> str:
+    """`colocated`, or `disaggregated` with the colocated TEs beside its pair (`colocated_tes`)."""
+    mode = str(model.get("serving_mode", "colocated"))
+    return f"{mode} + {model['colocated_tes']} colocated" if model.get("colocated_tes") else mode
+
+
+def _sizes(model: dict[str, Any]) -> str:
+    """How many TEs the model has, and its bounds: min–max for a colocated model, each group's for a pair
+    (P: prefill, D: decode, C: colocated beside them; `min_tes` 0: the whole model may be at zero)."""
+    count = len(model["tes"])
+    if model.get("serving_mode") != "disaggregated" or not model.get("prefill_tes"):
+        return f"{count} ({model['min_tes']}–{model['max_tes']})"
+    (p_min, p_max), (d_min, d_max) = model["prefill_tes"], model["decode_tes"]
+    groups = f"P {p_min}–{p_max}, D {d_min}–{d_max}" + (
+        f", C {model['colocated_tes']}" if model["colocated_tes"] else ""
+    )
+    return f"{count} ({groups}{', to zero' if model['min_tes'] == 0 else ''})"

@@ -5,7 +5,8 @@ A transport moves one request's exported blocks (a `[blocks, bytes_per_block]` u
 of each block) and names them in a small `KVHandoff` message that the gateway carries from one TE to the other.
 On one host the blocks go through a file in /dev/shm (memory, not disk): the prefill TE writes it, the decode TE
 reads and deletes it, and the gateway deletes it too when the decode never happens (the deletion is idempotent).
-A Ray object-store or socket transport for TEs on different hosts implements the same three methods.
+Across hosts the prefill TE serves them over TCP instead (`headwater.engine.kv_socket.SocketTransport`, same
+interface); `make_transport` picks one from the engine config (`EngineConfig.kv_transport`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Protocol
 
 import torch
 
-from headwater.engine.protocol import KVHandoff
+from headwater.engine.kv_socket import SocketTransport, discard_later
+from headwater.engine.protocol import EngineConfig, KVHandoff
 
 logger = logging.getLogger(__name__)
 SHM_ROOT = Path("/dev/shm")
@@ -42,6 +44,14 @@ class KVTransport(Protocol):
     def take(self, handoff: KVHandoff) -> torch.Tensor | None:
         """The blocks of `handoff` (freed from the transport), or None when they are gone (then the decode TE
         recomputes the prompt, which is slower but still correct)."""
+        ...
+
+    def discard(self, handoff: KVHandoff) -> None:
+        """Free the blocks of a hand-off this transport put, if they are still there (a request that failed)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the transport holds (the engine is shutting down)."""
         ...
 
 
@@ -75,8 +85,29 @@ class SharedMemoryTransport:
             discard(handoff)
         return data.view(-1, handoff.bytes_per_block)
 
+    def discard(self, handoff: KVHandoff) -> None:
+        discard(handoff)
+
+    def close(self) -> None:
+        """Nothing to release: the files belong to their hand-offs (and the gateway sweeps the model's folder)."""
+
+
+def make_transport(config: EngineConfig) -> KVTransport:
+    """The transport an engine's config names: `shm` (one host) or `socket` (across hosts; a prefill engine starts
+    its server now, so that an address it cannot bind fails the TE's start, not its first request)."""
+    if config.kv_transport == SocketTransport.name:
+        transport = SocketTransport(config.kv_address)
+        if config.mode == "prefill":
+            transport.start()
+        return transport
+    return SharedMemoryTransport(config.kv_dir or None)
+
 
 def discard(handoff: KVHandoff) -> None:
-    """Free a hand-off's storage (nothing if it is already gone): what the gateway does when no decode TE took it."""
+    """Free a hand-off's storage (nothing if it is already gone): what the gateway does when no decode TE took it.
+    A socket hand-off is discarded from a background thread (the prefill TE may be on a host that does not answer;
+    then its TTL frees the blocks)."""
     if handoff.transport == SharedMemoryTransport.name:
         Path(handoff.location).unlink(missing_ok=True)
+    elif handoff.transport == SocketTransport.name:
+        discard_later(handoff)

@@ -5,9 +5,9 @@ platform promises about a request stays ours and is shared with the transformers
 per-request seeds that reproduce whatever else shares the batch (`headwater.engine.sampling`), raw logprobs and
 top logprobs, penalties, logit bias and grammars (`headwater.engine.controls`), aborts, and load reports.
 
-One generation thread owns the context. Each step it builds one `llama_batch`: the last sampled token of every
-decoding sequence, then chunks of waiting prompts up to the token budget (chunked prefill), decodes it, and samples
-the rows whose logits it asked for.
+One generation thread owns the context. Each step it decodes the last sampled token of every decoding sequence, then
+chunks of waiting prompts up to the token budget (chunked prefill), in as few `llama_decode` calls as exactness
+allows (`LlamaCppEngine._plan` says how llama.cpp micro-batches them), and samples the rows whose logits it asked for.
 
 The KV cache is split into one stream per sequence by default (`exact`): a sequence's attention then never spans
 another's cells, which is what keeps its logits, and so its greedy or seeded tokens, the same whatever else shares
@@ -20,6 +20,7 @@ sequences is not used (no cache events).
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import threading
@@ -50,6 +51,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+LONE_SPLIT_KV_CELLS = 512
+"""From this many attended KV cells, llama.cpp's CPU flash attention splits a micro-batch of one single-token
+sequence over the cells and reduces the parts (`use_split_kv_path` in ggml-cpu's ops.cpp, llama.cpp as vendored by
+llama-cpp-python 0.3.36): its logits then differ from the same token's in a micro-batch of several sequences."""
+
 
 @dataclass
 class _Sequence:
@@ -72,6 +78,16 @@ class _Sequence:
     @property
     def prefilling(self) -> bool:
         return self.fed < len(self.request.prompt_ids)
+
+
+@dataclass(frozen=True)
+class _Token:
+    """One token of a `llama_decode` call: at `position` of `sequence`, with its logits wanted or not."""
+
+    token: int
+    position: int
+    sequence: _Sequence
+    wants_logits: bool
 
 
 def llama_library() -> Any:
@@ -119,6 +135,7 @@ class LlamaCppEngine:
         self._ready: queue.Queue[EngineOutput] = queue.Queue()
         self._running: dict[str, _Sequence] = {}
         self._free_seq_ids = list(range(max_sequences))
+        """A heap: the lowest free id goes first, so running sequences keep neighbouring ids (see `_plan`)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._fatal: str | None = None
@@ -126,6 +143,8 @@ class LlamaCppEngine:
         self._ctx: Any = None
         self._model: Any = None
         self._batch: Any = None
+        self._stream_cells = 0
+        self._matchers: MatcherFactory | None = None
         self.vocab_size = 0
         self.parameters = 0
 
@@ -166,6 +185,7 @@ class LlamaCppEngine:
             raise ModelLoadError(f"llama.cpp could not create a context of {self.cells} cells for {self.gguf}")
         self._lib, self._model, self._ctx = lib, model, context
         self.vocab_size = lib.llama_vocab_n_tokens(lib.llama_model_get_vocab(model))
+        self._stream_cells = lib.llama_n_ctx_seq(context) if self.exact else self.cells
         self.parameters = int(lib.llama_model_n_params(model))
         self._batch = lib.llama_batch_init(self.config.max_batch_tokens, 0, 1)
         self._matchers = MatcherFactory(self._tokenizer, self.vocab_size) if self._tokenizer is not None else None
@@ -291,52 +311,88 @@ class LlamaCppEngine:
                 continue
             slot = self._controls.add(controls) if controls is not None else NO_SLOT
             eos = frozenset({*self.eos_token_ids, *request.stop_token_ids})
-            sequence = _Sequence(request, self._free_seq_ids.pop(), eos, slot)
+            sequence = _Sequence(request, heapq.heappop(self._free_seq_ids), eos, slot)
             self._running[request.request_id] = sequence
             promised += reserved
 
     def _step(self) -> None:
-        rows = self._fill_batch()
-        status = self._lib.llama_decode(self._ctx, self._batch)
-        if status != 0:
-            # cells are promised before admission, so a full cache here means llama.cpp itself failed
-            raise HeadwaterError(f"llama_decode returned {status}")
-        if rows:
-            self._sample(rows)
+        """One engine step: the planned `llama_decode` calls, then one sampling pass over every row they produced."""
+        calls = self._plan()
+        sequences: list[_Sequence] = []
+        logits: list[torch.Tensor] = []
+        for number, tokens in enumerate(calls):
+            rows = self._fill_batch(tokens)
+            status = self._lib.llama_decode(self._ctx, self._batch)
+            if status != 0:
+                # cells are promised before admission, so a full cache here means llama.cpp itself failed
+                raise HeadwaterError(f"llama_decode returned {status}")
+            if rows:
+                view = self._logits(len(rows))  # llama.cpp's buffer: the next decode overwrites it
+                logits.append(view if number == len(calls) - 1 else view.clone())
+                sequences += rows
+        if sequences:
+            self._sample(sequences, logits[0] if len(logits) == 1 else torch.cat(logits))
 
-    def _fill_batch(self) -> list[tuple[int, _Sequence]]:
-        """Decode tokens first (one per generating sequence), then prompt chunks; returns the rows to sample."""
-        batch, budget = self._batch, self.config.max_batch_tokens
-        count, rows = 0, []
+    def _plan(self) -> list[list[_Token]]:
+        """The step's tokens, grouped into `llama_decode` calls: one token per generating sequence, then chunks of
+        waiting prompts, within the token budget.
 
-        def put(token: int, position: int, sequence: _Sequence, wants_logits: bool) -> None:
-            nonlocal count
-            batch.token[count] = token
-            batch.pos[count] = position
-            batch.n_seq_id[count] = 1
-            batch.seq_id[count][0] = sequence.seq_id
-            batch.logits[count] = wants_logits
-            if wants_logits:
-                rows.append((count, sequence))
-            count += 1
-
-        for sequence in self._running.values():
-            if not sequence.prefilling and count < budget:
-                position = len(sequence.request.prompt_ids) + len(sequence.generated) - 1
-                put(sequence.generated[-1], position, sequence, True)
-        for sequence in self._running.values():
+        With one KV stream per sequence, llama.cpp splits a call into micro-batches (`split_equal`) of sequences
+        whose ids follow each other in batch order, each computed as its own pass over the weights; so decode
+        tokens go in ascending id order (and ids are handed out lowest first), which makes a step of 32 sequences
+        one pass instead of 32. Prompt chunks go in a call of their own, in descending id order, so each chunk is
+        one micro-batch whatever else waits (llama.cpp would otherwise cut equal slices off prompts of neighbouring
+        ids, and a prompt cut differently gives other logits). A decode token whose stream's attention would span
+        `LONE_SPLIT_KV_CELLS` cells or more goes alone in its own call: llama.cpp's CPU attention reduces a
+        micro-batch of one such token differently (split over the KV cells) from a micro-batch of several, so
+        decoding it alone always is what keeps its logits independent of the batch. With the unified cache
+        (`exact=False`) llama.cpp makes one micro-batch of anything, so everything goes in one call."""
+        budget = self.config.max_batch_tokens
+        decoding = sorted((s for s in self._running.values() if not s.prefilling), key=lambda s: s.seq_id)
+        shared: list[_Token] = []
+        calls: list[list[_Token]] = []
+        for sequence in decoding[:budget]:
+            position = len(sequence.request.prompt_ids) + len(sequence.generated) - 1
+            token = _Token(sequence.generated[-1], position, sequence, True)
+            if self.exact and self._attends_alone(position):
+                calls.append([token])
+            else:
+                shared.append(token)
+        count = min(len(decoding), budget)
+        chunks: list[list[_Token]] = []
+        for sequence in self._running.values():  # the budget goes to waiting prompts first come, first served
             if sequence.prefilling and count < budget:
                 prompt = sequence.request.prompt_ids
                 end = min(len(prompt), sequence.fed + budget - count)
-                for position in range(sequence.fed, end):
-                    put(prompt[position], position, sequence, position == len(prompt) - 1)
+                chunks.append([_Token(prompt[p], p, sequence, p == len(prompt) - 1) for p in range(sequence.fed, end)])
+                count += end - sequence.fed
                 sequence.fed = end
-        batch.n_tokens = count
+        # descending ids: no chunk follows its id's predecessor, so each is a micro-batch of its own, as it is alone
+        prompts = [token for chunk in sorted(chunks, key=lambda c: -c[0].sequence.seq_id) for token in chunk]
+        if self.exact:
+            return [call for call in (shared, *calls, prompts) if call]
+        return [shared + prompts]
+
+    def _attends_alone(self, position: int) -> bool:
+        """Whether a lone decode token at `position` makes llama.cpp attend over `LONE_SPLIT_KV_CELLS` or more:
+        it attends over the stream's used cells rounded up to 256, at most the stream's size."""
+        return self._stream_cells >= LONE_SPLIT_KV_CELLS and -(-(position + 1) // 256) * 256 >= LONE_SPLIT_KV_CELLS
+
+    def _fill_batch(self, tokens: list[_Token]) -> list[_Sequence]:
+        """Write one call's tokens into the `llama_batch`; returns the sequences of its logits rows, in order."""
+        batch, rows = self._batch, []
+        for index, token in enumerate(tokens):
+            batch.token[index] = token.token
+            batch.pos[index] = token.position
+            batch.n_seq_id[index] = 1
+            batch.seq_id[index][0] = token.sequence.seq_id
+            batch.logits[index] = token.wants_logits
+            if token.wants_logits:
+                rows.append(token.sequence)
+        batch.n_tokens = len(tokens)
         return rows
 
-    def _sample(self, rows: list[tuple[int, _Sequence]]) -> None:
-        logits = self._logits(len(rows))
-        sequences = [sequence for _, sequence in rows]
+    def _sample(self, sequences: list[_Sequence], logits: torch.Tensor) -> None:
         batch = _sampling_batch(sequences)
         adjusted = self._controls.apply(logits, batch.slot)
         tokens, logprobs = sample_next_tokens(logits, batch, adjusted)
@@ -380,7 +436,7 @@ class LlamaCppEngine:
         self._running.pop(sequence.request.request_id, None)
         if self._lib is not None:
             self._lib.llama_memory_seq_rm(self._lib.llama_get_memory(self._ctx), sequence.seq_id, -1, -1)
-        self._free_seq_ids.append(sequence.seq_id)
+        heapq.heappush(self._free_seq_ids, sequence.seq_id)
 
 
 def _sampling_batch(sequences: list[_Sequence]) -> SamplingBatch:

@@ -49,21 +49,31 @@ _Pin = tuple[float, tuple[int | None, tuple[int, ...]], list[tuple[Any, int]]]
 
 
 class SaltedPrefixCache:
-    """Installs salted hashing into a `PagedAttentionCache`, turns its ledger into `CacheEvents`, and pins the
-    blocks of requests that ask for it (`EngineRequest.pin_s`: a cached context's TTL).
+    """Installs salted hashing into a `PagedAttentionCache`, turns its ledger into `CacheEvents`, pins the blocks of
+    requests that ask for it (`EngineRequest.pin_s`: a cached context's TTL), and evicts least recently used first.
 
-    A pin holds one reference on each block of the finished request's prompt chain, so transformers' eviction
-    (which drops every unreferenced cached block under memory pressure) passes them over; when the pin's time is
-    up the reference is released and the blocks are evictable like any prefix. Pins are taken and released on the
-    generation thread, just before the cache matches a prompt or evicts.
+    Eviction: transformers' own `evict_cached_blocks` drops every cached block whenever free memory falls under the
+    scheduler's safety margin, so a cache a little smaller than its working set keeps almost nothing (measured: 16
+    hits in 64 shared-prefix requests whose 8 prefixes fit 2 TEs' caches exactly). Here it evicts only what is
+    needed, least recently released first (the ledger's `cached_blocks` is in release order, and a block reused by a
+    prompt leaves it and comes back at the end), as vLLM's free-block queue does: up to the safety margin when under
+    it, else (a request still does not fit) one engine step's worth of blocks more than is free now.
+
+    A pin holds one reference on each block of the finished request's prompt chain, so eviction (which takes only
+    unreferenced cached blocks) passes them over; when the pin's time is up the reference is released and the
+    blocks are evictable like any prefix. Pins are taken and released on the generation thread, just before the
+    cache matches a prompt or evicts.
 
     The cache's matching and hashing run on the generation thread; `add`/`forget` and `events` on others. Every
     shared structure is a dict whose single operations are atomic in CPython, and `events` copies the ledger's keys
     in one C-level call, so no lock is taken on the hot path.
     """
 
-    def __init__(self, cache: Any) -> None:  # transformers' PagedAttentionCache (untyped upstream)
+    def __init__(self, cache: Any, safety_margin: float = 0.0) -> None:
+        """`cache`: transformers' PagedAttentionCache (untyped upstream); `safety_margin`: its scheduler's, the free
+        share under which it evicts before admitting a new prefill."""
         self._cache = cache
+        self._safety_margin = safety_margin
         self._roots: dict[str, int | None] = {}
         self._matched: dict[str, int] = {}
         self._current_root: int | None = None
@@ -142,12 +152,40 @@ class SaltedPrefixCache:
         reset, self._reset, self._known = self._reset, False, now
         return CacheEvents(self.block_size, stored, evicted, reset)
 
+    def evict_lru(self) -> bool:
+        """Evict cached blocks, least recently released first, until the free share of the cache reaches the safety
+        margin, or, when it already has (the scheduler could not fit a request), until one engine step's worth of
+        blocks more than now is free (all of them if there are fewer); True if any block was evicted."""
+        free = self._cache.compute_free_capacity()
+        target = self._safety_margin if free < self._safety_margin else free + self._step_share()
+        evicted = False
+        while free < target:
+            victims = [(allocator, next(iter(allocator.ledger.cached_blocks), None)) for allocator in self._allocators]
+            victims = [(allocator, block_id) for allocator, block_id in victims if block_id is not None]
+            if not victims:
+                break
+            for allocator, block_id in victims:
+                del allocator.ledger.cached_blocks[block_id]
+                block_hash = allocator.ledger.block_to_hash.pop(block_id)
+                allocator.ledger.hash_to_block.pop(block_hash, None)
+                allocator.pool.free_blocks(allocator.index, [block_id])
+            evicted = True
+            free = self._cache.compute_free_capacity()
+        return evicted
+
+    def _step_share(self) -> float:
+        """The share of the cache one engine step can fill with new KV (its token budget), 1 when unknown."""
+        tokens, blocks = getattr(self._cache, "max_batch_tokens", 0), getattr(self._cache, "num_blocks", 0)
+        if not tokens or not blocks:
+            return 1.0
+        return min(1.0, (tokens / self.block_size + 1) / blocks)
+
     def _install(self) -> None:
-        search, evict = self._cache.search_prefix_match, self._cache.evict_cached_blocks
+        search = self._cache.search_prefix_match
 
         def evict_cached_blocks() -> bool:
             self.settle_pins()
-            return bool(evict())
+            return self.evict_lru()
 
         def search_prefix_match(request_id: str, prompt_ids: list[int]) -> int:
             self.settle_pins()

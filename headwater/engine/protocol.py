@@ -15,6 +15,7 @@ FinishReason = Literal["stop", "length", "abort", "error"]
 EngineBackend = Literal["transformers", "llamacpp"]
 """The engines a TE can host: transformers continuous batching (any HF model), llama.cpp (GGUF files)."""
 ServingMode = Literal["colocated", "prefill", "decode"]
+KVTransportName = Literal["shm", "socket"]
 """What a TE does with a request: all of it, only the prompt (then hands its KV on), or the rest after a hand-off."""
 
 
@@ -45,9 +46,10 @@ class KVHandoff(msgspec.Struct, frozen=True):
     (under one block) and the first token are computed again."""
 
     transport: str
-    """Which transport holds the blocks (`shm`: a file in shared memory on this host)."""
+    """Which transport holds the blocks (`shm`: a file in shared memory on this host; `socket`: the prefill TE's
+    memory, served over TCP)."""
     location: str
-    """Where that transport finds them (for `shm`, the file's path)."""
+    """Where that transport finds them (for `shm`, the file's path; for `socket`, `host:port/id/token`)."""
     block_size: int
     """Tokens per block: the decode TE's cache must use the same."""
     block_hashes: list[int]
@@ -133,6 +135,11 @@ class EngineConfig(msgspec.Struct, frozen=True):
     `colocated` import a request's `kv_handoff` when it has one."""
     kv_dir: str = ""
     """Folder a prefill engine writes its KV hand-offs to (empty: `headwater.engine.kv_transfer.default_kv_dir`)."""
+    kv_transport: KVTransportName = "shm"
+    """How KV hand-offs move: `shm` (files in /dev/shm: prefill and decode TEs on one host) or `socket` (the prefill
+    TE serves them over TCP: TEs on different hosts)."""
+    kv_address: str = ""
+    """`socket`: HOST[:PORT] a prefill engine serves its hand-offs on (empty: this host's address, a free port)."""
 
     @property
     def max_sequence_tokens(self) -> int:

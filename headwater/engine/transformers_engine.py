@@ -23,7 +23,7 @@ from transformers.generation.continuous_batching.requests import GenerationOutpu
 from headwater.engine.controls import ControlTable, RequestControls
 from headwater.engine.grammar import MatcherFactory
 from headwater.engine.kv_exchange import PagedKVExchange
-from headwater.engine.kv_transfer import SharedMemoryTransport, discard
+from headwater.engine.kv_transfer import make_transport
 from headwater.engine.prefix_cache import SaltedPrefixCache
 from headwater.engine.protocol import (
     CacheEvents,
@@ -122,8 +122,8 @@ class TransformersEngine:
         processor = manager._create_batch_processor()
         manager.batch_processor = processor
         _install_sampler(processor, self._controls)
-        self._prefixes = SaltedPrefixCache(processor.cache)
-        self._exchange = PagedKVExchange(processor.cache, SharedMemoryTransport(self.config.kv_dir or None))
+        self._prefixes = SaltedPrefixCache(processor.cache, processor.scheduler.safety_margin)
+        self._exchange = PagedKVExchange(processor.cache, make_transport(self.config))
         manager.start()
         self._manager = manager
 
@@ -194,7 +194,7 @@ class TransformersEngine:
         if handoff is not None and output.finish_reason in ("stop", "length"):
             output.kv_handoff, output.kv_transfer_s = handoff, output.kv_transfer_s + seconds
         elif handoff is not None:
-            discard(handoff)
+            exchange.transport.discard(handoff)
 
     def unpin(self, prompt_ids: list[int], cache_salt: str | None) -> None:
         if self._prefixes is not None:
@@ -286,6 +286,8 @@ class TransformersEngine:
             self._manager.stop(block=True, timeout=10)
             self._manager = None
             self._prefixes = None
+            if self._exchange is not None:
+                self._exchange.transport.close()
             self._exchange = None
 
     def _require_manager(self) -> ContinuousBatchingManager:

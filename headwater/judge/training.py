@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from headwater.errors import InvalidRequestError
 from headwater.judge.judge import parse_for
 from headwater.judge.tasks import Task
-from headwater.models.fine_tuning import device_arguments, lora_config, quiet, save_final
+from headwater.models.fine_tuning import device_arguments, lora_config, quiet, run_mean_loss, save_final
 from headwater.models.generator import GenerationParams, Generator
 from headwater.models.loading import load_model, load_tokenizer
 
@@ -116,8 +116,9 @@ def train_judge(
     callbacks: Sequence[TrainerCallback] = (),
     resume_from: Path | str | None = None,
 ) -> tuple[float, Path, list[float]]:
-    """DPO + SFT on `rows` (conversational `prompt`, `chosen`, `rejected`); returns (mean loss, saved model folder,
-    the logged losses). `callbacks` see every logged step (the platform's fine-tuning job reports them as events).
+    """DPO + SFT on `rows` (conversational `prompt`, `chosen`, `rejected`); returns (mean loss over every step of the
+    run, saved model folder, the logged losses). `callbacks` see every logged step (the platform's fine-tuning job
+    reports them as events).
     `resume_from`, a Trainer checkpoint folder of an earlier run of the same training (`output/checkpoint-N`),
     continues it: the policy's weights (or LoRA adapter), optimiser, scheduler, RNG and data order are restored;
     the reference model is the base model as in the first run, and the logged losses include the earlier steps'."""
@@ -161,4 +162,4 @@ def train_judge(
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
     final = save_final(trainer, tokenizer, output)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    return result.training_loss, final, losses
+    return run_mean_loss(trainer.state, result.training_loss), final, losses

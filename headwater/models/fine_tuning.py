@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypedDict, overload
 
 import torch
-from transformers import PreTrainedTokenizerBase, Trainer
+from transformers import PreTrainedTokenizerBase, Trainer, TrainerState
 
 from headwater.models.loading import load_model
 
@@ -48,6 +48,22 @@ def quiet(trainer: Trainer) -> Trainer:
 
     trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+def run_mean_loss(state: TrainerState, fallback: float) -> float:
+    """The mean training loss over every step of the run, from the Trainer's log history (each logged loss weighted
+    by the steps it covers); `fallback` (the Trainer's own figure) when no loss was logged.
+
+    transformers' `TrainOutput.training_loss` counts only the steps of the last `train()` call, so a run resumed from
+    a checkpoint would report the mean of its resumed steps alone. The log history is saved in every checkpoint's
+    `trainer_state.json` and restored on resume, so it holds the earlier steps too. Our trainers log every step
+    (`logging_steps=1`); with a coarser interval, steps after the last log are not counted."""
+    total, steps, last_step = 0.0, 0, 0
+    for entry in state.log_history:
+        if "loss" in entry and "step" in entry:
+            covered = int(entry["step"]) - last_step
+            total, steps, last_step = total + float(entry["loss"]) * covered, steps + covered, int(entry["step"])
+    return total / steps if steps > 0 else fallback
 
 
 def save_final(trainer: Trainer, tokenizer: PreTrainedTokenizerBase, output: Path) -> Path:

@@ -31,6 +31,16 @@ async def authenticate(request: Request) -> str:
     return tenant
 
 
+async def optional_tenant(request: Request) -> str | None:
+    """The caller's tenant when it sends a key (401 when the key is wrong), None when it sends none.
+
+    For the operational routes (/health, /metrics) that load balancers and scrapers call without a key: they answer
+    everyone, and what they show depends on who asks."""
+    if gateway_of(request).settings.auth and not request.headers.get("authorization"):
+        return None
+    return await authenticate(request)
+
+
 async def authenticate_admin(request: Request) -> str:
     """FastAPI dependency: like `authenticate`, and 403 unless the key is the admin tenant's (or auth is off)."""
     tenant = await authenticate(request)

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from headwater.config import Settings
-from headwater.engine.protocol import EngineBackend
+from headwater.engine.protocol import EngineBackend, KVTransportName
 from headwater.errors import InvalidRequestError
 from headwater.platform.predictor import LengthPredictor
 from headwater.platform.scheduler import BalanceRule, Heatmap, Policy, Scheduler
@@ -30,8 +30,10 @@ class CatalogueEntry(BaseModel):
 
     model: str = Field(min_length=1, description="Built-in name, Hugging Face id or local folder.")
     name: str | None = Field(None, min_length=1, description="Name clients send as `model`; default: `model`.")
-    min_tes: int = Field(1, ge=0, description="TEs kept up even when idle; 0 scales to zero.")
-    max_tes: int = Field(1, ge=1, description="Most TEs the autoscaler brings up.")
+    min_tes: int = Field(
+        1, ge=0, description="TEs kept up even when idle; 0 scales to zero (disaggregated: the whole model)."
+    )
+    max_tes: int = Field(1, ge=1, description="Most TEs the autoscaler brings up (colocated; see max_decode_tes).")
     idle_timeout_s: float = Field(300.0, gt=0, description="Seconds a TE is not needed before it is drained.")
     target_in_flight: int = Field(8, ge=1, description="Sequences per TE the autoscaler aims for.")
     ttft_slo_s: float | None = Field(None, gt=0, description="Time to first token to keep; misses add a TE.")
@@ -61,6 +63,20 @@ class CatalogueEntry(BaseModel):
     colocated_tes: int = Field(
         0, ge=0, description="disaggregated: colocated TEs beside the pair; `deepflow` picks a kind per request."
     )
+    kv_transport: KVTransportName | None = Field(
+        None,
+        description="disaggregated: how KV moves from prefill to decode TEs, shm (one host) or socket (TEs on "
+        "several hosts); default: HEADWATER_KV_TRANSPORT.",
+    )
+    max_prefill_tes: int | None = Field(
+        None, ge=1, description="disaggregated: most prefill TEs the autoscaler brings up; default: prefill_tes."
+    )
+    max_decode_tes: int | None = Field(
+        None, ge=1, description="disaggregated: most decode TEs the autoscaler brings up; default: decode_tes."
+    )
+    target_prefill_tokens: int = Field(
+        2048, ge=1, description="disaggregated: prompt tokens queued or in prefill per prefill TE to aim for."
+    )
 
     @field_validator("colocated_tes")
     @classmethod
@@ -71,6 +87,27 @@ class CatalogueEntry(BaseModel):
                 "is for serving_mode disaggregated (colocated TEs beside a prefill/decode pair); a colocated model "
                 "sizes its TEs with min_tes and max_tes"
             )
+        return value
+
+    @field_validator("max_prefill_tes", "max_decode_tes")
+    @classmethod
+    def _max_of_a_pair(cls, value: int | None, info: ValidationInfo) -> int | None:
+        """A field error naming the key: a maximum is for a disaggregated model, and not under its starting size."""
+        if value is None:
+            return value
+        if info.data.get("serving_mode") != "disaggregated":
+            raise ValueError("is for serving_mode disaggregated; a colocated model scales between min_tes and max_tes")
+        start = str(info.field_name).removeprefix("max_")
+        if value < info.data.get(start, 1):
+            raise ValueError(f"({value}) cannot be below {start} ({info.data.get(start)}), the size kept up")
+        return value
+
+    @field_validator("kv_transport")
+    @classmethod
+    def _transport_of_a_pair(cls, value: KVTransportName | None, info: ValidationInfo) -> KVTransportName | None:
+        """A field error (the 400 names `kv_transport`): only a disaggregated model hands KV between TEs."""
+        if value is not None and info.data.get("serving_mode") != "disaggregated":
+            raise ValueError("is for serving_mode disaggregated (how its prefill TEs hand KV to its decode TEs)")
         return value
 
     @model_validator(mode="after")
@@ -84,6 +121,16 @@ class CatalogueEntry(BaseModel):
     @property
     def disaggregated(self) -> bool:
         return self.serving_mode == "disaggregated"
+
+    @property
+    def prefill_bounds(self) -> tuple[int, int]:
+        """disaggregated: the prefill TEs kept up while the model is up, and the most the autoscaler brings up."""
+        return self.prefill_tes, self.max_prefill_tes or self.prefill_tes
+
+    @property
+    def decode_bounds(self) -> tuple[int, int]:
+        """disaggregated: the decode TEs kept up while the model is up, and the most the autoscaler brings up."""
+        return self.decode_tes, self.max_decode_tes or self.decode_tes
 
     @property
     def served_name(self) -> str:

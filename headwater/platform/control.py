@@ -34,6 +34,7 @@ from headwater.platform.executors import Executor, TEResources, executor_factory
 from headwater.platform.fair_queue import FairQueue
 from headwater.platform.footprint import FootprintAccountant
 from headwater.platform.metrics import Metrics
+from headwater.platform.pd_autoscaler import PairDecider, PairLoad, PairPolicy
 from headwater.platform.pool import Pool
 from headwater.platform.serving import ServedModel
 from headwater.platform.store import Store
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 TE_TIME_FLUSH_S = 10.0
 """How often the TE time is written to the store."""
+PD_MODES: tuple[ServingMode, ...] = ("prefill", "decode", "colocated")
+"""The TE groups of a disaggregated model (colocated: the TEs beside its pair, `colocated_tes`)."""
 
 
 def kv_dir_for(name: str) -> Path:
@@ -96,9 +99,12 @@ class ControlPlane:
         self.pool = Pool(settings.pool_size, self._make_executor, te_resources(settings))
         self.weights = WeightKeeper(settings.keep_warm_s, settings.share_weights)
         self.decider = ScaleDecider()
+        self.pair_decider = PairDecider()
+        self.mode_specs: dict[str, dict[ServingMode, ModelSpec]] = {}
+        """A disaggregated model's spec for a TE of each mode (what a scale-up binds)."""
         self._taking: dict[str, int] = {}
-        """Scale-ups of each model still waiting for their TE (not in the group yet), so that a slow fresh start is
-        not asked for again on every tick."""
+        """Scale-ups of each model (`name#mode` for a group of a disaggregated one) still waiting for their TE (not
+        in the group yet), so that a slow fresh start is not asked for again on every tick."""
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -165,16 +171,21 @@ class ControlPlane:
         self, entry: CatalogueEntry, served: ServedModel, spec: ModelSpec
     ) -> list[Coroutine[Any, Any, None]]:
         """Route the model's sequences through prefill then decode TEs, and start `prefill_tes` + `decode_tes` of
-        them, and `colocated_tes` colocated TEs beside them (a fixed-size group: the autoscaler leaves it alone)."""
+        them, and `colocated_tes` colocated TEs beside them (none with `min_tes: 0`: the first request brings them
+        up); from there the autoscaler sizes each group (`_apply_pair`)."""
         folder = self.kv_dirs[served.name] = kv_dir_for(served.name)
         mixed = entry.colocated_tes > 0
         served.disaggregated = DisaggregatedRoute(served.name, served.group, self.metrics, mixed)
 
         def in_mode(mode: ServingMode) -> ModelSpec:
-            engine = msgspec.structs.replace(spec.engine, mode=mode, kv_dir=str(folder))
+            transport = entry.kv_transport or spec.engine.kv_transport
+            engine = msgspec.structs.replace(spec.engine, mode=mode, kv_dir=str(folder), kv_transport=transport)
             return msgspec.structs.replace(spec, engine=engine)
 
         prefill, decode = in_mode("prefill"), in_mode("decode")
+        self.mode_specs[served.name] = {"prefill": prefill, "decode": decode, "colocated": spec}
+        if entry.min_tes == 0:
+            return []
         return (
             [self._cold_start(served, prefill) for _ in range(entry.prefill_tes)]
             + [self._cold_start(served, decode) for _ in range(entry.decode_tes)]
@@ -226,6 +237,8 @@ class ControlPlane:
         self.entries.pop(name, None)
         self.specs.pop(name, None)
         self.decider.forget(name)
+        self.pair_decider.forget(name)
+        self.mode_specs.pop(name, None)
         for executor in list(served.group.executors):
             executor.draining = True
         await asyncio.gather(*(self._retire(served, executor, keep=False) for executor in served.group.executors))
@@ -271,7 +284,8 @@ class ControlPlane:
 
     def _apply(self, name: str, served: ServedModel, now: float) -> None:
         entry = self.entries[name]
-        if entry.disaggregated:  # a fixed pair of groups; a lost TE is restarted in its mode by its supervisor
+        if entry.disaggregated:
+            self._apply_pair(name, served, entry, now)
             return
         group = served.group
         active = [executor for executor in group.executors if not executor.draining]
@@ -281,30 +295,55 @@ class ControlPlane:
         )
         load = GroupLoad(len(active), demand, group.slo_miss_rate(entry.ttft_slo_s))
         desired = self.decider.desired(name, load, policy, now)
-        for _ in range(desired - len(active) - self._taking.get(name, 0)):
-            self._taking[name] = self._taking.get(name, 0) + 1
-            self._spawn(self._scale_up(served))
+        self._resize(served, name, active, desired, self.specs[name])
+
+    def _apply_pair(self, name: str, served: ServedModel, entry: CatalogueEntry, now: float) -> None:
+        """Size each group of a disaggregated model on its own load (`headwater.platform.pd_autoscaler`); a lost
+        TE is restarted in its mode by its supervisor, not replaced here."""
+        group = served.group
+        members = {mode: [e for e in group.executors if te_mode(e) == mode] for mode in PD_MODES}
+        active = {mode: [e for e in members[mode] if not e.draining] for mode in PD_MODES}
+        route = served.disaggregated
+        load = PairLoad(
+            GroupLoad(
+                len(active["prefill"]), route.prefill_tokens if route else 0, group.slo_miss_rate(entry.ttft_slo_s)
+            ),
+            GroupLoad(len(active["decode"]), sum(e.in_flight for e in members["decode"]) + served.fair_queue.waiting),
+            len(active["colocated"]),
+            group.waiting + sum(e.in_flight for e in members["colocated"] + members["prefill"]),
+        )
+        size = self.pair_decider.desired(name, load, PairPolicy.from_entry(entry), now)
+        for mode in PD_MODES:
+            self._resize(served, f"{name}#{mode}", active[mode], size.of(mode), self.mode_specs[name][mode])
+
+    def _resize(self, served: ServedModel, key: str, active: list[Executor], desired: int, spec: ModelSpec) -> None:
+        """Bring the TEs `active` (not draining; one model's, or one mode's of it: `key` counts their scale-ups
+        under way) to `desired`: take pooled TEs and bind `spec`, or drain the least busy ready ones."""
+        for _ in range(desired - len(active) - self._taking.get(key, 0)):
+            self._taking[key] = self._taking.get(key, 0) + 1
+            self._spawn(self._scale_up(served, spec, key))
         if desired < len(active):
             ready = sorted((e for e in active if e.state == "ready"), key=lambda e: e.in_flight)
             for executor in ready[: len(active) - desired]:
                 executor.draining = True
                 self._spawn(self._retire(served, executor, keep=True))
-            group.changed()
+            served.group.changed()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _scale_up(self, served: ServedModel) -> None:
-        """Take a pooled TE and bind the model to it; each phase is timed."""
+    async def _scale_up(self, served: ServedModel, spec: ModelSpec, key: str) -> None:
+        """Take a pooled TE and bind `spec` (the model's, or its spec in one mode) to it; each phase is timed. `key`
+        is where `_resize` counts the scale-up while it is under way."""
         try:
             executor, took_s, from_pool = await self.pool.take(self._resources(served.name))
         except ModelLoadError as error:  # no TE could be started (e.g. the cluster cannot hold one): retried later
             logger.error("scaling %s up failed: %s", served.name, error)
             return
         finally:
-            self._taking[served.name] = self._taking.get(served.name, 1) - 1
+            self._taking[key] = self._taking.get(key, 1) - 1
         if served.name not in self.models:  # removed meanwhile
             await self.pool.give_back(executor)
             return
@@ -314,7 +353,7 @@ class ControlPlane:
             self.metrics.cold_starts.labels(served.name).inc()
         served.group.executors.append(executor)
         try:
-            await executor.bind(self.specs[served.name], f"{served.name}/{executor.id}")
+            await executor.bind(spec, f"{served.name}/{executor.id}")
         except ModelLoadError as error:
             logger.error("scaling %s up failed: %s", served.name, error)
             served.group.executors.remove(executor)
@@ -356,6 +395,8 @@ class ControlPlane:
                 "policy": entry.policy,
                 "serving_mode": entry.serving_mode,
                 "colocated_tes": entry.colocated_tes,
+                "prefill_tes": list(entry.prefill_bounds) if entry.disaggregated else None,
+                "decode_tes": list(entry.decode_bounds) if entry.disaggregated else None,
                 "weights": self.weights.report(name),
                 "tes": [
                     {

@@ -17,11 +17,15 @@ engines without changing the output, so such a sequence runs whole on a decode T
 A model may also hold colocated TEs beside its pair (`colocated_tes`): then each sequence is routed by Algorithm 1's
 step 1 to the pair or to a colocated TE (route `colocated`); a sequence that cannot be split always runs whole on a
 colocated TE. `headwater:pd_requests` counts the sequences by route, so the split is visible.
+
+A cached context (`POST /v1/contexts`) is prefilled whole on a prefill TE (route `prefill_only`), or on a colocated
+TE where step 1 picks one, and stays pinned there; a request naming it goes to the kind, then the TE, holding it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
 import msgspec
 
@@ -47,6 +51,9 @@ class DisaggregatedRoute:
         self.group = group
         self.metrics = metrics
         self.mixed = mixed
+        self.prefill_tokens = 0
+        """Prompt tokens of the sequences waiting for a prefill TE or being prefilled: the prefill group's load
+        (`headwater.platform.pd_autoscaler`)."""
 
     async def outputs(self, request: EngineRequest, pinned: bool = False) -> AsyncIterator[EngineOutput]:
         """The sequence's engine outputs, as a colocated TE would give them."""
@@ -60,12 +67,17 @@ class DisaggregatedRoute:
             async for output in self._stream(request, whole, pinned, retry=True):
                 yield output
             return
+        if request.pin_s:
+            async for output in self._cache_on_prefill(request, pinned):
+                yield output
+            return
         prefill = msgspec.structs.replace(request, params=msgspec.structs.replace(request.params, max_tokens=1))
         final: EngineOutput | None = None
-        async for output in self._stream(prefill, "prefill", pinned, retry=True):
-            if output.finish_reason is None:
-                yield output
-            final = output
+        with self._prefilling(request):
+            async for output in self._stream(prefill, "prefill", pinned, retry=True):
+                if output.finish_reason is None:
+                    yield output
+                final = output
         if final is None:
             return
         handoff, final.kv_handoff = final.kv_handoff, None
@@ -82,6 +94,29 @@ class DisaggregatedRoute:
         finally:
             if handoff is not None:
                 discard(handoff)
+
+    async def _cache_on_prefill(self, request: EngineRequest, pinned: bool) -> AsyncIterator[EngineOutput]:
+        """A sequence that caches a context (`pin_s`, from `POST /v1/contexts`) runs whole on a prefill TE, whose
+        engine keeps its prompt's blocks pinned for the TTL; later requests naming the context then prefill there
+        from that cache before their decode TE takes over. Split at its first token, as other sequences are, it
+        would leave nothing: transformers does not hash the blocks of a request that ends in its prefill step. The
+        KV the prefill TE exports at the end has no decode TE to go to, and is freed."""
+        self._count("prefill_only")
+        with self._prefilling(request):
+            async for output in self._stream(request, "prefill", pinned, retry=True):
+                handoff, output.kv_handoff = output.kv_handoff, None
+                if handoff is not None:
+                    discard(handoff)
+                yield output
+
+    @contextmanager
+    def _prefilling(self, request: EngineRequest) -> Iterator[None]:
+        """Count the request's prompt tokens in `prefill_tokens` while it waits for or is on a prefill TE."""
+        self.prefill_tokens += len(request.prompt_ids)
+        try:
+            yield
+        finally:
+            self.prefill_tokens -= len(request.prompt_ids)
 
     async def _decode(
         self, request: EngineRequest, first: list[int], handoff: KVHandoff | None, export_s: float

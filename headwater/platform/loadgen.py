@@ -8,7 +8,8 @@ requests per second that met every SLO given).
 
 Prompt sets are synthetic and shipped in code, so nothing is downloaded: `sharegpt` draws prompt and output
 lengths from log-normal distributions shaped like ShareGPT's (prompt ≤ 1024 tokens, prompt + output ≤ 2048);
-`shared-prefix` gives groups of requests one long common prefix each (the case prefix-aware routing helps).
+`shared-prefix` gives groups of requests one long common prefix each (the case prefix-aware routing helps), the
+groups interleaved in a seeded random order.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ class RequestResult:
     ttft_s: float = 0.0
     e2e_s: float = 0.0
     output_tokens: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    """Prompt tokens the server reused from its prefix cache (`usage.prompt_tokens_details.cached_tokens`)."""
     itl_s: list[float] = field(default_factory=list)
     error: str | None = None
 
@@ -92,9 +96,12 @@ def make_prompts(config: LoadConfig) -> list[Prompt]:
     prompts = []
     if config.dataset == "shared-prefix":
         prefixes = [_words(rng, min(400, config.max_prompt_words)) for _ in range(config.prefix_groups)]
-        for index in range(config.num_prompts):
+        groups = [index % len(prefixes) for index in range(config.num_prompts)]
+        rng.shuffle(groups)  # equal group sizes in a seeded random order: a cyclic one would make round robin
+        # over a number of TEs dividing `prefix_groups` send every prefix to one TE, as prefix-aware routing does
+        for index, group in enumerate(groups):
             question = f"Question {index}: {_words(rng, 12)}?"
-            prompts.append(Prompt(f"{prefixes[index % len(prefixes)]}\n\n{question}", config.max_output_tokens))
+            prompts.append(Prompt(f"{prefixes[group]}\n\n{question}", config.max_output_tokens))
         return prompts
     for _ in range(config.num_prompts):
         prompt_words = min(config.max_prompt_words, max(4, round(rng.lognormvariate(4.5, 1.0))))
@@ -166,8 +173,10 @@ async def _one(client: httpx.AsyncClient, config: LoadConfig, prompt: Prompt) ->
                     else:
                         result.itl_s.append(now - last)
                     last = now
-                if chunk.get("usage"):
-                    result.output_tokens = chunk["usage"]["completion_tokens"]
+                if usage := chunk.get("usage"):
+                    result.output_tokens = usage["completion_tokens"]
+                    result.prompt_tokens = usage.get("prompt_tokens", 0)
+                    result.cached_tokens = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
     except httpx.HTTPError as error:
         result.error = f"{type(error).__name__}: {error}"
         return result
@@ -226,6 +235,8 @@ def summarise(results: list[RequestResult], duration_s: float, config: LoadConfi
         and (config.slo_tpot_s is None or (result.tpot_s or 0.0) <= config.slo_tpot_s)
     ]
     output_tokens = sum(result.output_tokens for result in done)
+    prompt_tokens = sum(result.prompt_tokens for result in done)
+    cached_tokens = sum(result.cached_tokens for result in done)
     return {
         "config": {key: value for key, value in asdict(config).items() if key != "api_key"},
         "completed": len(done),
@@ -235,6 +246,8 @@ def summarise(results: list[RequestResult], duration_s: float, config: LoadConfi
         "request_throughput": len(done) / duration_s if duration_s else 0.0,
         "output_throughput": output_tokens / duration_s if duration_s else 0.0,
         "goodput": len(good) / duration_s if duration_s else 0.0,
+        "prompt_tokens": prompt_tokens,
+        "cached_prompt_fraction": cached_tokens / prompt_tokens if prompt_tokens else 0.0,
         "ttft_s": _percentiles([result.ttft_s for result in done]),
         "tpot_s": _percentiles(tpots),
         "itl_s": _percentiles([gap for result in done for gap in result.itl_s]),

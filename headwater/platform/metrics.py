@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Collection, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 _TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -140,6 +144,28 @@ class Metrics:
             "headwater:requests_rejected", "Requests refused before reaching an engine.", ["reason"], registry=registry
         )
 
-    def render(self) -> bytes:
-        """The Prometheus text exposition of every metric."""
-        return generate_latest(self.registry)
+    def render(self, models: Collection[str] | None = None) -> bytes:
+        """The Prometheus text exposition of every metric; with `models`, a series labelled with another model is
+        left out (an allow-list, so a model taken out of the catalogue or not yet in it is left out too).
+
+        Model names are labels, and a tenant's fine-tuned model carries its suffix and job id in its name: /metrics
+        shows them only to callers who may see those models (see `system_routes.shown_models`)."""
+        if models is None:
+            return generate_latest(self.registry)
+        view = CollectorRegistry()
+        view.register(_ModelSeries(self.registry, frozenset(models)))
+        return generate_latest(view)
+
+
+class _ModelSeries:
+    """A collector over `registry` that keeps the series without a `model` label and those of `models` only."""
+
+    def __init__(self, registry: CollectorRegistry, models: frozenset[str]) -> None:
+        self.registry = registry
+        self.models = models
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            kept = copy.copy(family)
+            kept.samples = [s for s in family.samples if "model" not in s.labels or s.labels["model"] in self.models]
+            yield kept

@@ -9,8 +9,10 @@ it runs in a worker thread and hands each prompt to the gateway's event loop.
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import CancelledError, Future
 from typing import TYPE_CHECKING
 
 from headwater.engine.protocol import SamplingParams
@@ -22,10 +24,16 @@ if TYPE_CHECKING:
     from headwater.platform.app import Gateway
 
 
+class GenerationCancelled(Exception):
+    """`ServedGenerator.cancel` was called: the generation in progress and every later one stop (a cancelled job's
+    stage ends at once). Not a `HeadwaterError`: no stage may take it for a failure to report and carry on after."""
+
+
 class ServedGenerator:
     """Generates with the served model `model_name`, accounted to `tenant` (job kind `kind`). With `fit_window`,
     `max_tokens` is a ceiling cut to what the context window leaves after the prompt (a job's long judge prompt
-    gets a shorter reply instead of a 400); without it, a budget that does not fit is a 400 as for a request."""
+    gets a shorter reply instead of a 400); without it, a budget that does not fit is a 400 as for a request.
+    `cancel()` stops it from any thread (its requests leave the TEs as a client that went away does)."""
 
     def __init__(
         self, gateway: Gateway, model_name: str, tenant: str, kind: str = "service", fit_window: bool = False
@@ -38,16 +46,40 @@ class ServedGenerator:
         self.fit_window = fit_window
         self.name = model_name
         self.loop = asyncio.get_running_loop()
+        self._lock = threading.Lock()
+        self._in_flight: set[Future[Generation]] = set()
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """From any thread: the `generate` call in progress raises `GenerationCancelled` at once (its prompts'
+        requests are cancelled), and so does every later call."""
+        with self._lock:
+            self._cancelled = True
+            in_flight = list(self._in_flight)
+        for future in in_flight:
+            future.cancel()
 
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> list[Generation]:
         """From a worker thread: every prompt at once on the gateway's loop (the TEs batch them), in order."""
         settings = params or GenerationParams()
-        futures = [asyncio.run_coroutine_threadsafe(self.agenerate(prompt, settings), self.loop) for prompt in prompts]
+        with self._lock:
+            if self._cancelled:
+                raise GenerationCancelled(f"generation with {self.model_name} was cancelled")
+            futures = [
+                asyncio.run_coroutine_threadsafe(self.agenerate(prompt, settings), self.loop) for prompt in prompts
+            ]
+            self._in_flight.update(futures)
         try:
             return [future.result() for future in futures]
+        except CancelledError:
+            if self._cancelled:
+                raise GenerationCancelled(f"generation with {self.model_name} was cancelled") from None
+            raise
         finally:
             for future in futures:
                 future.cancel()
+            with self._lock:
+                self._in_flight.difference_update(futures)
 
     async def agenerate(self, prompt: Prompt, params: GenerationParams) -> Generation:
         """One prompt, on the gateway's loop: tokenised, budgeted and run like a chat or completion request."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, create_engine, event, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -24,6 +25,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from headwater.errors import InvalidRequestError, NotFoundError
 from headwater.footprint.impacts import CRITERIA as FOOTPRINT_CRITERIA
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 KEY_PREFIX = "hw-"
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -42,6 +46,24 @@ def hash_key(key: str) -> str:
 
 class _Base(DeclarativeBase):
     pass
+
+
+Record = TypeVar("Record", bound="DataclassInstance")
+
+
+def record_of(cls: type[Record], *rows: _Base, **values: object) -> Record:
+    """The frozen record `cls` that the store hands out, read from `rows` by name: each field from the first row
+    with a column of its name (`tenant` from `tenant_id`), or from `values` (decoded JSON, joined rows) when given
+    there. One conversion for every record, so none keeps a positional list in step with its dataclass."""
+    for field in fields(cls):
+        if field.name in values:
+            continue
+        column = "tenant_id" if field.name == "tenant" else field.name
+        row = next((row for row in rows if hasattr(row, column)), None)
+        if row is None:
+            raise TypeError(f"{cls.__name__}.{field.name}: no column {column!r} in {[type(r).__name__ for r in rows]}")
+        values[field.name] = getattr(row, column)
+    return cls(**values)
 
 
 class TenantRow(_Base):
@@ -142,7 +164,7 @@ class ApiKeyInfo:
 
     @classmethod
     def of(cls, row: ApiKeyRow) -> ApiKeyInfo:
-        return cls(row.id, row.tenant_id, row.name, row.hint, row.created_at, row.revoked_at)
+        return record_of(cls, row)
 
 
 @dataclass(frozen=True)
@@ -163,19 +185,7 @@ class JobInfo:
 
     @classmethod
     def of(cls, row: JobRow) -> JobInfo:
-        return cls(
-            row.id,
-            row.tenant_id,
-            row.kind,
-            row.model,
-            row.state,
-            row.prompt_tokens,
-            row.completion_tokens,
-            row.ttft_s,
-            row.e2e_s,
-            row.error,
-            row.created_at,
-        )
+        return record_of(cls, row)
 
 
 @dataclass(frozen=True)
@@ -352,10 +362,7 @@ class Store:
         if until is not None:
             query = query.where(ExecutorTimeRow.day <= until)
         with self._session() as session:
-            return [
-                ExecutorTime(row.model, row.day, row.state, row.seconds, row.energy_kwh, row.gwp_kgco2e)
-                for row in session.scalars(query)
-            ]
+            return [record_of(ExecutorTime, row) for row in session.scalars(query)]
 
     def list_jobs(
         self, tenant: str | None = None, limit: int = 100, kinds: tuple[str, ...] | None = None

@@ -134,6 +134,8 @@ class TEGroup:
                     "%s was lost before the first token of %s; retrying once", executor.name, request.request_id
                 )
                 failed = executor
+            finally:
+                executor.cache_view.settle(request.request_id)
 
     def kind(self, request: EngineRequest, pinned: bool = False) -> ServingMode:
         """Algorithm 1, step 1, for a group holding colocated TEs beside a prefill/decode pair: `prefill` (through
@@ -143,7 +145,11 @@ class TEGroup:
         members = self.ready or self.executors
         if not members:
             return "colocated"
-        states = self._states(members, request) if self.ready else [TEState(0, mode=te_mode(e)) for e in members]
+        states = (
+            self._states(members, request, expected=not pinned)
+            if self.ready
+            else [TEState(0, mode=te_mode(e)) for e in members]
+        )
         if pinned:
             entries = [state for state in states if state.mode != "decode"]
             if any(state.cached_blocks for state in entries):
@@ -151,12 +157,20 @@ class TEGroup:
         return self.scheduler.choose_kind(states, len(request.prompt_ids))
 
     @staticmethod
-    def _states(ready: list[Executor], request: EngineRequest) -> list[TEState]:
-        """Each ready TE's state for this request: load, leading prompt blocks it holds, mode, blocks it holds."""
+    def _hashes(ready: list[Executor], request: EngineRequest) -> list[int]:
+        """The request's prompt as the TEs' cache views name it (its salted block-hash chain)."""
         view = next((e.cache_view for e in ready if e.cache_view.block_size), ready[0].cache_view)
-        hashes = view.prompt_hashes(request.prompt_ids, request.cache_salt)
+        return view.prompt_hashes(request.prompt_ids, request.cache_salt)
+
+    @staticmethod
+    def _states(
+        ready: list[Executor], request: EngineRequest, hashes: list[int] | None = None, expected: bool = True
+    ) -> list[TEState]:
+        """Each ready TE's state for this request: load, leading prompt blocks it holds (with `expected`, or will
+        once the running requests routed to it are prefilled), mode, blocks it holds."""
+        hashes = TEGroup._hashes(ready, request) if hashes is None else hashes
         return [
-            TEState(e.in_flight, e.cache_view.matched_blocks(hashes), te_mode(e), len(e.cache_view.blocks))
+            TEState(e.in_flight, e.cache_view.matched_blocks(hashes, expected), te_mode(e), len(e.cache_view.blocks))
             for e in ready
         ]
 
@@ -164,13 +178,16 @@ class TEGroup:
         """Build each ready TE's state for this request (load, cached prefix blocks) and ask the scheduler."""
         if request is None:
             return min(ready, key=lambda executor: executor.in_flight)
-        states = self._states(ready, request)
+        hashes = self._hashes(ready, request)
+        states = self._states(ready, request, hashes, expected=not pinned)  # a context's KV is where it was reported
         if pinned:
             index = longest_prefix(states)
             self.scheduler.decisions["context"] += 1
         else:
             index = self.scheduler.choose(states, len(request.prompt_ids))
-        ready[index].cache_view.record(states[index].cached_blocks)
+        view = ready[index].cache_view
+        view.record(view.matched_blocks(hashes))  # a hit is a prefix the TE reported, not one on its way
+        view.expect(request.request_id, hashes)
         return ready[index]
 
     @property

@@ -16,7 +16,7 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from headwater.errors import InvalidRequestError
-from headwater.models.fine_tuning import quiet, save_final
+from headwater.models.fine_tuning import quiet, run_mean_loss, save_final
 from headwater.models.generator import GenerationParams
 from headwater.models.hf_generator import HFGenerator
 from headwater.models.loading import load_model, load_tokenizer
@@ -234,7 +234,7 @@ def distill(
     result = DistillResult(
         config.method,
         trainer.state.global_step,
-        trained.training_loss,
+        run_mean_loss(trainer.state, trained.training_loss),  # a resumed run's earlier steps count too
         len(examples),
         schedule.t if schedule else None,
         str(final),

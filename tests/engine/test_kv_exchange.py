@@ -1,5 +1,6 @@
 """Prefill/decode disaggregation at the engine boundary: a prefill engine hands its prompt KV to a decode engine
-through shared memory, and greedy output through the pair equals the colocated output token for token."""
+through shared memory or a socket, and greedy output through the pair equals the colocated output token for
+token."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import msgspec
 import pytest
 import torch
 
+from headwater.engine.kv_socket import SocketTransport, fetch
 from headwater.engine.kv_transfer import SharedMemoryTransport, discard
 from headwater.engine.protocol import EngineConfig, EngineOutput, EngineRequest, KVHandoff, SamplingParams
 from headwater.engine.transformers_engine import TransformersEngine
@@ -19,8 +21,10 @@ BLOCK = 16
 PROMPT = [(7 * i + 3) % 500 + 5 for i in range(70)]  # 4 full blocks and a 6-token tail
 
 
-def _engine(path: Path, mode: str, kv_dir: Path) -> TransformersEngine:
-    config = EngineConfig(max_batch_tokens=128, kv_blocks=64, kv_block_size=BLOCK, mode=mode, kv_dir=str(kv_dir))
+def _engine(path: Path, mode: str, kv_dir: Path, **transport: str) -> TransformersEngine:
+    config = EngineConfig(
+        max_batch_tokens=128, kv_blocks=64, kv_block_size=BLOCK, mode=mode, kv_dir=str(kv_dir), **transport
+    )
     tokenizer = load_tokenizer(str(path))
     engine = TransformersEngine(load_model(str(path)), [tokenizer.eos_token_id], config, tokenizer)
     engine.start()
@@ -106,3 +110,50 @@ def test_shared_memory_transport_round_trip(tmp_path):
     taken = transport.take(handoff)
     assert taken is not None and torch.equal(taken, blocks)
     assert not Path(handoff.location).exists() and transport.take(handoff) is None
+
+
+@pytest.fixture(scope="module")
+def socket_pair(tiny_chat_path, tmp_path_factory):
+    """A prefill and a decode engine handing KV over TCP (as on two hosts: nothing goes through a folder)."""
+    kv_dir = tmp_path_factory.mktemp("unused-kv")
+    socket = {"kv_transport": "socket", "kv_address": "127.0.0.1"}
+    running = {mode: _engine(tiny_chat_path, mode, kv_dir, **socket) for mode in ("prefill", "decode")}
+    yield running
+    for engine in running.values():
+        engine.shutdown()
+
+
+def test_greedy_through_a_pair_over_a_socket_equals_colocated(engines, socket_pair):
+    colocated_engine = engines[0]["colocated"]
+    params = SamplingParams(max_tokens=12, temperature=0)
+    prompt = PROMPT[3:]
+    (colocated,) = run_to_end(colocated_engine, [EngineRequest("sc", prompt, params, cache_salt="t")]).values()
+    first = _prefill(socket_pair["prefill"], "sp", prompt, "t")
+    handoff = first.kv_handoff
+    assert handoff is not None and handoff.transport == "socket" and handoff.location.startswith("127.0.0.1:")
+    assert handoff.nbytes == len(handoff.block_hashes) * handoff.bytes_per_block > 0
+    decode_request = EngineRequest(
+        "sd",
+        prompt + first.token_ids,
+        msgspec.structs.replace(params, max_tokens=11),
+        cache_salt="t",
+        kv_handoff=handoff,
+    )
+    decoded = run_to_end(socket_pair["decode"], [decode_request])["sd"]
+    assert first.token_ids + _tokens(decoded) == _tokens(colocated)
+    assert decoded[0].cached_tokens == len(handoff.block_hashes) * BLOCK > 0  # the prompt came over the socket
+    assert decoded[0].kv_transfer_s > 0 and fetch(handoff) is None  # taken once, then freed by the server
+
+
+def test_a_socket_hand_off_that_is_gone_is_recomputed(engines, socket_pair):
+    prompt = PROMPT[9:]
+    first = _prefill(socket_pair["prefill"], "sp-gone", prompt, None)
+    assert first.kv_handoff is not None
+    SocketTransport().discard(first.kv_handoff)  # the gateway gave up on it (or its TTL passed)
+    params = SamplingParams(max_tokens=4, temperature=0)
+    request = EngineRequest("sd-gone", prompt + first.token_ids, params, kv_handoff=first.kv_handoff)
+    decoded = run_to_end(socket_pair["decode"], [request])["sd-gone"]
+    colocated_params = msgspec.structs.replace(params, max_tokens=5)
+    (colocated,) = run_to_end(engines[0]["colocated"], [EngineRequest("sc-gone", prompt, colocated_params)]).values()
+    assert decoded[0].cached_tokens == 0
+    assert first.token_ids + _tokens(decoded) == _tokens(colocated)

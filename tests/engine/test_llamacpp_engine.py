@@ -166,3 +166,26 @@ def test_the_unified_cache_admits_within_its_cells_and_lets_one_request_use_them
         unified.abort("b")
     finally:
         unified.shutdown()
+
+
+def test_a_long_request_gives_the_same_logprobs_alone_and_in_a_batch(gguf, tokenizer):
+    """Past 256 tokens in a stream of 512 cells or more, llama.cpp attends differently over a lone token: the
+    engine then decodes that sequence alone (see `LlamaCppEngine._plan`), and its logprobs stay exact."""
+    # 4 streams of 512 cells; a budget that takes every prompt whole, so prompt chunks are the same both times
+    config = EngineConfig(max_batch_tokens=512, kv_blocks=64, kv_block_size=32)
+    long_engine = LlamaCppEngine(gguf, [], config, tokenizer, max_sequences=4, threads=2)
+    long_engine.start()
+    try:
+        text = " ".join(f"River {n} flows to the sea." for n in range(40))
+        prompt = _prompt(tokenizer, text)[:300]
+        assert 256 < len(prompt) < 512 - 8
+        params = SamplingParams(max_tokens=6, temperature=0.9, seed=5)
+        alone = _outputs(long_engine, [EngineRequest("long", prompt, params)])["long"]
+        crowd = [
+            EngineRequest(f"c{n}", _prompt(tokenizer, f"Say {n}."), SamplingParams(max_tokens=12, seed=n))
+            for n in range(3)
+        ]
+        together = _outputs(long_engine, [*crowd, EngineRequest("long", prompt, params)])["long"]
+        assert [(o.token_ids, o.logprobs) for o in together] == [(o.token_ids, o.logprobs) for o in alone]
+    finally:
+        long_engine.shutdown()

@@ -161,3 +161,70 @@ def test_an_unpinned_prompt_is_evicted_like_any_prefix(engine):
     for flood in range(3):
         _run(engine, f"unpin-flood{flood}", [(flood * 41 + 17 * i) % 250 + 5 for i in range(600)], "initech")
     assert _run(engine, "unpin-again", pinned, "acme") == 0, "the unpinned prefix survived the flood"
+
+
+class _Ledger(SimpleNamespace):
+    """transformers' BlockLedger as eviction sees it: cached blocks in release order, and their hashes."""
+
+
+def _lru_cache(cached: int, in_use: int, free: int, margin: float) -> tuple[SaltedPrefixCache, SimpleNamespace]:
+    total = cached + in_use + free
+    ledger = _Ledger(cached_blocks=dict.fromkeys(range(cached)), block_to_hash={}, hash_to_block={})
+    for block_id in range(cached):
+        ledger.block_to_hash[block_id], ledger.hash_to_block[1000 + block_id] = 1000 + block_id, block_id
+    free_ids = set(range(total - free, total))
+    pool = SimpleNamespace(free_blocks=lambda index, blocks: free_ids.update(blocks))
+    allocator = SimpleNamespace(tokens_per_page=BLOCK, ledger=ledger, block_table={}, pool=pool, index=0)
+
+    def evict_all() -> bool:  # transformers' own: every cached block at once
+        evicted = list(ledger.cached_blocks)
+        ledger.cached_blocks.clear()
+        for block_id in evicted:
+            ledger.hash_to_block.pop(ledger.block_to_hash.pop(block_id))
+        free_ids.update(evicted)
+        return bool(evicted)
+
+    cache = SimpleNamespace(
+        cache_allocators={"full": allocator},
+        search_prefix_match=lambda rid, ids: 0,
+        evict_cached_blocks=evict_all,
+        compute_free_capacity=lambda: len(free_ids) / total,
+        num_blocks=total,
+        max_batch_tokens=2 * BLOCK,
+    )
+    return SaltedPrefixCache(cache, safety_margin=margin), cache
+
+
+def test_eviction_frees_the_least_recently_used_blocks_it_needs_not_the_whole_cache():
+    prefixes, cache = _lru_cache(cached=12, in_use=6, free=2, margin=0.25)  # 20 blocks, margin: 5 free
+    ledger = cache.cache_allocators["full"].ledger
+    prefixes.events()
+    assert cache.evict_cached_blocks() is True
+    assert list(ledger.cached_blocks) == list(range(3, 12)), "not just the 3 oldest blocks up to the margin"
+    assert prefixes.events().evicted == [1000, 1001, 1002]
+    # at the margin (a request still did not fit): one engine step's worth more, 2 blocks of tokens + 1
+    assert cache.evict_cached_blocks() is True and list(ledger.cached_blocks) == list(range(6, 12))
+    ledger.cached_blocks[6] = ledger.cached_blocks.pop(6)  # block 6 reused and released again: now the newest
+    cache.evict_cached_blocks()
+    assert list(ledger.cached_blocks) == [10, 11, 6] and set(ledger.hash_to_block.values()) == {6, 10, 11}
+    prefixes, cache = _lru_cache(cached=0, in_use=18, free=2, margin=0.25)
+    assert cache.evict_cached_blocks() is False
+
+
+def test_the_engine_keeps_its_recent_prefixes_under_memory_pressure(tiny_chat_path):
+    """A prompt needing a third of a full cache evicts the oldest prefix, not every one (transformers' own eviction
+    empties the cache whenever free memory falls under its scheduler's safety margin)."""
+    model = load_model(str(tiny_chat_path))
+    tokenizer = load_tokenizer(str(tiny_chat_path))
+    config = EngineConfig(max_batch_tokens=128, kv_blocks=64, kv_block_size=BLOCK)
+    engine = TransformersEngine(model, [tokenizer.eos_token_id], config, tokenizer)
+    engine.start()
+    try:
+        prompts = [[(k * 31 + 7 * i) % 250 + 5 for i in range(160)] for k in range(5)]  # 10 blocks each
+        for index, prompt in enumerate(prompts):
+            assert _run(engine, f"lru{index}", prompt, "acme") == 0
+        assert _run(engine, "lru-flood", [(13 * i) % 250 + 5 for i in range(360)], "initech") == 0
+        assert _run(engine, "lru-newest", prompts[-1], "acme") == 144, "the newest prefix was evicted"
+        assert _run(engine, "lru-oldest", prompts[0], "acme") == 0, "the flood evicted nothing: no pressure tested"
+    finally:
+        engine.shutdown()

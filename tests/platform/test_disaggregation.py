@@ -44,6 +44,8 @@ def pd_server(tmp_path_factory, tiny_chat_path):
         f"  - model: {tiny_chat_path}\n    name: tiny-colo\n"
         f"  - model: {tiny_chat_path}\n    name: tiny-pd\n    serving_mode: disaggregated\n"
         "    prefill_tes: 1\n    decode_tes: 1\n"
+        f"  - model: {tiny_chat_path}\n    name: tiny-pd-socket\n    serving_mode: disaggregated\n"
+        "    kv_transport: socket\n"
         f"  - model: {tiny_chat_path}\n    name: tiny-mixed\n    serving_mode: disaggregated\n"
         f"    colocated_tes: 1\n    policy: deepflow\n    heatmap: {heatmap}\n"
     )
@@ -56,8 +58,8 @@ def _client(server):
     return openai.OpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0, timeout=60)
 
 
-def _kv_dir(server) -> Path:
-    folder = kv_dir_for("tiny-pd")
+def _kv_dir(server, name: str = "tiny-pd") -> Path:
+    folder = kv_dir_for(name)
     return folder.parent / folder.name.replace(f"-{os.getpid()}-", f"-{server.process.pid}-")
 
 
@@ -71,33 +73,33 @@ def test_health_shows_each_te_mode(pd_server):
     assert [te["mode"] for te in models["tiny-colo"]] == ["colocated"]
 
 
-def test_greedy_output_through_1p1d_equals_colocated(pd_server):
+@pytest.mark.parametrize("pair", ["tiny-pd", "tiny-pd-socket"])  # KV through /dev/shm, or over TCP
+def test_greedy_output_through_1p1d_equals_colocated(pd_server, pair):
     client = _client(pd_server)
     messages = [{"role": "user", "content": PROMPT}]
     replies = {
         name: client.chat.completions.create(model=name, messages=messages, max_tokens=24, temperature=0, logprobs=True)
-        for name in ("tiny-colo", "tiny-pd")
+        for name in ("tiny-colo", pair)
     }
-    colo, pd = replies["tiny-colo"], replies["tiny-pd"]
+    colo, pd = replies["tiny-colo"], replies[pair]
     tokens = {name: [t.token for t in reply.choices[0].logprobs.content] for name, reply in replies.items()}
-    assert tokens["tiny-pd"] == tokens["tiny-colo"] and len(tokens["tiny-pd"]) > 1
+    assert tokens[pair] == tokens["tiny-colo"] and len(tokens[pair]) > 1
     assert pd.choices[0].message.content == colo.choices[0].message.content
     assert pd.usage.completion_tokens == colo.usage.completion_tokens
     assert pd.choices[0].finish_reason == colo.choices[0].finish_reason
-    stream = client.chat.completions.create(
-        model="tiny-pd", messages=messages, max_tokens=24, temperature=0, stream=True
-    )
+    stream = client.chat.completions.create(model=pair, messages=messages, max_tokens=24, temperature=0, stream=True)
     chunks = [chunk.choices[0] for chunk in stream if chunk.choices]
     assert "".join(choice.delta.content or "" for choice in chunks) == colo.choices[0].message.content
     assert [choice.finish_reason for choice in chunks if choice.finish_reason] == [colo.choices[0].finish_reason]
     text = _metrics(pd_server)
-    assert 'headwater:pd_requests_total{model="tiny-pd",route="disaggregated"}' in text
+    assert f'headwater:pd_requests_total{{model="{pair}",route="disaggregated"}}' in text
     transferred = next(
-        line for line in text.splitlines() if line.startswith('headwater:kv_transfer_bytes_total{model="tiny-pd"}')
+        line for line in text.splitlines() if line.startswith(f'headwater:kv_transfer_bytes_total{{model="{pair}"}}')
     )
     assert float(transferred.split()[-1]) > 0
-    assert 'headwater:kv_transfer_seconds_count{model="tiny-pd"} 2.0' in text
-    assert not list(_kv_dir(pd_server).glob("*.kv"))  # every hand-off was taken and freed
+    assert f'headwater:kv_transfer_seconds_count{{model="{pair}"}} 2.0' in text
+    assert not list(_kv_dir(pd_server, pair).glob("*.kv"))  # every hand-off was taken and freed
+    assert "KV hand-off" not in pd_server.log.read_text()  # no TE fell back to recomputing (its warning)
 
 
 def test_a_grammar_runs_whole_on_the_decode_te(pd_server):
@@ -170,6 +172,13 @@ def test_catalogue_keys_are_checked():
         parse_entry({"model": "m", "serving_mode": "disaggregated", "engine": "llamacpp"}, "x")
     assert parse_entry({"model": "m", "serving_mode": "disaggregated", "colocated_tes": 2}, "x").colocated_tes == 2
     assert parse_entry({"model": "m"}, "x").colocated_tes == 0
+    pair = {"model": "m", "serving_mode": "disaggregated"}
+    assert parse_entry({**pair, "kv_transport": "socket"}, "x").kv_transport == "socket"
+    assert parse_entry(pair, "x").kv_transport is None  # HEADWATER_KV_TRANSPORT decides
+    for bad in ({"kv_transport": "socket"}, {**pair, "kv_transport": "rdma"}):
+        with pytest.raises(InvalidRequestError, match="kv_transport") as refused:
+            parse_entry({"model": "m", **bad}, "x")
+        assert refused.value.param == "kv_transport"
     for bad in ({"colocated_tes": 1}, {"serving_mode": "disaggregated", "colocated_tes": -1}):
         with pytest.raises(InvalidRequestError, match="colocated_tes") as refused:
             parse_entry({"model": "m", **bad}, "x")
@@ -277,3 +286,28 @@ def test_a_mixed_route_runs_unsplittable_sampling_whole_on_the_colocated_te(tmp_
     asyncio.run(_collect(route, request))
     assert {mode for mode, te in tes.items() if te.requests} == {"colocated"}
     assert _routes(metrics) == {"colocated": 1.0}
+
+
+def test_a_context_is_cached_whole_on_a_prefill_te_and_its_export_freed(tmp_path):
+    route, tes, handoff_file = _route(tmp_path, [7])
+    request = EngineRequest("r", [1, 2, 3], SamplingParams(max_tokens=2, temperature=0), cache_salt="t", pin_s=60.0)
+    outputs = asyncio.run(_collect(route, request))
+    assert [(o.token_ids, o.kv_handoff) for o in outputs] == [([7], None)]
+    (prefill,) = tes["prefill"].requests
+    assert (prefill.params.max_tokens, prefill.pin_s) == (2, 60.0)  # not split: its blocks are kept, pinned
+    assert not tes["decode"].requests and not handoff_file.exists()
+    assert route.metrics is not None and _routes(route.metrics) == {"prefill_only": 1.0}
+
+
+def test_the_prefill_load_counts_prompt_tokens_until_their_prefill_ends(tmp_path):
+    route, tes, _ = _route(tmp_path, [7])
+    seen: list[tuple[str, int]] = []
+    for mode, te in tes.items():
+
+        def watched(request, mode=mode, scripted=te.generate):
+            seen.append((mode, route.prefill_tokens))
+            return scripted(request)
+
+        te.generate = watched
+    asyncio.run(_collect(route, EngineRequest("r", [1, 2, 3, 4], SamplingParams(max_tokens=3, temperature=0))))
+    assert seen == [("prefill", 4), ("decode", 0)] and route.prefill_tokens == 0

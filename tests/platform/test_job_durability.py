@@ -1,6 +1,7 @@
 """Durable fine-tuning jobs on a real `headwater serve`: a platform SIGKILLed mid-training resumes the job from its
 last recorded Trainer checkpoint on restart (never stuck `running`), and a cancelled job's worker stops within
-seconds while its checkpoints stay on disk."""
+seconds while its last checkpoints stay on disk (HEADWATER_CHECKPOINTS_KEPT, 3 by default: older ones are deleted,
+and listed with their `deleted_at`)."""
 
 from __future__ import annotations
 
@@ -36,9 +37,9 @@ def _long_job(client, epochs: int) -> str:
     return client.fine_tuning.jobs.create(model="tiny-local", training_file=upload.id, method=method).id
 
 
-def _wait_for_checkpoint(client, job_id: str) -> None:
+def _wait_for_checkpoint(client, job_id: str, count: int = 1) -> None:
     deadline = time.monotonic() + 300
-    while not client.fine_tuning.jobs.checkpoints.list(job_id).data:
+    while len(client.fine_tuning.jobs.checkpoints.list(job_id).data) < count:
         assert time.monotonic() < deadline, "no checkpoint was ever recorded"
         assert client.fine_tuning.jobs.retrieve(job_id).status in ("queued", "running")
         time.sleep(0.2)
@@ -103,18 +104,20 @@ def test_cancel_stops_the_worker_within_seconds_and_keeps_the_checkpoints(tmp_pa
     try:
         client = _client(server)
         job_id = _long_job(client, epochs=200)
-        _wait_for_checkpoint(client, job_id)
+        _wait_for_checkpoint(client, job_id, count=5)  # enough for the rotation to have deleted some
         headers = {"Authorization": f"Bearer {server.api_key}"}
         cancelled = httpx.post(f"{server.base_url}/jobs/{job_id}/cancel", headers=headers, timeout=30).json()
         assert cancelled["id"] == job_id and cancelled["cancel_requested_at"] is not None
         job = _finish(client, job_id, within_s=30)  # terminate, then kill after the 5 s grace
         assert job.status == "cancelled"
         checkpoints = client.fine_tuning.jobs.checkpoints.list(job_id).data
-        assert checkpoints
-        folders = sorted((tmp_path / "jobs" / job_id / "train").glob("checkpoint-*"))
-        recorded = {f"checkpoint-{c.step_number}" for c in checkpoints}
-        assert recorded <= {folder.name for folder in folders}
-        assert all((folder / "trainer_state.json").is_file() for folder in folders if folder.name in recorded)
+        assert len(checkpoints) >= 5  # every checkpoint recorded stays listed
+        folders = {folder.name for folder in (tmp_path / "jobs" / job_id / "train").glob("checkpoint-*")}
+        kept = {f"checkpoint-{c.step_number}" for c in checkpoints if c.to_dict().get("deleted_at") is None}
+        deleted = {f"checkpoint-{c.step_number}" for c in checkpoints if c.to_dict().get("deleted_at") is not None}
+        assert len(kept) == 3 and kept <= folders and deleted and not deleted & folders
+        folder = tmp_path / "jobs" / job_id / "train"
+        assert all((folder / name / "trainer_state.json").is_file() for name in kept)
         messages = [e.message for e in client.fine_tuning.jobs.list_events(job_id, limit=1000).data]
         assert "cancel requested" in messages and not any("succeeded" in m for m in messages)
     finally:

@@ -122,6 +122,7 @@ def test_another_tenant_sees_and_touches_nothing(owner_server, owned):
         assert f"model {ft_model!r} does not exist" in caught.value.body["message"]
         assert ft_model not in caught.value.body["message"].split("available models:")[1]
     _walk_the_generic_routes(owner_server, other.api_key, owned)
+    _operational_routes_name_it_to_its_owner_and_the_admin_only(owner_server, other.api_key, ft_model)
     assert [f.id for f in other.files.list().data] == [own_file.id]
     assert other.batches.list().data == [] and other.fine_tuning.jobs.list().data == []
     assert ft_model not in [m.id for m in other.models.list().data]
@@ -136,6 +137,19 @@ def _walk_the_generic_routes(server, key: str, owned: dict) -> None:
             assert response.status_code == 404, (method, path, response.text)
     assert _get(server, key, "/jobs").json()["data"] == []
     assert _get(server, key, "/jobs", after=owned["job"].id).status_code == 404
+
+
+def _operational_routes_name_it_to_its_owner_and_the_admin_only(server, other_key: str, ft_model: str) -> None:
+    """/health and /metrics: no key (a load balancer, a scraper) and another tenant see the shared model only."""
+    root = server.base_url.removesuffix("/v1")
+    admin_key = client_for(server, "admin").api_key
+    for key, shown in ((None, False), (other_key, False), (server.api_key, True), (admin_key, True)):
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        health = httpx.get(f"{root}/health", headers=headers, timeout=30)
+        assert health.status_code == 200 and (ft_model in health.json()["models"]) is shown, key
+        assert server.model in health.json()["models"]
+        metrics = httpx.get(f"{root}/metrics", headers=headers, timeout=30).text
+        assert (f'model="{ft_model}"' in metrics) is shown and f'model="{server.model}"' in metrics, key
 
 
 def _owner_records_are_untouched(client, owned: dict) -> None:

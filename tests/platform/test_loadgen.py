@@ -8,6 +8,7 @@ import math
 import statistics
 import subprocess
 import sys
+from collections import Counter
 
 from headwater.platform.loadgen import LoadConfig, arrival_delays, exact_prompts, make_prompts, run_load, summarise
 
@@ -21,10 +22,14 @@ def test_sharegpt_like_lengths_stay_in_bounds_and_are_seeded():
     assert all(1 <= prompt.max_tokens <= 512 for prompt in prompts)
 
 
-def test_shared_prefix_prompts_share_their_groups_prefix():
-    prompts = make_prompts(LoadConfig("http://x/v1", "m", dataset="shared-prefix", num_prompts=8, prefix_groups=2))
+def test_shared_prefix_prompts_share_their_groups_prefix_in_a_random_order():
+    config = LoadConfig("http://x/v1", "m", dataset="shared-prefix", num_prompts=64, prefix_groups=8)
+    prompts = make_prompts(config)
+    assert prompts == make_prompts(config)
     prefixes = [prompt.text.split("\n\n")[0] for prompt in prompts]
-    assert prefixes[0] == prefixes[2] == prefixes[4] != prefixes[1]
+    assert sorted(Counter(prefixes).values()) == [8] * 8 and len(set(prompt.text for prompt in prompts)) == 64
+    # not cyclic: round robin over 2 TEs must not send every request of a prefix to the same TE
+    assert set(prefixes[0::2]) & set(prefixes[1::2])
 
 
 def test_poisson_arrivals_have_the_asked_rate_and_bursty_ones_more_spread():

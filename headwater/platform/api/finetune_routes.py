@@ -109,6 +109,7 @@ async def list_checkpoints(job_id: str, request: Request, tenant: str = Depends(
             "fine_tuning_job_id": job_id,
             "metrics": {"step": float(checkpoint.step), **checkpoint.metrics},
             "step_number": checkpoint.step,
+            "deleted_at": int(checkpoint.deleted_at.timestamp()) if checkpoint.deleted_at is not None else None,
         }
         for checkpoint in reversed(checkpoints)
     ]

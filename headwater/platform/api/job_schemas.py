@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, JsonValue
+from pydantic import BaseModel, Field, JsonValue
 
 
 class BatchRequest(BaseModel):
@@ -156,6 +156,11 @@ class FineTuneCheckpoint(BaseModel):
     fine_tuning_job_id: str
     metrics: dict[str, float]
     step_number: int
+    deleted_at: int | None = Field(
+        None,
+        description="Headwater: when rotation (HEADWATER_CHECKPOINTS_KEPT) deleted the checkpoint's folder; it stays "
+        "listed but is never resumed. Null while it is on disk.",
+    )
 
 
 class FineTuneCheckpointList(BaseModel):

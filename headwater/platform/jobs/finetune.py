@@ -9,6 +9,10 @@ served or built-in, distilled into the job's model with TAID or a baseline loss,
 (`finetune_lora`). Stages: moderate (the platform's guard, HEADWATER_MODERATION_GUARD, over every example; the job
 fails closed above the threshold) → train (a worker task) → register → evaluate (the judge named by
 HEADWATER_EVAL_JUDGE scores the base and the fine-tuned model, `finetune_evaluate`) → succeeded.
+
+A cancel is honoured in every stage. During evaluate it stops the judging at once, and the model registered for it is
+taken out of the catalogue again: a cancelled job serves no model (`fine_tuned_model` null, as OpenAI's cancelled
+jobs have), while its trained weights stay on disk as the job's last checkpoint.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from headwater.platform.jobs.finetune_evaluate import EvaluateStage
 from headwater.platform.jobs.finetune_hyper import method_settings, resolve_hyperparameters
 from headwater.platform.jobs.records import JobRecord, JobStore, TaskSpec
 from headwater.platform.jobs.running import RunningJobs, jobs_to_resume
-from headwater.platform.jobs.workers import WorkerRunner
+from headwater.platform.jobs.workers import StageCancelled, WorkerRunner
 from headwater.safety.guard.check import CheckReport, check_examples, example_conversation
 from headwater.safety.guard.verdict import Conversation, Guard
 
@@ -181,16 +185,30 @@ class FineTuneService:
         if not moderated:
             return
 
-        def register(job: JobRecord) -> None:
-            asyncio.run_coroutine_threadsafe(self._register(job), loop).result()
-            asyncio.run_coroutine_threadsafe(self._evaluate(job.id), loop).result()
+        def finish(job: JobRecord) -> None:
+            asyncio.run_coroutine_threadsafe(self._finish(job), loop).result()
 
-        await asyncio.to_thread(self.runner.run, job_id, register)
+        await asyncio.to_thread(self.runner.run, job_id, finish)
 
-    async def _evaluate(self, job_id: str) -> None:
-        """The evaluate stage, on the model just registered (it is judged as it is served)."""
-        job = await asyncio.to_thread(self.jobs.get, job_id)
-        await EvaluateStage(self.gateway, self.jobs, self.files, job).run()
+    async def _finish(self, job: JobRecord) -> None:
+        """Register, then evaluate the model as it is served. A cancel requested by the end (the evaluate stage
+        stops at once on one) unregisters the model and raises `StageCancelled`, so the job ends `cancelled`."""
+        await self._register(job)
+        job = await asyncio.to_thread(self.jobs.get, job.id)
+        completed = await EvaluateStage(self.gateway, self.jobs, self.files, job).run_or_cancel()
+        job = await asyncio.to_thread(self.jobs.get, job.id)
+        if completed and job.cancel_requested_at is None:
+            return
+        await self._unregister(job)
+        raise StageCancelled("cancelled after training: the fine-tuned model is not served")
+
+    async def _unregister(self, job: JobRecord) -> None:
+        """Take a cancelled job's model out of the catalogue; its weights stay (the job's last checkpoint)."""
+        name = job.result.get("fine_tuned_model")
+        if name in self.gateway.control.entries:
+            await self.gateway.control.remove(name)
+        await asyncio.to_thread(self.jobs.update, job.id, None, {"fine_tuned_model": None})
+        await asyncio.to_thread(self.jobs.add_event, job.id, f"unregistered {name}: the job was cancelled")
 
     async def _moderate(self, job: JobRecord) -> bool:
         """The moderate stage: every training example through the platform's guard (`/v1/moderations`' own), the
@@ -238,7 +256,8 @@ class FineTuneService:
         if name not in self.gateway.models:
             entry = CatalogueEntry(model=train.result["model_path"], name=name, owner=job.tenant)
             await self.gateway.control.add(entry)
-        await asyncio.to_thread(self.jobs.update, job.id, None, {"fine_tuned_model": name})
+        result = {"fine_tuned_model": name, "train_loss": train.result.get("train_loss")}
+        await asyncio.to_thread(self.jobs.update, job.id, None, result)
         await asyncio.to_thread(self.jobs.add_event, job.id, f"registered {name}: it answers /v1/chat/completions")
 
     async def _serve_again(self, job_id: str) -> None:

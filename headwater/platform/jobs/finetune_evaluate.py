@@ -6,6 +6,9 @@ Before vs after goes to the job's `result.evaluation` and to events; the per-exa
 a result file. With no judge configured the stage is skipped, and an event and the result say so. The model is
 already trained: an evaluation that cannot run (the judge is not served, the engine fails) is a warning and a
 line in the result, never a failed job.
+
+The job's cancel is honoured here too (`run_or_cancel`): within `CANCEL_POLL_S` of the request the stage's
+generations are cancelled (their requests leave the TEs) and it ends with `result.evaluation` "cancelled".
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ from headwater.judge.judge import Judge
 from headwater.platform.files import FileStore
 from headwater.platform.jobs.finetune_eval import EvalItem, delta, eval_item, evaluate, records, report, summary
 from headwater.platform.jobs.records import JobRecord, JobStore
-from headwater.platform.served_generator import ServedGenerator
+from headwater.platform.served_generator import GenerationCancelled, ServedGenerator
 
 if TYPE_CHECKING:
     from headwater.platform.app import Gateway
 
 logger = logging.getLogger(__name__)
+
+CANCEL_POLL_S = 0.25
+"""How often the evaluate stage looks for its job's cancel request."""
+CANCEL_GRACE_S = 10.0
+"""How long a cancelled stage may take to wind down (its generations fail at once) before its task is cancelled."""
 
 
 def evaluation_items(files: FileStore, job: JobRecord, limit: int) -> tuple[str, list[EvalItem]]:
@@ -46,6 +54,31 @@ class EvaluateStage:
 
     def __init__(self, gateway: Gateway, jobs: JobStore, files: FileStore, job: JobRecord) -> None:
         self.gateway, self.jobs, self.files, self.job = gateway, jobs, files, job
+        self.cancelled = False
+        self._generators: list[ServedGenerator] = []
+
+    def cancel(self) -> None:
+        """Stop the stage at once (on the gateway's loop): the generations in progress and any later one raise
+        `GenerationCancelled`, which `run` records as a cancelled evaluation."""
+        self.cancelled = True
+        for generator in self._generators:
+            generator.cancel()
+
+    async def run_or_cancel(self, poll_s: float = CANCEL_POLL_S) -> bool:
+        """`run`, looking for the job's cancel request every `poll_s` seconds; on one, `cancel`. Returns False when
+        the stage was cancelled (the caller then cancels the job), True when it ran to its end."""
+        work = asyncio.ensure_future(self.run())
+        while not work.done():
+            await asyncio.wait({work}, timeout=poll_s)
+            if work.done() or self.cancelled:
+                continue
+            if (await asyncio.to_thread(self.jobs.get, self.job.id)).cancel_requested_at is not None:
+                self.cancel()
+                await asyncio.wait({work}, timeout=CANCEL_GRACE_S)
+                work.cancel()  # a no-op once it has ended, as it does at once
+        if not work.cancelled():
+            work.result()  # an unexpected error of the stage propagates
+        return not self.cancelled
 
     async def _note(self, message: str, level: str = "info", **data: object) -> None:
         await asyncio.to_thread(self.jobs.add_event, self.job.id, message, level, dict(data))
@@ -71,6 +104,9 @@ class EvaluateStage:
                 )
                 return
             await self._judge(judge, split, items)
+        except GenerationCancelled:
+            await self._note("evaluation cancelled: the job's cancel was requested", "warning")
+            await self._result("cancelled")
         except HeadwaterError as error:  # the trained model stays registered: the evaluation is what is missing
             logger.warning("evaluation of %s failed: %s", self.job.id, error)
             await self._skip(f"failed: {error}")
@@ -91,10 +127,11 @@ class EvaluateStage:
             "before": ServedGenerator(self.gateway, job.model, job.tenant, kind="evaluation", fit_window=True),
             "after": ServedGenerator(self.gateway, tuned, job.tenant, kind="evaluation", fit_window=True),
         }
-        judge = Judge(
-            ServedGenerator(self.gateway, judge_name, job.tenant, kind="evaluation", fit_window=True),
-            seed=job.params["seed"],
-        )
+        judging = ServedGenerator(self.gateway, judge_name, job.tenant, kind="evaluation", fit_window=True)
+        self._generators = [*models.values(), judging]
+        if self.cancelled:
+            raise GenerationCancelled("the evaluation was cancelled before it started")
+        judge = Judge(judging, seed=job.params["seed"])
         results = await asyncio.to_thread(evaluate, judge, models, items)
         before = summary(job.model, results["before"])
         after = summary(tuned, results["after"])

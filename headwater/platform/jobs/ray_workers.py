@@ -27,6 +27,7 @@ from typing import Any
 import ray
 
 from headwater.platform.executors.ray import LOST_EXIT_CODE, RayCluster
+from headwater.platform.jobs.checkpoint_rotation import DEFAULT_CHECKPOINTS_KEPT
 from headwater.platform.jobs.records import JobStore, TaskInfo
 from headwater.platform.jobs.worker_process import run_task
 from headwater.platform.jobs.workers import TaskArgs, Worker, WorkerLaunchError, WorkerRunner
@@ -133,8 +134,9 @@ class RayWorkerRunner(WorkerRunner):
         num_gpus: float = 0.0,
         poll_s: float = 0.1,
         grace_s: float = 5.0,
+        checkpoints_kept: int = DEFAULT_CHECKPOINTS_KEPT,
     ) -> None:
-        super().__init__(jobs, workdir, poll_s, grace_s)
+        super().__init__(jobs, workdir, poll_s, grace_s, checkpoints_kept)
         self.cluster = cluster
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus

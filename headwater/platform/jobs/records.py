@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from headwater.errors import ConflictError, InvalidRequestError, NotFoundError
 from headwater.footprint.impacts import CRITERIA as FOOTPRINT_CRITERIA
 from headwater.platform.idempotency import Idempotency
-from headwater.platform.store import JobFootprintRow, JobRow, Store, _Base, _now
+from headwater.platform.store import JobFootprintRow, JobRow, Store, _Base, _now, record_of
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "queued": frozenset({"running", "failed", "cancelled"}),
@@ -67,6 +67,15 @@ class JobCheckpointRow(_Base):
     path: Mapped[str] = mapped_column(String(1000))
     metrics: Mapped[str] = mapped_column(Text, default="{}")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class JobCheckpointDeletionRow(_Base):
+    """A recorded checkpoint whose folder was deleted (rotation, `checkpoint_rotation`): it stays listed, never
+    resumed. A table of its own, so stores made before rotation existed gain it without a migration."""
+
+    __tablename__ = "job_checkpoint_deletions"
+    checkpoint_id: Mapped[int] = mapped_column(ForeignKey("job_checkpoints.id"), primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
 class JobFileRow(_Base):
@@ -158,21 +167,12 @@ class Checkpoint:
     path: str
     metrics: dict
     created_at: datetime
+    deleted_at: datetime | None = None
+    """When its folder was deleted (rotation); None while it is on disk."""
 
 
 def _task(row: TaskRow) -> TaskInfo:
-    return TaskInfo(
-        row.id,
-        row.job_id,
-        row.name,
-        row.function,
-        json.loads(row.payload),
-        row.state,
-        row.attempts,
-        row.max_attempts,
-        json.loads(row.result),
-        row.error,
-    )
+    return record_of(TaskInfo, row, payload=json.loads(row.payload), result=json.loads(row.result))
 
 
 class JobStore:
@@ -340,10 +340,7 @@ class JobStore:
         if after is not None:
             query = query.where(JobEventRow.id > after)
         with self._session() as session:
-            return [
-                JobEvent(r.id, r.job_id, r.created_at, r.level, r.message, json.loads(r.data))
-                for r in session.scalars(query)
-            ]
+            return [record_of(JobEvent, r, data=json.loads(r.data)) for r in session.scalars(query)]
 
     def add_checkpoint(self, job_id: str, step: int, path: str, metrics: dict | None = None) -> None:
         """Record a checkpoint and its `checkpoint at step N` event in one transaction: a platform killed between
@@ -354,12 +351,26 @@ class JobStore:
             session.add(JobEventRow(job_id=job_id, message=f"checkpoint at step {step}", data=data))
 
     def checkpoints(self, job_id: str) -> list[Checkpoint]:
-        query = select(JobCheckpointRow).where(JobCheckpointRow.job_id == job_id).order_by(JobCheckpointRow.id)
+        """Every checkpoint recorded, oldest first, the deleted ones with their `deleted_at`."""
+        query = (
+            select(JobCheckpointRow, JobCheckpointDeletionRow.deleted_at)
+            .outerjoin(JobCheckpointDeletionRow, JobCheckpointDeletionRow.checkpoint_id == JobCheckpointRow.id)
+            .where(JobCheckpointRow.job_id == job_id)
+            .order_by(JobCheckpointRow.id)
+        )
         with self._session() as session:
             return [
-                Checkpoint(r.id, r.job_id, r.step, r.path, json.loads(r.metrics), r.created_at)
-                for r in session.scalars(query)
+                Checkpoint(r.id, r.job_id, r.step, r.path, json.loads(r.metrics), r.created_at, deleted)
+                for r, deleted in session.execute(query).all()
             ]
+
+    def mark_checkpoints_deleted(self, job_id: str, checkpoint_ids: list[int], message: str) -> None:
+        """Record that these checkpoints' folders are deleted (before deleting them: a platform killed in between
+        leaves a folder too many on disk, never a listed checkpoint that is gone), with `message` as the event."""
+        with self._session.begin() as session:
+            for checkpoint_id in checkpoint_ids:
+                session.merge(JobCheckpointDeletionRow(checkpoint_id=checkpoint_id))
+            session.add(JobEventRow(job_id=job_id, message=message[:2000], data=json.dumps({"ids": checkpoint_ids})))
 
     def set_file(self, job_id: str, role: str, file_id: str) -> None:
         with self._session.begin() as session:
@@ -430,19 +441,5 @@ class JobStore:
         if detail is None:
             raise NotFoundError(f"no {kind or 'job'} {job_id!r}", param="id")
         files = {f.role: f.file_id for f in session.scalars(select(JobFileRow).where(JobFileRow.job_id == job_id))}
-        return JobRecord(
-            row.id,
-            row.tenant_id,
-            row.kind,
-            row.model,
-            row.state,
-            json.loads(detail.params),
-            detail.progress,
-            json.loads(detail.result),
-            row.error,
-            row.created_at,
-            detail.started_at,
-            row.finished_at,
-            detail.cancel_requested_at,
-            files,
-        )
+        decoded = {"params": json.loads(detail.params), "result": json.loads(detail.result)}
+        return record_of(JobRecord, row, detail, files=files, **decoded)

@@ -15,9 +15,13 @@ kill or a segfault in the task cannot take the gateway down). The supervisor rec
 - the worker died without a word (killed, crashed) → it was *lost*: the task runs again, from its last
   checkpoint, up to its `max_attempts`, then the job fails naming the exit code and the attempts;
 - the job's cancel was requested → the worker is terminated (killed after `grace_s`) and the job is cancelled;
-  its checkpoints stay;
+  its checkpoints stay (a cancel honoured by the job's last step, `before_success`, raises `StageCancelled`: the job
+  is cancelled too);
 - the platform is stopping (`stop()`) → the worker is terminated and the job is left `running`, for the next
   start to requeue and resume (`JobStore.requeue_running`).
+
+Each recorded checkpoint rotates the job's Trainer checkpoints (`checkpoint_rotation`): only the last
+`checkpoints_kept` stay on disk, and a task resumes from the last checkpoint not deleted.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Protocol
 
 from headwater.config import Settings
 from headwater.platform.executors import ray_cluster
+from headwater.platform.jobs.checkpoint_rotation import DEFAULT_CHECKPOINTS_KEPT, rotate_checkpoints
 from headwater.platform.jobs.records import JobRecord, JobStore, TaskInfo
 from headwater.platform.jobs.worker_process import run_task
 
@@ -57,6 +62,11 @@ TaskArgs = tuple[str, dict, str, int, str | None]
 
 class WorkerLaunchError(RuntimeError):
     """A worker cannot be started for a task (its resources can never be had): the task fails with this reason."""
+
+
+class StageCancelled(Exception):
+    """Raised by a job's `before_success` step (a fine-tuning job's evaluate stage) that stopped because the job's
+    cancel was requested: the job ends `cancelled`, not `failed`."""
 
 
 class Worker(Protocol):
@@ -129,13 +139,24 @@ class LocalWorker:
 
 
 class WorkerRunner:
-    """Runs jobs' tasks on workers that `_launch` starts, with the supervision of this module's docstring."""
+    """Runs jobs' tasks on workers that `_launch` starts, with the supervision of this module's docstring;
+    `checkpoints_kept` Trainer checkpoints of a job stay on disk (0: all)."""
 
-    def __init__(self, jobs: JobStore, workdir: Path, poll_s: float = 0.1, grace_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        jobs: JobStore,
+        workdir: Path,
+        poll_s: float = 0.1,
+        grace_s: float = 5.0,
+        checkpoints_kept: int = DEFAULT_CHECKPOINTS_KEPT,
+    ) -> None:
+        if checkpoints_kept < 0:
+            raise ValueError(f"checkpoints_kept must be 0 (keep all) or more, got {checkpoints_kept}")
         self.jobs = jobs
         self.workdir = workdir
         self.poll_s = poll_s
         self.grace_s = grace_s
+        self.checkpoints_kept = checkpoints_kept
         self._stopping = threading.Event()
 
     def _launch(self, task: TaskInfo, args: TaskArgs) -> Worker:
@@ -168,6 +189,9 @@ class WorkerRunner:
         if before_success is not None:
             try:
                 before_success(self.jobs.get(job_id))
+            except StageCancelled as stopped:
+                self.jobs.add_event(job_id, str(stopped))
+                return self.jobs.transition(job_id, "cancelled")
             except Exception as error:  # the job's last step failed: recorded as the reason
                 return self.jobs.transition(job_id, "failed", f"{type(error).__name__}: {error}")
         return self.jobs.transition(job_id, "succeeded")
@@ -201,8 +225,8 @@ class WorkerRunner:
     def _attempt(self, job_id: str, task: TaskInfo) -> TaskOutcome:
         workdir = self.workdir / job_id / task.name
         workdir.mkdir(parents=True, exist_ok=True)
-        checkpoints = self.jobs.checkpoints(job_id)
-        last = checkpoints[-1].path if checkpoints else None
+        on_disk = [c for c in self.jobs.checkpoints(job_id) if c.deleted_at is None]  # never a rotated-away one
+        last = on_disk[-1].path if on_disk else None
         try:
             worker = self._launch(task, (task.function, task.payload, str(workdir), task.attempts, last))
         except WorkerLaunchError as error:
@@ -241,6 +265,7 @@ class WorkerRunner:
             self.jobs.update(job_id, progress=rest[0])
         elif kind == "checkpoint":
             self.jobs.add_checkpoint(job_id, rest[0], rest[1], rest[2])
+            rotate_checkpoints(self.jobs, job_id, self.workdir / job_id, self.checkpoints_kept)
         elif kind == "result":
             return TaskOutcome("result", result=rest[0])
         elif kind == "error":
@@ -257,8 +282,15 @@ class WorkerRunner:
 class LocalWorkerRunner(WorkerRunner):
     """Runs jobs' tasks in local worker processes (the default executor for jobs)."""
 
-    def __init__(self, jobs: JobStore, workdir: Path, poll_s: float = 0.1, grace_s: float = 5.0) -> None:
-        super().__init__(jobs, workdir, poll_s, grace_s)
+    def __init__(
+        self,
+        jobs: JobStore,
+        workdir: Path,
+        poll_s: float = 0.1,
+        grace_s: float = 5.0,
+        checkpoints_kept: int = DEFAULT_CHECKPOINTS_KEPT,
+    ) -> None:
+        super().__init__(jobs, workdir, poll_s, grace_s, checkpoints_kept)
         self._context = multiprocessing.get_context("spawn")
 
     def _launch(self, task: TaskInfo, args: TaskArgs) -> Worker:
@@ -275,8 +307,15 @@ def worker_runner(settings: Settings, jobs: JobStore, workdir: Path) -> WorkerRu
     """The runner for `settings.executor`: local worker processes, or Ray actors with `HEADWATER_EXECUTOR=ray`
     (each reserving `HEADWATER_TASK_NUM_CPUS` / `HEADWATER_TASK_NUM_GPUS`); Ray is imported only when chosen."""
     if settings.executor != "ray":
-        return LocalWorkerRunner(jobs, workdir)
+        return LocalWorkerRunner(jobs, workdir, checkpoints_kept=settings.checkpoints_kept)
     cluster = ray_cluster(settings)
     from headwater.platform.jobs.ray_workers import RayWorkerRunner
 
-    return RayWorkerRunner(jobs, workdir, cluster, settings.task_num_cpus, settings.task_num_gpus)
+    return RayWorkerRunner(
+        jobs,
+        workdir,
+        cluster,
+        settings.task_num_cpus,
+        settings.task_num_gpus,
+        checkpoints_kept=settings.checkpoints_kept,
+    )

@@ -99,10 +99,18 @@ async def me(request: Request) -> dict[str, object]:
 
 @router.get("/dashboard/api/models")
 async def models(request: Request) -> dict[str, object]:
-    """The catalogue's models with their TE counts by state and load; the admin also gets each TE and the pool."""
+    """The catalogue's models the viewer may use (not another tenant's fine-tuned ones) with their TE counts by state
+    and load; the admin sees every model, and also each TE and the pool."""
     who = await viewer(request)
-    snapshot = gateway_of(request).control.snapshot()
-    shown = [_model_view(model, who.admin) for model in cast(list[dict], snapshot["models"])]
+    gateway = gateway_of(request)
+    snapshot = gateway.control.snapshot()
+    entries = gateway.control.entries
+    listed = [
+        model
+        for model in cast(list[dict], snapshot["models"])
+        if who.admin or model["name"] not in entries or entries[model["name"]].visible_to(who.tenant)
+    ]
+    shown = [_model_view(model, who.admin) for model in listed]
     return {"models": shown, "pool": snapshot["pool"] if who.admin else None}
 
 

@@ -40,3 +40,18 @@ def orphan(payload: dict, context: TaskContext) -> dict:
     (context.workdir / "pid").write_text(str(os.getpid()))
     time.sleep(120)
     return {}
+
+
+def trainer_checkpoints(payload: dict, context: TaskContext) -> dict:
+    """Writes and reports `steps` Trainer-like checkpoint folders (`checkpoint-N` with a trainer_state.json), then a
+    final model folder as its last checkpoint, as a train task does."""
+    for step in range(1, payload["steps"] + 1):
+        folder = context.workdir / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "trainer_state.json").write_text("{}")
+        context.checkpoint(step, str(folder), train_loss=1.0 / step)
+    final = context.workdir / "final"
+    final.mkdir()
+    (final / "model.safetensors").write_text("weights")
+    context.checkpoint(payload["steps"], str(final), train_loss=0.5)
+    return {"model_path": str(final)}

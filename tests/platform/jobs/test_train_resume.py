@@ -1,6 +1,7 @@
-"""A `distill` or `dpo` train task killed after a checkpoint continues from it when retried: the retry says where
-it resumed, trains only the steps left, and ends at the uninterrupted run's step count, TAID's t continuing
-as it would have (not restarting at t_start)."""
+"""A `distill`, `dpo` or `supervised` train task killed after a checkpoint continues from it when retried: the retry
+says where it resumed, trains only the steps left, and ends at the uninterrupted run's step count, TAID's t continuing
+as it would have (not restarting at t_start), and its `train_loss` the mean over every step of the run, the steps
+before the kill included (not only the resumed ones)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from headwater.platform.jobs.finetune_dpo import train_dpo
-from headwater.platform.jobs.finetune_tasks import train_distill
+from headwater.platform.jobs.finetune_tasks import train_distill, train_supervised
 from headwater.platform.jobs.worker_process import TaskContext
 
 
@@ -36,6 +37,17 @@ class Pipe:
 
     def steps(self) -> list[dict]:
         return [m[2] for m in self.messages if m[0] == "event" and "train_loss" in m[2]]
+
+    def final_loss(self) -> float:
+        """The `train_loss` the task recorded with its final model (its last checkpoint)."""
+        return [m[3]["train_loss"] for m in self.messages if m[0] == "checkpoint"][-1]
+
+
+def _mean_loss(before: Pipe, after: Pipe, killed_at: int) -> float:
+    """The mean of the step losses logged before the kill (up to its checkpoint) and after the resume."""
+    losses = [s["train_loss"] for s in before.steps() if s["step"] <= killed_at]
+    losses += [s["train_loss"] for s in after.steps()]
+    return sum(losses) / len(losses)
 
 
 def _run(task, payload: dict, workdir: Path, kill_at: int) -> tuple[Pipe, TaskContext]:
@@ -82,6 +94,8 @@ def test_a_killed_taid_distillation_resumes_with_its_schedule(tmp_path, data_dir
     assert [s["taid_t"] for s in retry.steps()] == pytest.approx([expected[3], expected[4]], rel=1e-4)
     assert result["t"] == pytest.approx(uninterrupted["t"], rel=1e-4)
     assert expected[3] > 0.5  # the linear floor after step 2 of 4: a restarted schedule would log 0.4
+    assert result["train_loss"] == pytest.approx(_mean_loss(first, retry, 2), rel=1e-6)
+    assert result["train_loss"] == pytest.approx(uninterrupted["train_loss"], rel=1e-4) == retry.final_loss()
 
 
 def test_a_killed_dpo_training_resumes_its_lora_adapter(tmp_path, data_dir):
@@ -111,6 +125,31 @@ def test_a_killed_dpo_training_resumes_its_lora_adapter(tmp_path, data_dir):
     assert [s["step"] for s in retry.steps()] == [2, 3]
     assert [m[1] for m in retry.messages if m[0] == "checkpoint"] == [2, 3]  # step 2's, then the merged model's
     assert result["examples"] == 6 and not (Path(result["model_path"]) / "adapter_config.json").exists()
+    assert result["train_loss"] == pytest.approx(_mean_loss(first, retry, 1), rel=1e-6) == retry.final_loss()
+
+
+def test_a_killed_supervised_training_reports_the_loss_of_the_whole_run(tmp_path, data_dir):
+    lines = [
+        {"messages": [{"role": "user", "content": f"What is {a}+{a}?"}, {"role": "assistant", "content": str(2 * a)}]}
+        for a in range(8)
+    ]
+    training = tmp_path / "train.jsonl"
+    training.write_text("\n".join(json.dumps(line) for line in lines))
+    payload = {
+        "model": "tiny-chat",
+        "training_file": str(training),
+        "data_dir": str(data_dir),
+        "hyperparameters": {"n_epochs": 1, "batch_size": 2, "learning_rate_multiplier": 10, "lora": False},
+        "max_length": 32,
+        "checkpoint_interval_s": 0,
+    }
+    uninterrupted, _ = _retry(train_supervised, payload, tmp_path / "whole", None, attempt=1)
+    first, context = _run(train_supervised, payload, tmp_path / "job", kill_at=2)
+    result, retry = _retry(train_supervised, payload, tmp_path / "job", context.last_checkpoint)
+
+    assert [s["step"] for s in retry.steps()] == [3, 4]
+    assert result["train_loss"] == pytest.approx(_mean_loss(first, retry, 2), rel=1e-6) == retry.final_loss()
+    assert result["train_loss"] == pytest.approx(uninterrupted["train_loss"], rel=1e-4)
 
 
 def test_a_retry_with_no_checkpoint_restarts_the_distillation(tmp_path, data_dir):
