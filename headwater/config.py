@@ -128,6 +128,12 @@ class Settings(BaseSettings):
         description="How disaggregated models move KV from prefill to decode TEs: shm (/dev/shm, one host) or socket "
         "(TCP from the prefill TE, TEs on several hosts); a catalogue entry's `kv_transport` overrides it.",
     )
+    engine_threads: int = Field(
+        _ENGINE.threads,
+        ge=0,
+        description="CPU threads of each TE's engine (torch intra-op or llama.cpp threads); 0: one per core. On a "
+        "shared host, fewer than the cores leave room for the gateway and other TEs.",
+    )
     kv_address: str = Field(
         _ENGINE.kv_address,
         description="socket transport: HOST[:PORT] prefill TEs serve KV hand-offs on; default: the host's address, "
@@ -221,6 +227,7 @@ class Settings(BaseSettings):
             self.kv_block_size,
             kv_transport=self.kv_transport,
             kv_address=self.kv_address,
+            threads=self.engine_threads,
         )
 
     @property

@@ -140,6 +140,9 @@ class EngineConfig(msgspec.Struct, frozen=True):
     TE serves them over TCP: TEs on different hosts)."""
     kv_address: str = ""
     """`socket`: HOST[:PORT] a prefill engine serves its hand-offs on (empty: this host's address, a free port)."""
+    threads: int = 0
+    """CPU threads of the engine's kernels (torch's intra-op threads, llama.cpp's `n_threads`); 0: torch's default,
+    one per core. Fewer leave cores to the gateway and other TEs on a shared host."""
 
     @property
     def max_sequence_tokens(self) -> int:

@@ -75,6 +75,10 @@ def build_engine(
     """Load the model, start a transformers continuous-batching engine for it and run one dummy request through
     it; returns the engine, what it runs on, the seconds of each phase and where the weights came from (through
     `weights`, default: the one `weight_source` picks for the spec)."""
+    if spec.engine.threads:
+        import torch
+
+        torch.set_num_threads(spec.engine.threads)
     if spec.backend == "llamacpp":
         return build_llamacpp_engine(spec)
     from headwater.engine.transformers_engine import TransformersEngine
@@ -107,7 +111,13 @@ def build_llamacpp_engine(spec: ipc.ModelSpec) -> tuple[Engine, EngineInfo, dict
     started = time.monotonic()
     tokenizer, _window = gguf_serving_files(gguf, spec.data_dir)
     engine = LlamaCppEngine(
-        gguf, [tokenizer.eos_token_id], spec.engine, tokenizer, spec.max_sequences, exact=spec.exact
+        gguf,
+        [tokenizer.eos_token_id],
+        spec.engine,
+        tokenizer,
+        spec.max_sequences,
+        threads=spec.engine.threads or None,
+        exact=spec.exact,
     )
     engine.start()
     phases = {"weight_load": time.monotonic() - started, "engine_start": 0.0}
