@@ -317,6 +317,7 @@ class LlamaCppEngine:
 
     def _step(self) -> None:
         """One engine step: the planned `llama_decode` calls, then one sampling pass over every row they produced."""
+        self._close_id_gaps()
         calls = self._plan()
         sequences: list[_Sequence] = []
         logits: list[torch.Tensor] = []
@@ -332,6 +333,28 @@ class LlamaCppEngine:
                 sequences += rows
         if sequences:
             self._sample(sequences, logits[0] if len(logits) == 1 else torch.cat(logits))
+
+    def _close_id_gaps(self) -> None:
+        """Move decoding sequences down into free ids below them, so their ids follow each other again.
+
+        A finished sequence leaves its id free among running ones, and llama.cpp then computes the decode call as one
+        pass over the weights per run of consecutive ids (`_plan`); 8 sequences with 3 holes between them cost 4
+        passes. Moving the highest decoding sequence into the lowest free id below it is one copy of its KV stream
+        (`llama_memory_seq_cp` across streams copies the stream's buffer at the next decode, cells at the same
+        places, so its logits do not change), far cheaper than a pass. Prompts still being fed stay where they are;
+        with the unified cache ids do not matter."""
+        if not self.exact or self._lib is None:
+            return
+        memory = self._lib.llama_get_memory(self._ctx)
+        while self._free_seq_ids:
+            decoding = [s for s in self._running.values() if not s.prefilling]
+            highest = max(decoding, key=lambda s: s.seq_id, default=None)
+            if highest is None or highest.seq_id < self._free_seq_ids[0]:
+                return
+            source, target = highest.seq_id, heapq.heapreplace(self._free_seq_ids, highest.seq_id)
+            self._lib.llama_memory_seq_cp(memory, source, target, -1, -1)
+            self._lib.llama_memory_seq_rm(memory, source, -1, -1)
+            highest.seq_id = target
 
     def _plan(self) -> list[list[_Token]]:
         """The step's tokens, grouped into `llama_decode` calls: one token per generating sequence, then chunks of

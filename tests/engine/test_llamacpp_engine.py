@@ -109,6 +109,34 @@ def test_seeded_requests_give_the_same_tokens_alone_and_in_a_batch_of_eight(engi
     assert all(len(tokens) > 0 for tokens in alone.values())
 
 
+def test_a_sequence_moved_into_a_freed_id_keeps_its_tokens_and_logprobs(engine, tokenizer):
+    """Short requests take the low ids and finish first; the long one, on the highest id, is then moved down into
+    a freed id (its KV stream copied, `_close_id_gaps`) and must go on exactly as it does alone."""
+    prompt = _prompt(tokenizer, "Write a sentence about rivers.")
+    params = SamplingParams(max_tokens=24, temperature=0.8, seed=5)
+    alone = _outputs(engine, [EngineRequest("long", prompt, params)])["long"]
+    short = [
+        EngineRequest(f"short{n}", _prompt(tokenizer, f"Count to {n}."), SamplingParams(max_tokens=2, temperature=0))
+        for n in range(5)
+    ]
+    moves: list[tuple[int, int]] = []
+    close_gaps = engine._close_id_gaps
+
+    def recording() -> None:
+        before = {id(s): s.seq_id for s in engine._running.values()}
+        close_gaps()
+        moves.extend((before[id(s)], s.seq_id) for s in engine._running.values() if before[id(s)] != s.seq_id)
+
+    engine._close_id_gaps = recording
+    try:
+        crowded = _outputs(engine, [*short, EngineRequest("long", prompt, params)])["long"]
+    finally:
+        del engine._close_id_gaps
+    assert moves and moves[0][1] < moves[0][0]  # the long request was moved down
+    assert [t for o in crowded for t in o.token_ids] == [t for o in alone for t in o.token_ids]
+    assert [p for o in crowded for p in o.logprobs] == [p for o in alone for p in o.logprobs]
+
+
 def test_budget_abort_and_load(engine, tokenizer):
     prompt = _prompt(tokenizer, "Tell a long story about a lighthouse keeper.")
     engine.add_request(EngineRequest("long", prompt, SamplingParams(max_tokens=400, temperature=0.8, seed=1)))

@@ -89,3 +89,35 @@ def test_sequence_ids_are_handed_out_lowest_first():
     engine.add_request(EngineRequest("d", [10, 11], SamplingParams(max_tokens=4)))
     engine._admit()
     assert engine._running["d"].seq_id == 0  # the freed low id, not 3
+
+
+class _RecordingLibrary:
+    """The two llama.cpp memory calls `_close_id_gaps` makes, recorded instead of run."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, int]] = []
+
+    def llama_get_memory(self, context: object) -> str:
+        return "memory"
+
+    def llama_memory_seq_cp(self, memory: str, source: int, target: int, p0: int, p1: int) -> None:
+        assert (p0, p1) == (-1, -1)  # a whole stream: llama.cpp copies across streams only whole
+        self.calls.append(("cp", source, target))
+
+    def llama_memory_seq_rm(self, memory: str, seq_id: int, p0: int, p1: int) -> None:
+        self.calls.append(("rm", seq_id, -1))
+
+
+def test_finished_sequences_leave_no_gap_between_decoding_ids():
+    engine = _engine()
+    engine._lib = library = _RecordingLibrary()
+    for seq_id in (0, 3, 5):
+        _run(engine, seq_id, prompt=4, generated=2)
+    prefilling = _run(engine, 4, prompt=4, generated=0)
+    engine._free_seq_ids = [1, 2, 6, 7]
+    engine._close_id_gaps()
+    assert library.calls == [("cp", 5, 1), ("rm", 5, -1), ("cp", 3, 2), ("rm", 3, -1)]
+    assert sorted(s.seq_id for s in engine._running.values() if not s.prefilling) == [0, 1, 2]
+    assert prefilling.seq_id == 4 and sorted(engine._free_seq_ids) == [3, 5, 6, 7]
+    [decode, _prompts] = engine._plan()
+    assert _ids(decode) == [0, 1, 2]  # one run of ids: one pass over the weights
