@@ -346,10 +346,10 @@ class LlamaCppEngine:
         if not self.exact or self._lib is None:
             return
         memory = self._lib.llama_get_memory(self._ctx)
-        while self._free_seq_ids:
-            decoding = [s for s in self._running.values() if not s.prefilling]
-            highest = max(decoding, key=lambda s: s.seq_id, default=None)
-            if highest is None or highest.seq_id < self._free_seq_ids[0]:
+        # highest first; a moved sequence lands below every free id, so it never needs to move again
+        decoding = sorted((s for s in self._running.values() if not s.prefilling), key=lambda s: -s.seq_id)
+        for highest in decoding:
+            if not self._free_seq_ids or highest.seq_id < self._free_seq_ids[0]:
                 return
             source, target = highest.seq_id, heapq.heapreplace(self._free_seq_ids, highest.seq_id)
             self._lib.llama_memory_seq_cp(memory, source, target, -1, -1)

@@ -15,8 +15,9 @@ FinishReason = Literal["stop", "length", "abort", "error"]
 EngineBackend = Literal["transformers", "llamacpp"]
 """The engines a TE can host: transformers continuous batching (any HF model), llama.cpp (GGUF files)."""
 ServingMode = Literal["colocated", "prefill", "decode"]
-KVTransportName = Literal["shm", "socket"]
 """What a TE does with a request: all of it, only the prompt (then hands its KV on), or the rest after a hand-off."""
+KVTransportName = Literal["shm", "socket"]
+"""How KV hand-offs move between TEs (`EngineConfig.kv_transport`)."""
 
 
 class SamplingParams(msgspec.Struct, frozen=True):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from headwater.errors import InvalidRequestError
 from headwater.judge.judge import parse_for
 from headwater.judge.tasks import Task
-from headwater.models.fine_tuning import device_arguments, lora_config, quiet, run_mean_loss, save_final
+from headwater.models.fine_tuning import device_arguments, lora_config, quiet, save_final, train_run
 from headwater.models.generator import GenerationParams, Generator
 from headwater.models.loading import load_model, load_tokenizer
 
@@ -159,7 +159,7 @@ def train_judge(
         callbacks=list(callbacks),
     )
     quiet(trainer)
-    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+    loss = train_run(trainer, resume_from)
     final = save_final(trainer, tokenizer, output)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    return run_mean_loss(trainer.state, result.training_loss), final, losses
+    return loss, final, losses

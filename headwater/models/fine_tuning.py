@@ -66,6 +66,13 @@ def run_mean_loss(state: TrainerState, fallback: float) -> float:
     return total / steps if steps > 0 else fallback
 
 
+def train_run(trainer: Trainer, resume_from: Path | str | None = None) -> float:
+    """Train, continuing `resume_from` (a Trainer checkpoint folder of an earlier run) when given; returns the mean
+    loss over every step of the run, the resumed one's earlier steps included (`run_mean_loss`)."""
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+    return run_mean_loss(trainer.state, result.training_loss)
+
+
 def save_final(trainer: Trainer, tokenizer: PreTrainedTokenizerBase, output: Path) -> Path:
     """Save the trained model and its tokenizer to `output/final`."""
     final = output / "final"

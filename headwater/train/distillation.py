@@ -16,7 +16,7 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from headwater.errors import InvalidRequestError
-from headwater.models.fine_tuning import quiet, run_mean_loss, save_final
+from headwater.models.fine_tuning import quiet, save_final, train_run
 from headwater.models.generator import GenerationParams
 from headwater.models.hf_generator import HFGenerator
 from headwater.models.loading import load_model, load_tokenizer
@@ -229,12 +229,12 @@ def distill(
         trainer.add_callback(_StepReporter(on_step, config.batch_size * config.grad_accum * mean_length))
     for callback in callbacks:
         trainer.add_callback(callback)
-    trained = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+    loss = train_run(trainer, resume_from)
     final = save_final(trainer, tokenizer, output)
     result = DistillResult(
         config.method,
         trainer.state.global_step,
-        run_mean_loss(trainer.state, trained.training_loss),  # a resumed run's earlier steps count too
+        loss,
         len(examples),
         schedule.t if schedule else None,
         str(final),

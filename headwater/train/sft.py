@@ -13,7 +13,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from headwater.errors import InvalidRequestError
-from headwater.models.fine_tuning import device_arguments, lora_config, quiet, run_mean_loss, save_final
+from headwater.models.fine_tuning import device_arguments, lora_config, quiet, save_final, train_run
 from headwater.models.loading import load_model, load_tokenizer
 from headwater.train.selection import CheckpointSelector, SelectionConfig, SelectionResult
 
@@ -112,8 +112,7 @@ def fine_tune(
     )
 
     quiet(trainer)
-    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
-    loss = run_mean_loss(trainer.state, result.training_loss)  # a resumed run's earlier steps count too
+    loss = train_run(trainer, resume_from)
     if selector is None or selector.result.best_step is None:
         return FineTuneResult(loss, save_final(trainer, tokenizer, output))
     return FineTuneResult(loss, _keep_best(output), selector.result)

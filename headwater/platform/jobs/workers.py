@@ -282,16 +282,7 @@ class WorkerRunner:
 class LocalWorkerRunner(WorkerRunner):
     """Runs jobs' tasks in local worker processes (the default executor for jobs)."""
 
-    def __init__(
-        self,
-        jobs: JobStore,
-        workdir: Path,
-        poll_s: float = 0.1,
-        grace_s: float = 5.0,
-        checkpoints_kept: int = DEFAULT_CHECKPOINTS_KEPT,
-    ) -> None:
-        super().__init__(jobs, workdir, poll_s, grace_s, checkpoints_kept)
-        self._context = multiprocessing.get_context("spawn")
+    _context = multiprocessing.get_context("spawn")
 
     def _launch(self, task: TaskInfo, args: TaskArgs) -> Worker:
         ours, theirs = self._context.Pipe(duplex=False)
