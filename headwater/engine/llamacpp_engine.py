@@ -14,8 +14,12 @@ another's cells, which is what keeps its logits, and so its greedy or seeded tok
 the batch (with llama.cpp's unified cache they drift by ~0.02 in logprob and greedy outputs diverge). Each stream
 holds the cache's cells divided by `max_sequences`. With `exact=False` all sequences share one unified cache, which
 fits longer requests in the same memory. Either way a request is admitted only when its prompt plus its
-`max_tokens` fit the cells not yet promised, so a decode never runs out of room. llama.cpp's prefix reuse across
-sequences is not used (no cache events).
+`max_tokens` fit the cells not yet promised, so a decode never runs out of room.
+
+A new request starts from the longest prefix of its prompt that any stream holds, its tenant's own (a finished
+sequence's stream keeps its tokens until its id is reused), as llama.cpp's own server reuses a slot's last prompt;
+the streams' contents are reported as cache events, as the transformers engine's prefix cache is
+(`headwater.engine.stream_prefixes`).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from headwater.engine.protocol import (
     LoadReport,
 )
 from headwater.engine.sampling import NO_SEED, SamplingBatch, sample_next_tokens, seed_key
+from headwater.engine.stream_prefixes import MIN_PROMPT_CHUNK, BlockReport, Held, longest_holder
 from headwater.errors import HeadwaterError, InvalidRequestError, ModelLoadError
 
 if TYPE_CHECKING:
@@ -51,10 +56,19 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-LONE_SPLIT_KV_CELLS = 512
-"""From this many attended KV cells, llama.cpp's CPU flash attention splits a micro-batch of one single-token
-sequence over the cells and reduces the parts (`use_split_kv_path` in ggml-cpu's ops.cpp, llama.cpp as vendored by
-llama-cpp-python 0.3.36): its logits then differ from the same token's in a micro-batch of several sequences."""
+MIN_COPIED_TOKENS = 16
+"""Reuse another stream's prefix only when it is at least this long: llama.cpp copies a stream only whole (its KV
+for every cell), which costs about what computing a few tokens does."""
+
+FLASH_ATTENTION_OFF = True
+"""llama.cpp's CPU flash attention computes a query row by one of three paths, chosen by the shape of the micro-batch:
+tiled when a stream has 64 or more query rows in it, one row at a time below that, and split over the KV cells for a
+lone token attending over 512 cells or more (`ggml_compute_forward_flash_attn_ext_f16`, llama.cpp as vendored by
+llama-cpp-python 0.3.36); the paths round differently (measured: up to 0.9 in a logit). So a token's logits, and
+the KV it leaves, would depend on how its prompt was cut into chunks and on what else shared its step. Without flash
+attention (a matrix product, softmax, a matrix product) every row is computed the same way whatever the shape:
+a prompt gives the same logits whole, in chunks, or after a reused prefix (tested), and it is no slower on CPU
+(measured with smollm2-135m: 43 ms a step of 8 sequences either way, 49 against 70 ms at 400 tokens of context)."""
 
 
 @dataclass
@@ -69,6 +83,8 @@ class _Sequence:
     """Prompt tokens already decoded."""
     generated: list[int] = field(default_factory=list)
     emitted: int = 0
+    cached: int = 0
+    """Prompt tokens whose KV was reused from a stream that held them (`headwater.engine.stream_prefixes`)."""
 
     @property
     def reserved(self) -> int:
@@ -78,6 +94,13 @@ class _Sequence:
     @property
     def prefilling(self) -> bool:
         return self.fed < len(self.request.prompt_ids)
+
+    def held(self) -> Held:
+        """What its stream holds that a later prompt may reuse: the prompt fed so far. Not the sampled tokens: each
+        was decoded as one row of its stream, which llama.cpp attends otherwise than rows of a prompt chunk, so a
+        prompt reusing them would get other logits than computed whole (nor a one-token prompt, for that reason)."""
+        prompt = self.request.prompt_ids
+        return Held(self.request.cache_salt, prompt[: self.fed] if len(prompt) >= MIN_PROMPT_CHUNK else [])
 
 
 @dataclass(frozen=True)
@@ -136,6 +159,9 @@ class LlamaCppEngine:
         self._running: dict[str, _Sequence] = {}
         self._free_seq_ids = list(range(max_sequences))
         """A heap: the lowest free id goes first, so running sequences keep neighbouring ids (see `_plan`)."""
+        self._kept: dict[int, Held] = {}
+        """What the streams of free ids still hold (finished sequences' tokens), for later prompts to reuse."""
+        self._blocks = BlockReport(self.config.kv_block_size)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._fatal: str | None = None
@@ -178,6 +204,7 @@ class LlamaCppEngine:
         params.n_seq_max = self.max_sequences
         params.n_threads = params.n_threads_batch = self.threads
         params.kv_unified = not self.exact
+        params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED  # see FLASH_ATTENTION_OFF
         params.no_perf = True
         context = lib.llama_init_from_model(model, params)
         if not context:
@@ -200,15 +227,8 @@ class LlamaCppEngine:
     def add_request(self, request: EngineRequest) -> None:
         reserved = len(request.prompt_ids) + request.params.max_tokens
         if reserved > self.max_request_tokens:
-            self._ready.put(
-                EngineOutput(
-                    request.request_id,
-                    [],
-                    [],
-                    "error",
-                    f"prompt + max_tokens ({reserved}) exceed what one request may hold ({self.max_request_tokens})",
-                )
-            )
+            too_big = f"prompt + max_tokens ({reserved}) exceed what one request may hold ({self.max_request_tokens})"
+            self._ready.put(EngineOutput(request.request_id, [], [], "error", too_big))
             return
         with self._lock:
             self._inbox.append(request)
@@ -240,12 +260,13 @@ class LlamaCppEngine:
             waiting = len(self._inbox)
         block = self.config.kv_block_size
         used = sum(-(-(s.fed + len(s.generated)) // block) for s in running)
-        return LoadReport(
-            running=len(running), waiting=waiting, kv_blocks_used=used, kv_blocks_total=self.config.kv_blocks
-        )
+        cached = sum(len(held.tokens) // block for held in list(self._kept.values()))
+        return LoadReport(len(running), waiting, used, self.config.kv_blocks, cached)
 
     def cache_events(self) -> CacheEvents:
-        return CacheEvents(self.config.kv_block_size, reset=True)
+        """The full blocks every stream holds, running or kept, against the previous report."""
+        holders = [s.held() for s in list(self._running.values())] + list(self._kept.values())
+        return self._blocks.events(holders)
 
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and self._fatal is None
@@ -312,8 +333,51 @@ class LlamaCppEngine:
             slot = self._controls.add(controls) if controls is not None else NO_SLOT
             eos = frozenset({*self.eos_token_ids, *request.stop_token_ids})
             sequence = _Sequence(request, heapq.heappop(self._free_seq_ids), eos, slot)
+            self._start_from_held(sequence)
             self._running[request.request_id] = sequence
             promised += reserved
+
+    def _start_from_held(self, sequence: _Sequence) -> None:
+        """Give a new sequence's stream the longest prefix of its prompt that any stream holds, and clear whatever
+        else its stream held, so only the rest of the prompt is decoded (`headwater.engine.stream_prefixes`).
+
+        Its own stream's leftover prefix costs nothing to keep; another stream's is copied (whole with exact
+        streams, which llama.cpp copies only whole; cells shared with the unified cache) when it is longer by
+        `MIN_COPIED_TOKENS`. The logits are the same as from a fresh stream (tested; see `FLASH_ATTENTION_OFF`)."""
+        target, request = sequence.seq_id, sequence.request
+        kept = self._kept.get(target)
+        own = longest_holder(request.prompt_ids, request.cache_salt, [(target, kept)] if kept else [])[1]
+        holders = [(s.seq_id, s.held()) for s in self._running.values()]
+        holders += [(stream, held) for stream, held in self._kept.items() if stream != target]
+        source, length = longest_holder(request.prompt_ids, request.cache_salt, holders)
+        if length < own + (MIN_COPIED_TOKENS if self.exact else 1):
+            source, length = target, own
+        self._vacate(target, length if source == target else 0, source)
+        if self._lib is not None:
+            memory = self._lib.llama_get_memory(self._ctx)
+            if source != target:
+                whole = self.exact  # across streams llama.cpp copies only whole streams
+                self._lib.llama_memory_seq_cp(memory, source, target, -1 if whole else 0, -1 if whole else length)
+            self._lib.llama_memory_seq_rm(memory, target, length, -1)
+        sequence.fed = sequence.cached = length
+
+    def _vacate(self, stream: int, keep: int, busy: int) -> None:
+        """Before a free stream is given to a sequence, move what it holds past its first `keep` tokens (which the
+        sequence reuses) to another free stream, so a later prompt can still reuse it (the next turn of a
+        conversation comes after its reply finished): to an empty stream, the highest (ids are handed out lowest
+        first, so it is overwritten last), else over the oldest content that is older. One whole-stream copy; `busy`
+        (the stream the sequence copies its prefix from) is never the one overwritten."""
+        ages = {other: age for age, other in enumerate(self._kept)}
+        held = self._kept.pop(stream, None)
+        if held is None or len(held.tokens) <= keep or self._lib is None:
+            return
+        free = [other for other in self._free_seq_ids if other not in (stream, busy)]
+        empty = [other for other in free if other not in ages]
+        victim = max(empty) if empty else min(free, key=ages.__getitem__, default=-1)
+        if victim < 0 or (victim in ages and ages[victim] > ages[stream]):
+            return
+        self._lib.llama_memory_seq_cp(self._lib.llama_get_memory(self._ctx), stream, victim, -1, -1)
+        self._kept[victim] = held
 
     def _step(self) -> None:
         """One engine step: the planned `llama_decode` calls, then one sampling pass over every row they produced."""
@@ -351,6 +415,7 @@ class LlamaCppEngine:
         for highest in decoding:
             if not self._free_seq_ids or highest.seq_id < self._free_seq_ids[0]:
                 return
+            self._vacate(self._free_seq_ids[0], 0, highest.seq_id)
             source, target = highest.seq_id, heapq.heapreplace(self._free_seq_ids, highest.seq_id)
             self._lib.llama_memory_seq_cp(memory, source, target, -1, -1)
             self._lib.llama_memory_seq_rm(memory, source, -1, -1)
@@ -364,42 +429,30 @@ class LlamaCppEngine:
         whose ids follow each other in batch order, each computed as its own pass over the weights; so decode
         tokens go in ascending id order (and ids are handed out lowest first), which makes a step of 32 sequences
         one pass instead of 32. Prompt chunks go in a call of their own, in descending id order, so each chunk is
-        one micro-batch whatever else waits (llama.cpp would otherwise cut equal slices off prompts of neighbouring
-        ids, and a prompt cut differently gives other logits). A decode token whose stream's attention would span
-        `LONE_SPLIT_KV_CELLS` cells or more goes alone in its own call: llama.cpp's CPU attention reduces a
-        micro-batch of one such token differently (split over the KV cells) from a micro-batch of several, so
-        decoding it alone always is what keeps its logits independent of the batch. With the unified cache
+        one micro-batch (llama.cpp would otherwise cut equal slices off prompts of neighbouring ids, more passes).
+        How a prompt is cut does not change its logits (`FLASH_ATTENTION_OFF`). With the unified cache
         (`exact=False`) llama.cpp makes one micro-batch of anything, so everything goes in one call."""
         budget = self.config.max_batch_tokens
         decoding = sorted((s for s in self._running.values() if not s.prefilling), key=lambda s: s.seq_id)
         shared: list[_Token] = []
-        calls: list[list[_Token]] = []
         for sequence in decoding[:budget]:
             position = len(sequence.request.prompt_ids) + len(sequence.generated) - 1
-            token = _Token(sequence.generated[-1], position, sequence, True)
-            if self.exact and self._attends_alone(position):
-                calls.append([token])
-            else:
-                shared.append(token)
+            shared.append(_Token(sequence.generated[-1], position, sequence, True))
         count = min(len(decoding), budget)
         chunks: list[list[_Token]] = []
         for sequence in self._running.values():  # the budget goes to waiting prompts first come, first served
             if sequence.prefilling and count < budget:
                 prompt = sequence.request.prompt_ids
-                end = min(len(prompt), sequence.fed + budget - count)
-                chunks.append([_Token(prompt[p], p, sequence, p == len(prompt) - 1) for p in range(sequence.fed, end)])
+                end = sequence.fed + _chunk_length(len(prompt) - sequence.fed, budget - count)
+                chunks += [[_Token(prompt[p], p, sequence, p == len(prompt) - 1) for p in range(sequence.fed, end)]]
                 count += end - sequence.fed
                 sequence.fed = end
-        # descending ids: no chunk follows its id's predecessor, so each is a micro-batch of its own, as it is alone
+        chunks = [chunk for chunk in chunks if chunk]
+        # descending ids: no chunk follows its id's predecessor, so each is a micro-batch of its own
         prompts = [token for chunk in sorted(chunks, key=lambda c: -c[0].sequence.seq_id) for token in chunk]
         if self.exact:
-            return [call for call in (shared, *calls, prompts) if call]
+            return [call for call in (shared, prompts) if call]
         return [shared + prompts]
-
-    def _attends_alone(self, position: int) -> bool:
-        """Whether a lone decode token at `position` makes llama.cpp attend over `LONE_SPLIT_KV_CELLS` or more:
-        it attends over the stream's used cells rounded up to 256, at most the stream's size."""
-        return self._stream_cells >= LONE_SPLIT_KV_CELLS and -(-(position + 1) // 256) * 256 >= LONE_SPLIT_KV_CELLS
 
     def _fill_batch(self, tokens: list[_Token]) -> list[_Sequence]:
         """Write one call's tokens into the `llama_batch`; returns the sequences of its logits rows, in order."""
@@ -442,8 +495,11 @@ class LlamaCppEngine:
             return
         token = sequence.generated[-1]
         top = controls.top[-1:] if controls is not None else []
+        cached = sequence.cached if sequence.emitted == 0 else 0
         sequence.emitted += 1
-        self._ready.put(EngineOutput(sequence.request.request_id, [token], [logprob], top_logprobs=top))
+        self._ready.put(
+            EngineOutput(sequence.request.request_id, [token], [logprob], top_logprobs=top, cached_tokens=cached)
+        )
 
     def _finish(
         self, sequence: _Sequence, reason: FinishReason, error: str | None = None, logprob: float | None = None
@@ -455,11 +511,23 @@ class LlamaCppEngine:
         top = controls.top[-len(new) :] if controls is not None and new else []
         if controls is not None and controls.error and reason != "abort":
             reason, error = "error", controls.error
-        self._ready.put(EngineOutput(sequence.request.request_id, new, logprobs, reason, error, top))
+        cached = sequence.cached if sequence.emitted == 0 else 0
+        self._ready.put(EngineOutput(sequence.request.request_id, new, logprobs, reason, error, top, cached))
         self._running.pop(sequence.request.request_id, None)
-        if self._lib is not None:
+        if self.exact:  # its stream is its own until the id is reused: keep what it holds for later prompts
+            self._kept[sequence.seq_id] = sequence.held()
+        elif self._lib is not None:  # the unified cache's cells are shared by every sequence: free them
             self._lib.llama_memory_seq_rm(self._lib.llama_get_memory(self._ctx), sequence.seq_id, -1, -1)
         heapq.heappush(self._free_seq_ids, sequence.seq_id)
+
+
+def _chunk_length(remaining: int, room: int) -> int:
+    """How many of a prompt's `remaining` tokens to decode in a step with `room` tokens of budget left: never a chunk
+    of one token, nor one that leaves a last token alone, unless the prompt has only one (`MIN_PROMPT_CHUNK`)."""
+    length = min(remaining, room)
+    if length < remaining and remaining - length < MIN_PROMPT_CHUNK:
+        length = remaining - MIN_PROMPT_CHUNK
+    return length if length >= min(MIN_PROMPT_CHUNK, remaining) else 0
 
 
 def _sampling_batch(sequences: list[_Sequence]) -> SamplingBatch:

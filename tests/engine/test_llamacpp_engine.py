@@ -63,7 +63,9 @@ def test_greedy_equals_llama_cpp_own_generation(engine, gguf, tokenizer, monkeyp
         return params
 
     monkeypatch.setattr(llama_cpp.llama_cpp, "llama_model_default_params", without_extra_buffers)
-    reference = llama_cpp.Llama(str(gguf), n_ctx=engine.max_request_tokens, n_threads=2, flash_attn=True, verbose=False)
+    reference = llama_cpp.Llama(
+        str(gguf), n_ctx=engine.max_request_tokens, n_threads=2, flash_attn=False, verbose=False
+    )
     expected = []
     for token in reference.generate(prompt, temp=0.0, top_k=1, reset=True):
         if token == tokenizer.eos_token_id or len(expected) == 24:
@@ -197,8 +199,9 @@ def test_the_unified_cache_admits_within_its_cells_and_lets_one_request_use_them
 
 
 def test_a_long_request_gives_the_same_logprobs_alone_and_in_a_batch(gguf, tokenizer):
-    """Past 256 tokens in a stream of 512 cells or more, llama.cpp attends differently over a lone token: the
-    engine then decodes that sequence alone (see `LlamaCppEngine._plan`), and its logprobs stay exact."""
+    """Past 256 tokens in a stream of 512 cells or more, llama.cpp's flash attention splits a lone token's cells and
+    reduces them differently from a token among others; without it (`FLASH_ATTENTION_OFF`) the logprobs of a long
+    sequence decoded alone or beside others stay exact."""
     # 4 streams of 512 cells; a budget that takes every prompt whole, so prompt chunks are the same both times
     config = EngineConfig(max_batch_tokens=512, kv_blocks=64, kv_block_size=32)
     long_engine = LlamaCppEngine(gguf, [], config, tokenizer, max_sequences=4, threads=2)
@@ -217,3 +220,42 @@ def test_a_long_request_gives_the_same_logprobs_alone_and_in_a_batch(gguf, token
         assert [(o.token_ids, o.logprobs) for o in together] == [(o.token_ids, o.logprobs) for o in alone]
     finally:
         long_engine.shutdown()
+
+
+def test_a_prompt_over_a_held_prefix_gives_what_a_fresh_engine_gives(engine, gguf, tokenizer):
+    """A finished request's stream keeps its prompt; a later prompt sharing a prefix with it (another question on
+    the same text, or the next turn of the conversation) starts from there, reports the tokens it reused, and gets
+    the same tokens and logprobs as on an engine that computes the whole prompt. The new tail is
+    under 64 tokens and the whole prompt over: with flash attention the two would be computed by different paths."""
+    text = " ".join(f"Fact {n}: river number {n} is {n + 3} hundred miles long." for n in range(8))
+    first = _prompt(tokenizer, text + " Which river is the longest?")
+    question = _prompt(tokenizer, text + " Which river is the shortest?")
+    params = SamplingParams(max_tokens=8, temperature=0.8, seed=3)
+    reply = _tokens(_outputs(engine, [EngineRequest("first", first, params)]))["first"]
+    next_turn = first + reply + tokenizer.encode("<|im_end|>\n<|im_start|>user\nAnd the next?<|im_end|>\n")
+    assert len(question) > 64 and len(first) > 64
+    requests = [EngineRequest("question", question, params), EngineRequest("turn", next_turn, params)]
+    reused = _outputs(engine, requests)
+    shared = next(n for n, (a, b) in enumerate(zip(first, question, strict=False)) if a != b)
+    assert reused["question"][0].cached_tokens == shared > len(question) - 64
+    assert reused["turn"][0].cached_tokens == len(first)  # its prompt, not its reply (`_Sequence.held`)
+    fresh = LlamaCppEngine(gguf, [tokenizer.eos_token_id], CONFIG, tokenizer, max_sequences=8, threads=2)
+    fresh.start()
+    try:
+        whole = _outputs(fresh, requests)  # admitted together: neither holds anything the other could reuse
+    finally:
+        fresh.shutdown()
+    assert [outputs[0].cached_tokens for outputs in whole.values()] == [0, 0]
+    for name in ("question", "turn"):
+        assert [(o.token_ids, o.logprobs) for o in reused[name]] == [(o.token_ids, o.logprobs) for o in whole[name]]
+
+
+def test_a_tenant_never_starts_from_another_tenants_stream(engine, tokenizer):
+    prompt = _prompt(tokenizer, "Describe the harbour at dawn in two sentences.")
+    params = SamplingParams(max_tokens=4, temperature=0)
+    _outputs(engine, [EngineRequest("a", prompt, params, cache_salt="tenant-a")])
+    other = _outputs(engine, [EngineRequest("b", prompt, params, cache_salt="tenant-b")])["b"]
+    again = _outputs(engine, [EngineRequest("a2", prompt, params, cache_salt="tenant-a")])["a2"]
+    assert (
+        other[0].cached_tokens == 0 and again[0].cached_tokens == len(prompt) - 2
+    )  # all but the last two (MIN_PROMPT_CHUNK)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from headwater.engine.llamacpp_engine import LlamaCppEngine, _Sequence
+from headwater.engine.llamacpp_engine import LlamaCppEngine, _chunk_length, _Sequence
+from headwater.engine.prefix_cache import block_hashes
 from headwater.engine.protocol import EngineConfig, EngineRequest, SamplingParams
+from headwater.engine.stream_prefixes import Held
 
 
 def _engine(exact: bool = True, stream_cells: int = 256, max_sequences: int = 8) -> LlamaCppEngine:
@@ -59,15 +61,29 @@ def test_prompt_chunks_get_a_call_of_their_own_in_descending_id_order_within_the
     assert [token.position for token in rest] == list(range(52, 80)) and rest[-1].wants_logits
 
 
-def test_a_long_sequence_is_decoded_alone_when_its_stream_is_large():
+def test_long_sequences_decode_with_the_others():
     engine = _engine(stream_cells=1024)
     _run(engine, 0, prompt=12, generated=3)
-    _run(engine, 1, prompt=300, generated=3)  # attends over 512 cells: llama.cpp splits a lone token's attention
-    _run(engine, 2, prompt=200, generated=56)  # position 255: 256 cells, still shared
-    shared, alone = engine._plan()
-    assert _ids(shared) == [0, 2] and _ids(alone) == [1]
-    assert not engine._attends_alone(255) and engine._attends_alone(256)
-    assert not _engine(stream_cells=384)._attends_alone(300)  # a stream under 512 cells never gets there
+    _run(engine, 1, prompt=300, generated=3)  # without flash attention a lone token attends as one among others
+    [call] = engine._plan()
+    assert _ids(call) == [0, 1]
+
+
+def test_no_prompt_chunk_is_a_single_token_unless_the_prompt_is():
+    """llama.cpp attends a lone row of a stream otherwise than rows of a chunk, so a prompt's last token never goes
+    alone: a chunk stops two short of the end, and a step with room for one token leaves the prompt waiting."""
+    assert _chunk_length(remaining=80, room=79) == 78
+    assert _chunk_length(remaining=80, room=1) == 0
+    assert _chunk_length(remaining=3, room=2) == 0
+    assert _chunk_length(remaining=80, room=200) == 80
+    assert _chunk_length(remaining=1, room=5) == 1  # a one-token prompt is computed so whatever happens
+    engine = _engine()
+    _run(engine, 0, prompt=12, generated=3)
+    waiting = _run(engine, 1, prompt=64, generated=0)
+    [decode, prompt] = engine._plan()  # 63 tokens of room would leave the last prompt token alone
+    assert len(decode) == 1 and len(prompt) == 62 and waiting.fed == 62
+    [_decode, rest] = engine._plan()
+    assert [token.position for token in rest] == [62, 63]
 
 
 def test_the_unified_cache_takes_everything_in_one_call():
@@ -105,7 +121,8 @@ class _RecordingLibrary:
         self.calls.append(("cp", source, target))
 
     def llama_memory_seq_rm(self, memory: str, seq_id: int, p0: int, p1: int) -> None:
-        self.calls.append(("rm", seq_id, -1))
+        assert p1 == -1
+        self.calls.append(("rm", seq_id, p0))
 
 
 def test_finished_sequences_leave_no_gap_between_decoding_ids():
@@ -121,3 +138,80 @@ def test_finished_sequences_leave_no_gap_between_decoding_ids():
     assert prefilling.seq_id == 4 and sorted(engine._free_seq_ids) == [3, 5, 6, 7]
     [decode, _prompts] = engine._plan()
     assert _ids(decode) == [0, 1, 2]  # one run of ids: one pass over the weights
+
+
+def _admit(engine: LlamaCppEngine, name: str, prompt: list[int], salt: str | None = None) -> _Sequence:
+    engine.add_request(EngineRequest(name, prompt, SamplingParams(max_tokens=4), cache_salt=salt))
+    engine._admit()
+    return engine._running[name]
+
+
+SYSTEM = list(range(1000, 1040))
+"""A 40-token prefix every prompt below starts with, as a chat template and system prompt do."""
+
+
+def test_a_new_prompt_starts_from_the_longest_prefix_a_running_stream_holds():
+    engine = _engine()
+    engine._lib = library = _RecordingLibrary()
+    holder = _run(engine, 0, prompt=0, generated=0)
+    holder.request = EngineRequest("r0", [*SYSTEM, 1, 2, 3], SamplingParams(max_tokens=4))
+    holder.fed = 43
+    engine._free_seq_ids = [1, 2, 3, 4, 5, 6, 7]
+    sequence = _admit(engine, "new", [*SYSTEM, 7, 8, 9])
+    assert sequence.seq_id == 1 and sequence.fed == sequence.cached == 40
+    assert library.calls == [("cp", 0, 1), ("rm", 1, 40)]  # the whole stream copied, then cut after the prefix
+    library.calls.clear()
+    short = _admit(engine, "short", [*SYSTEM[:10], 5, 6, 7])  # 10 shared tokens: cheaper to compute than copy
+    assert short.cached == 0 and library.calls == [("rm", 2, 0)]
+    library.calls.clear()
+    other = _admit(engine, "other", [*SYSTEM, 7, 8, 9], salt="tenant-b")  # another tenant's prefix is not reused
+    assert other.cached == 0 and library.calls == [("rm", 3, 0)]
+
+
+def test_a_finished_stream_keeps_its_prompt_for_the_next_request_on_its_id():
+    engine = _engine()
+    engine._lib = library = _RecordingLibrary()
+    first = _admit(engine, "first", [*SYSTEM, 1, 2, 3])
+    first.fed, first.generated = 43, [50, 51]
+    engine._finish(first, "stop", logprob=-0.1)
+    assert engine._kept[0].tokens == [*SYSTEM, 1, 2, 3]  # its prompt, not its reply (`_Sequence.held`)
+    library.calls.clear()
+    again = _admit(engine, "again", [*SYSTEM, 1, 2, 3, 4, 5])
+    assert again.seq_id == 0 and again.cached == 43  # all but the last two tokens (MIN_PROMPT_CHUNK)
+    assert library.calls == [("rm", 0, 43)]  # no copy: its own stream already holds them
+
+
+def test_a_claimed_stream_moves_what_it_holds_to_an_empty_one_first():
+    """The lowest free id goes to the next request; what its stream held (a finished conversation whose next turn
+    may come) is first copied to the highest empty stream, which is handed out last."""
+    engine = _engine(max_sequences=4)
+    engine._lib = library = _RecordingLibrary()
+    first = _admit(engine, "first", [*SYSTEM, 1, 2, 3])
+    first.fed = 43
+    first.generated = [50]
+    engine._finish(first, "stop", logprob=-0.1)
+    library.calls.clear()
+    unrelated = _admit(engine, "unrelated", [9, 9, 9, 9])
+    assert unrelated.seq_id == 0 and unrelated.cached == 0
+    assert library.calls == [("cp", 0, 3), ("rm", 0, 0)]
+    assert engine._kept == {3: Held(None, [*SYSTEM, 1, 2, 3])}
+    library.calls.clear()
+    turn = _admit(engine, "turn", [*SYSTEM, 1, 2, 3, 60, 61, 62])
+    assert turn.seq_id == 1 and turn.cached == 43 and library.calls == [("cp", 3, 1), ("rm", 1, 43)]
+
+
+def test_cache_events_name_the_blocks_the_streams_hold_and_drop():
+    engine = _engine()  # blocks of 32 tokens
+    engine._lib = _RecordingLibrary()
+    first = _admit(engine, "first", [*SYSTEM, *range(24)])  # 64 tokens: two full blocks once fed
+    assert engine.cache_events().reset and engine.cache_events().stored == []
+    first.fed = 64
+    first.generated = [50]
+    stored = engine.cache_events().stored
+    assert stored == sorted(block_hashes(first.request.prompt_ids, 32, None))
+    engine._finish(first, "stop", logprob=-0.1)
+    assert engine.cache_events().stored == [] and engine.load().kv_blocks_cached == 2  # kept, not dropped
+    _admit(engine, "other", [7] * 40)  # takes id 0: its blocks move to the highest stream, still held
+    assert engine.cache_events().evicted == []
+    engine._kept.clear()
+    assert engine.cache_events().evicted == stored

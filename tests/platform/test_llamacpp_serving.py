@@ -1,5 +1,6 @@
 """The built-in SmolLM2 GGUF served by the llama.cpp engine through the whole platform: chat, streaming, seeded
-reproducibility, and each TE's engine in /health and /v1/models. Skipped without llama-cpp-python."""
+reproducibility, a repeated prompt's reused prefix in `usage`, and each TE's engine in /health and /v1/models.
+Skipped without llama-cpp-python."""
 
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ def test_a_gguf_model_answers_through_the_platform(llama_server):
     messages = [{"role": "user", "content": "What is the capital of France?"}]
     answer = client.chat.completions.create(model="smol-gguf", messages=messages, max_tokens=16, temperature=0)
     assert answer.choices[0].message.content.strip() and answer.usage.completion_tokens == 16
+    again = client.chat.completions.create(model="smol-gguf", messages=messages, max_tokens=16, temperature=0)
+    assert again.usage.prompt_tokens_details.cached_tokens == again.usage.prompt_tokens - 2  # the stream kept it
+    assert again.choices[0].message.content == answer.choices[0].message.content
     seeded = [
         client.chat.completions.create(model="smol-gguf", messages=messages, max_tokens=12, seed=5, n=2)
         for _ in range(2)
