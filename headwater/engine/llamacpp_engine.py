@@ -17,7 +17,7 @@ fits longer requests in the same memory. Either way a request is admitted only w
 `max_tokens` fit the cells not yet promised, so a decode never runs out of room.
 
 A new request starts from the longest prefix of its prompt that any stream holds, its tenant's own (a finished
-sequence's stream keeps its tokens until its id is reused), as llama.cpp's own server reuses a slot's last prompt;
+sequence's stream keeps its prompt until its id is reused), as llama.cpp's own server reuses a slot's last prompt;
 the streams' contents are reported as cache events, as the transformers engine's prefix cache is
 (`headwater.engine.stream_prefixes`).
 """
@@ -160,7 +160,7 @@ class LlamaCppEngine:
         self._free_seq_ids = list(range(max_sequences))
         """A heap: the lowest free id goes first, so running sequences keep neighbouring ids (see `_plan`)."""
         self._kept: dict[int, Held] = {}
-        """What the streams of free ids still hold (finished sequences' tokens), for later prompts to reuse."""
+        """What the streams of free ids still hold (finished sequences' prompts), for later prompts to reuse."""
         self._blocks = BlockReport(self.config.kv_block_size)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -3,8 +3,8 @@
 llama.cpp's own server keeps each slot's last prompt and reuses its common prefix; on a chat load, where every
 prompt starts with the same template and system prompt, that skips most of each prefill (measured with smollm2-135m
 at 8 streams: 184 tokens/s with its prompt cache, 113 without). The llama.cpp engine does the same across all its
-streams: a finished sequence's stream keeps its tokens until the id is reused, a running sequence's stream holds
-what it has fed so far, and a new request's stream is filled from the holder of its longest prefix (a stream copy
+streams: a finished sequence's stream keeps its prompt until the id is reused, a running sequence's stream holds
+the prompt it has fed so far, and a new request's stream is filled from the holder of its longest prefix (a stream copy
 when it is another stream) before the rest of its prompt is decoded. Holders are matched only under the request's
 salt (its tenant), as the transformers engine's prefix cache is, so one tenant never reuses or times another's KV.
 
