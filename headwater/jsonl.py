@@ -20,7 +20,9 @@ def read_jsonl(path: Path, what: str = "line") -> list[tuple[int, object]]:
     except OSError as error:
         raise InvalidRequestError(f"cannot read {path}: {error}", param="file") from error
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # "\n" only: `str.splitlines` also breaks at U+2028, U+0085 and the like, which `json.dumps(ensure_ascii=False)`
+    # writes unescaped inside strings (a model's output can hold them), cutting a record in two
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -3,9 +3,10 @@
 transformers' continuous batching samples with one global `do_sample` and one global RNG, and reports the
 log-probability of the *processed* distribution. An OpenAI-compatible server needs each request's own settings:
 temperature 0 must be exactly greedy, `seed` must make a request reproducible whatever else shares its batch, and
-`logprobs` must be those of the model (vLLM's default "raw" logprobs). So the engine carries each request's
-settings in the batch's per-request argument rows (the mechanism transformers uses for its per-request
-processors) and replaces the sampling step with `sample_next_tokens`.
+`logprobs` must be those of the model (vLLM's default "raw" logprobs). So both engines hand each row's own
+settings (`SamplingBatch`) to `sample_next_tokens`; the transformers engine carries them through the batch's
+per-request argument rows (`headwater.engine.sampling_arguments`). This module imports no transformers, so the
+llama.cpp TE does not pay for it at start-up.
 
 Sampling is an inverse-CDF draw: one uniform u per row, and the first token whose running probability passes u.
 A seeded row's u is a hash of its seed and sequence length, so it reproduces whatever else shares the batch, and no
@@ -19,14 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from transformers.generation.continuous_batching.cb_logits_processors import (
-    ContinuousBatchingLogitsProcessor,
-    ContinuousBatchingLogitsProcessorList,
-)
-from transformers.generation.continuous_batching.requests import FutureRequestState, RequestState
-from transformers.generation.logits_process import LogitsProcessorList
-
-from headwater.engine.controls import NO_SLOT
 
 NO_SEED = -1
 _SEED_STRIDE = 1_000_003
@@ -35,65 +28,6 @@ _SEED_STRIDE = 1_000_003
 def seed_key(seed: int, sequence_length: int) -> int:
     """The RNG seed for one step of a seeded request: depends only on the request's seed and its position."""
     return (seed * _SEED_STRIDE + sequence_length) % (2**31 - 1)
-
-
-class RequestArgument(ContinuousBatchingLogitsProcessor):
-    """Carries one per-request sampling setting into the batch's int32 argument tensor; transforms nothing."""
-
-    ignored_kwargs: tuple[str, ...] = ()
-
-    def __init__(self, key: str, default: float | int, is_float: bool) -> None:
-        self.key = key
-        self.default = default
-        self.is_float = is_float
-        self.supported_kwargs = {key: float if is_float else int}
-
-    def _encode(self, values: list[float | int]) -> torch.Tensor:
-        if self.is_float:
-            return torch.tensor(values, dtype=torch.float32).view(dtype=torch.int32)
-        return torch.tensor(values, dtype=torch.int32)
-
-    def fill_defaults(self, int32_tensor: torch.Tensor) -> None:
-        int32_tensor.copy_(self._encode([self.default] * int32_tensor.numel()).view_as(int32_tensor))
-
-    def value_for(self, state: RequestState) -> float | int:
-        return state.logit_processor_kwargs.get(self.key, self.default)
-
-    def prepare_tensor_args(self, requests_with_new_token: list[FutureRequestState]) -> torch.Tensor:
-        return self._encode([self.value_for(request.state) for request in requests_with_new_token])
-
-    def __call__(self, scores: torch.Tensor, tensor_arg: torch.Tensor) -> torch.Tensor:
-        return scores
-
-
-class SeedArgument(RequestArgument):
-    """The per-step seed key of a seeded request, or NO_SEED."""
-
-    def __init__(self) -> None:
-        super().__init__("seed", NO_SEED, is_float=False)
-
-    def value_for(self, state: RequestState) -> int:
-        seed = state.logit_processor_kwargs.get("seed")
-        if seed is None:
-            return NO_SEED
-        return seed_key(int(seed), len(state.initial_tokens) + len(state.generated_tokens))
-
-
-def sampling_argument_list() -> ContinuousBatchingLogitsProcessorList:
-    """The processor list the engine installs: five argument rows, in the order `SamplingBatch` reads them. The
-    last is the request's slot in the engine's `ControlTable` (penalties, logit_bias, grammar, top_logprobs)."""
-    arguments = [
-        RequestArgument("temperature", 1.0, is_float=True),
-        RequestArgument("top_p", 1.0, is_float=True),
-        RequestArgument("top_k", 0, is_float=False),
-        SeedArgument(),
-        RequestArgument("slot", NO_SLOT, is_float=False),
-    ]
-    processors = ContinuousBatchingLogitsProcessorList(
-        LogitsProcessorList(arguments), drop_unsupported_processors=False
-    )
-    processors.tensors_required = len(arguments)
-    return processors
 
 
 @dataclass(frozen=True)
@@ -105,17 +39,6 @@ class SamplingBatch:
     top_k: torch.Tensor
     seed_key: torch.Tensor
     slot: torch.Tensor
-
-    @classmethod
-    def from_arguments(cls, arguments: torch.Tensor, rows: int) -> SamplingBatch:
-        arguments = arguments[:, :rows].cpu()
-        return cls(
-            temperature=arguments[0].view(dtype=torch.float32),
-            top_p=arguments[1].view(dtype=torch.float32),
-            top_k=arguments[2],
-            seed_key=arguments[3],
-            slot=arguments[4],
-        )
 
 
 _CANDIDATES = 128

@@ -33,7 +33,8 @@ from headwater.engine.protocol import (
     FinishReason,
     LoadReport,
 )
-from headwater.engine.sampling import SamplingBatch, sample_next_tokens, sampling_argument_list
+from headwater.engine.sampling import sample_next_tokens
+from headwater.engine.sampling_arguments import sampling_argument_list, sampling_batch
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def _install_sampler(processor: ContinuousBatchProcessor, controls: ControlTable
         if "logits_to_keep" not in batch_data:
             logits = logits[:, batch_data["logits_indices"], :]
         rows = logits.size(1)
-        batch = SamplingBatch.from_arguments(batch_data["logits_processor_args"], rows)
+        batch = sampling_batch(batch_data["logits_processor_args"], rows)
         tokens, logprobs = sample_next_tokens(logits[0], batch, controls.apply(logits[0], batch.slot))
         controls.record(logits[0], batch.slot, tokens)
         output_ids[0, :rows].copy_(tokens)

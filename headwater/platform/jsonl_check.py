@@ -28,7 +28,7 @@ def parse_lines(data: bytes) -> list[tuple[int, dict]]:
         line = data[: error.start].count(b"\n") + 1
         raise _bad(line, f"not UTF-8 (byte {error.start}); save the file as UTF-8") from error
     records = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         try:

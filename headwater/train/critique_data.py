@@ -64,7 +64,7 @@ def _check_line(record: object) -> str | None:
 def read_items(path: Path, report: BuildReport) -> list[dict]:
     """Valid input items; malformed lines are recorded in `report.rejected`."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as error:
         raise InvalidRequestError(f"cannot read {path}: {error}", param="input") from error
     items = []

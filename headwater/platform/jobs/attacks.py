@@ -58,7 +58,7 @@ class AttackRequest(BaseModel):
 def _pair_lines(data: bytes, needs_instruction: bool) -> int:
     """The number of pair lines, each checked (the worker reads them again with `read_pairs`)."""
     count = 0
-    for number, raw in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
+    for number, raw in enumerate(data.decode("utf-8", errors="replace").split("\n"), start=1):
         if not raw.strip():
             continue
         try:
