@@ -8,6 +8,13 @@ from pathlib import Path
 from headwater.errors import InvalidRequestError
 
 
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of a JSONL text, split at "\n" only (a trailing "\r" is JSON whitespace). Not `str.splitlines`: it
+    also breaks at U+0085, U+2028 and the like, which `json.dumps(ensure_ascii=False)` writes unescaped inside strings
+    (a model's output can hold them), cutting a record in two."""
+    return text.split("\n")
+
+
 def read_jsonl(path: Path, what: str = "line") -> list[tuple[int, object]]:
     """(line number, parsed value) for every non-blank line; the first unreadable line raises an error naming it.
     An empty file is an error too: every caller needs at least one item."""
@@ -20,9 +27,7 @@ def read_jsonl(path: Path, what: str = "line") -> list[tuple[int, object]]:
     except OSError as error:
         raise InvalidRequestError(f"cannot read {path}: {error}", param="file") from error
     rows = []
-    # "\n" only: `str.splitlines` also breaks at U+2028, U+0085 and the like, which `json.dumps(ensure_ascii=False)`
-    # writes unescaped inside strings (a model's output can hold them), cutting a record in two
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(jsonl_lines(text), start=1):
         if not line.strip():
             continue
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from headwater.errors import InvalidRequestError
+from headwater.jsonl import jsonl_lines
 
 JSONL_PURPOSES = ("fine-tune", "batch", "evals")
 BATCH_URLS = ("/v1/chat/completions", "/v1/completions")
@@ -28,7 +29,7 @@ def parse_lines(data: bytes) -> list[tuple[int, dict]]:
         line = data[: error.start].count(b"\n") + 1
         raise _bad(line, f"not UTF-8 (byte {error.start}); save the file as UTF-8") from error
     records = []
-    for number, raw in enumerate(text.split("\n"), start=1):
+    for number, raw in enumerate(jsonl_lines(text), start=1):
         if not raw.strip():
             continue
         try:

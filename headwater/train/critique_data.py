@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from headwater.errors import HeadwaterError, InvalidRequestError
+from headwater.jsonl import jsonl_lines
 from headwater.models.generator import GenerationParams, Generator
 from headwater.train.cft import final_answer, parse_verdict, same_answer, teacher_prompt
 
@@ -64,7 +65,7 @@ def _check_line(record: object) -> str | None:
 def read_items(path: Path, report: BuildReport) -> list[dict]:
     """Valid input items; malformed lines are recorded in `report.rejected`."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").split("\n")
+        lines = jsonl_lines(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as error:
         raise InvalidRequestError(f"cannot read {path}: {error}", param="input") from error
     items = []

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field
 
 from headwater.errors import InvalidRequestError, NotFoundError
+from headwater.jsonl import jsonl_lines
 from headwater.platform.files import FileStore
 from headwater.platform.jobs.records import JobRecord, JobStore, TaskSpec
 from headwater.platform.jobs.running import RunningJobs, jobs_to_resume
@@ -58,7 +59,7 @@ class AttackRequest(BaseModel):
 def _pair_lines(data: bytes, needs_instruction: bool) -> int:
     """The number of pair lines, each checked (the worker reads them again with `read_pairs`)."""
     count = 0
-    for number, raw in enumerate(data.decode("utf-8", errors="replace").split("\n"), start=1):
+    for number, raw in enumerate(jsonl_lines(data.decode("utf-8", errors="replace")), start=1):
         if not raw.strip():
             continue
         try:

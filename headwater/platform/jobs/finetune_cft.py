@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from headwater.errors import InvalidRequestError
+from headwater.jsonl import jsonl_lines
 
 FIELDS = ("question", "response", "critique")
 """What every line of a CFT training file holds (strings)."""
@@ -28,7 +29,7 @@ def cft_settings(settings: dict) -> dict[str, str]:
 def check_cft_file(data: bytes, field: str = "training_file") -> None:
     """Every example of an uploaded fine-tune file (already valid JSONL) holds the three CFT strings; the first
     that does not is a 400 naming `field` (the training or validation file), the line and the field."""
-    lines = [line for line in enumerate(data.decode("utf-8").split("\n"), start=1) if line[1].strip()]
+    lines = [line for line in enumerate(jsonl_lines(data.decode("utf-8")), start=1) if line[1].strip()]
     if not lines:
         raise InvalidRequestError(f"{field} holds no example", param=field)
     for number, raw in lines:

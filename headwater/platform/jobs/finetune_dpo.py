@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from headwater.errors import InvalidRequestError
+from headwater.jsonl import jsonl_lines
 from headwater.platform.jobs.worker_process import TaskContext
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def check_preference_record(record: dict, field: str, line: int) -> None:
 
 def check_preference_file(data: bytes, field: str) -> None:
     """Every line of an uploaded file (already valid JSONL) is a preference pair; else a 400 naming `field`."""
-    lines = [(number, raw) for number, raw in enumerate(data.decode("utf-8").split("\n"), start=1) if raw.strip()]
+    lines = [(number, raw) for number, raw in enumerate(jsonl_lines(data.decode("utf-8")), start=1) if raw.strip()]
     if not lines:
         raise InvalidRequestError(f"{field} holds no example", param=field)
     for number, raw in lines:
@@ -116,7 +117,7 @@ def train_dpo(payload: dict, context: TaskContext) -> dict:
     from headwater.platform.jobs.train_checkpoints import resume_point
 
     path = Path(payload["training_file"])
-    records = [json.loads(raw) for raw in path.read_text(encoding="utf-8").split("\n") if raw.strip()]
+    records = [json.loads(raw) for raw in jsonl_lines(path.read_text(encoding="utf-8")) if raw.strip()]
     rows = [preference_row(record) for record in kept(records, payload)]
     hyper = payload["hyperparameters"]
     config = JudgeTrainConfig(

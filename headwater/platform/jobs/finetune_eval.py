@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from headwater.jsonl import jsonl_lines
 from headwater.judge.judge import Judge, Judgement
 from headwater.judge.tasks import AbsoluteTask
 from headwater.models.generator import ChatMessages, GenerationParams, Generator
@@ -53,7 +54,7 @@ def kept(items: list[T], payload: dict) -> list[T]:
 
 def records(data: bytes) -> list[dict]:
     """A (checked) JSONL file's examples, blank lines skipped."""
-    return [json.loads(raw) for raw in data.decode("utf-8").split("\n") if raw.strip()]
+    return [json.loads(raw) for raw in jsonl_lines(data.decode("utf-8")) if raw.strip()]
 
 
 @dataclass(frozen=True)

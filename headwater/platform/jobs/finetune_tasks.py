@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from headwater.jsonl import jsonl_lines
 from headwater.platform.jobs.finetune_eval import kept
 from headwater.platform.jobs.finetune_lora import lora_fields, servable
 from headwater.platform.jobs.worker_process import TaskContext
@@ -24,7 +25,7 @@ BASE_LEARNING_RATE = 1e-4
 def supervised_rows(path: Path) -> list[dict]:
     """A fine-tune file's examples as TRL prompt/completion rows: a chat learns its last (assistant) turn, a
     prompt example its response (or completion)."""
-    return [supervised_row(json.loads(raw)) for raw in path.read_text(encoding="utf-8").split("\n") if raw.strip()]
+    return [supervised_row(json.loads(raw)) for raw in jsonl_lines(path.read_text(encoding="utf-8")) if raw.strip()]
 
 
 def supervised_row(record: dict) -> dict:
@@ -53,7 +54,7 @@ def train_cft(payload: dict, context: TaskContext) -> dict:
     from headwater.train import cft_row
 
     path = Path(payload["training_file"])
-    records = [json.loads(raw) for raw in path.read_text(encoding="utf-8").split("\n") if raw.strip()]
+    records = [json.loads(raw) for raw in jsonl_lines(path.read_text(encoding="utf-8")) if raw.strip()]
     rows = [cft_row(r["question"], r["response"], r["critique"]) for r in kept(records, payload)]
     context.event(f"critique fine-tuning on {len(rows)} examples")
     return _fine_tune(payload, context, rows)
@@ -117,7 +118,7 @@ def distill_conversations(path: Path) -> list[Conversation]:
     from headwater.train.data import Conversation
 
     conversations = []
-    for line, raw in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+    for line, raw in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), start=1):
         if not raw.strip():
             continue
         record = json.loads(raw)
