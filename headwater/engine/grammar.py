@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 import llguidance
-import llguidance.hf
-from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 if TYPE_CHECKING:
     from llguidance._lib import JsonCompileOptions  # declared in llguidance's stub only
+    from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from headwater.errors import InvalidRequestError
+from headwater.errors import HeadwaterError, InvalidRequestError
 
 _JSON_OPTIONS: JsonCompileOptions = {"whitespace_flexible": False}
 
@@ -48,9 +48,12 @@ def grammar_error(grammar: str) -> str | None:
 
 
 class MatcherFactory:
-    """Builds llguidance matchers for one model; the tokenizer conversion (up to ~0.3 s) runs once, on first use."""
+    """Builds llguidance matchers for one model; the tokenizer conversion (up to ~0.3 s) runs once, on first use.
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> None:
+    It takes a way to get the tokenizer rather than the tokenizer, and calls it on that first use too: a llama.cpp
+    TE has no other use for one, and loading it (with transformers) would lengthen every start by a second."""
+
+    def __init__(self, tokenizer: Callable[[], PreTrainedTokenizerBase], vocab_size: int) -> None:
         self._tokenizer = tokenizer
         self._vocab_size = vocab_size
         self._converted: llguidance.LLTokenizer | None = None
@@ -60,9 +63,13 @@ class MatcherFactory:
         """A fresh matcher at the start of `grammar`; raises ValueError if the grammar does not compile."""
         with self._lock:
             if self._converted is None:
-                # llguidance reads a fast tokenizer's backend (a slow one fails here, with llguidance's error)
-                fast = cast(PreTrainedTokenizerFast, self._tokenizer)
-                self._converted = llguidance.hf.from_tokenizer(fast, n_vocab=self._vocab_size)
+                from llguidance.hf import from_tokenizer  # imports transformers
+
+                try:  # llguidance reads a fast tokenizer's backend (a slow one fails here, with its error)
+                    fast = cast("PreTrainedTokenizerFast", self._tokenizer())
+                    self._converted = from_tokenizer(fast, n_vocab=self._vocab_size)
+                except (OSError, ValueError, HeadwaterError) as error:  # the request fails, not the engine
+                    raise InvalidRequestError(f"this model cannot take a grammar: its tokenizer: {error}") from error
         matcher = llguidance.LLMatcher(self._converted, grammar, log_level=0)
         if matcher.is_error():
             raise InvalidRequestError(f"the grammar does not compile: {matcher.get_error()}")

@@ -29,6 +29,7 @@ import logging
 import queue
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,19 +132,22 @@ class LlamaCppEngine:
     def __init__(
         self,
         gguf: Path,
-        eos_token_ids: list[int],
+        eos_token_ids: list[int] | None,
         config: EngineConfig | None = None,
-        tokenizer: PreTrainedTokenizerBase | None = None,
+        tokenizer: Callable[[], PreTrainedTokenizerBase] | None = None,
         max_sequences: int = 64,
         threads: int | None = None,
         repack: bool = False,
         exact: bool = True,
     ) -> None:
-        """`repack` lets llama.cpp re-lay weights for its extra CPU kernels (its "extra buffer types": AMX, and
+        """`eos_token_ids` None: the GGUF's own end-of-sequence token (llama.cpp's vocabulary reads it at `start`).
+        `tokenizer` loads the model's tokenizer; it is called only when a request first asks for a grammar.
+        `repack` lets llama.cpp re-lay weights for its extra CPU kernels (its "extra buffer types": AMX, and
         interleaved Q4_0/Q8_0). Off by default: a `-march=native` build on a CPU that reports AMX crashes in those
         kernels when the host (a VM) does not grant AMX tile state, as on our CI machines."""
         self.gguf = Path(gguf)
-        self.eos_token_ids = list(eos_token_ids)
+        self.eos_token_ids = list(eos_token_ids or [])
+        self._eos_from_gguf = eos_token_ids is None
         self.config = config or EngineConfig()
         self.max_sequences = max_sequences
         self.threads = threads or max(1, torch.get_num_threads())
@@ -211,7 +215,10 @@ class LlamaCppEngine:
             lib.llama_model_free(model)
             raise ModelLoadError(f"llama.cpp could not create a context of {self.cells} cells for {self.gguf}")
         self._lib, self._model, self._ctx = lib, model, context
-        self.vocab_size = lib.llama_vocab_n_tokens(lib.llama_model_get_vocab(model))
+        vocab = lib.llama_model_get_vocab(model)
+        self.vocab_size = lib.llama_vocab_n_tokens(vocab)
+        if self._eos_from_gguf:
+            self.eos_token_ids = self._controls.eos_token_ids = [lib.llama_vocab_eos(vocab)]
         self._stream_cells = lib.llama_n_ctx_seq(context) if self.exact else self.cells
         self.parameters = int(lib.llama_model_n_params(model))
         self._batch = lib.llama_batch_init(self.config.max_batch_tokens, 0, 1)

@@ -55,16 +55,23 @@ def engine_info(model: torch.nn.Module) -> EngineInfo:
     return EngineInfo(parameters, "cpu", float(torch.get_num_threads()))
 
 
-def warm_up_runtime() -> None:
-    """What every model needs, done before any model is known: the heavy imports and the device set-up."""
+def warm_up_runtime(bind: ipc.ModelSpec | None) -> None:
+    """What every model needs, done before any model is known: the heavy imports and the device set-up. A TE
+    started for a llama.cpp model skips transformers (about 3 s of imports on a small CPU, on its start-up's
+    critical path); a pooled TE, which may be bound to either backend, imports both."""
     import torch
-    import transformers  # noqa: F401
-    from transformers.utils import logging as transformers_logging
 
-    import headwater.engine.transformers_engine
-    import headwater.models.loading  # noqa: F401
+    if bind is None or bind.backend != "llamacpp":
+        import transformers  # noqa: F401
+        from transformers.utils import logging as transformers_logging
 
-    transformers_logging.disable_progress_bar()
+        import headwater.engine.transformers_engine
+        import headwater.models.loading
+
+        transformers_logging.disable_progress_bar()
+    if bind is None or bind.backend == "llamacpp":
+        import headwater.engine.llamacpp_engine  # noqa: F401
+
     if torch.cuda.is_available():
         torch.cuda.init()
 
@@ -109,12 +116,11 @@ def build_llamacpp_engine(spec: ipc.ModelSpec) -> tuple[Engine, EngineInfo, dict
 
     gguf = Path(spec.model)
     started = time.monotonic()
-    tokenizer, _window = gguf_serving_files(gguf, spec.data_dir)
     engine = LlamaCppEngine(
         gguf,
-        [tokenizer.eos_token_id],
+        None,  # the GGUF's own end-of-sequence token
         spec.engine,
-        tokenizer,
+        lambda: gguf_serving_files(gguf, spec.data_dir)[0],  # loaded on the first grammar, not on every start
         spec.max_sequences,
         threads=spec.engine.threads or None,
         exact=spec.exact,
@@ -237,7 +243,7 @@ def serve(spec: ExecutorSpec) -> int:
     outputs = context.socket(zmq.PUSH)
     outputs.setsockopt(zmq.LINGER, 1000)
     outputs.connect(spec.outputs_address)
-    warm_up_runtime()
+    warm_up_runtime(spec.bind)
     pooled = ipc.Pooled(pid=os.getpid(), start_seconds=time.monotonic() - started)
     model, code = spec.bind, 0
     while True:

@@ -94,7 +94,7 @@ class TransformersEngine:
         self.eos_token_ids = list(eos_token_ids)
         self.config = config or EngineConfig()
         vocab = model.get_output_embeddings().weight.shape[0]
-        self._matchers = MatcherFactory(tokenizer, vocab) if tokenizer is not None else None
+        self._matchers = MatcherFactory(lambda: tokenizer, vocab) if tokenizer is not None else None
         self._controls = ControlTable(self.eos_token_ids)
         self._tracked: dict[str, _Tracked] = {}
         self._ready: queue.SimpleQueue[EngineOutput] = queue.SimpleQueue()

@@ -58,17 +58,22 @@ def resolve_gguf(model: str, quantisation: str | None = None) -> Path:
 
 
 def gguf_serving_files(gguf: Path, data_dir: Path | str) -> tuple[PreTrainedTokenizerBase, int]:
-    """The file's own tokenizer (same ids as llama.cpp's vocabulary) and the context length it was trained with.
+    """The file's own tokenizer (same ids as llama.cpp's vocabulary) and the context length it was trained with."""
+    folder, trained = gguf_serving_folder(gguf, data_dir)
+    return saved_tokenizer(folder), trained
+
+
+def gguf_serving_folder(gguf: Path, data_dir: Path | str) -> tuple[Path, int]:
+    """The folder that holds the file's tokenizer, saved in Hugging Face's layout, and the context length the file
+    was trained with.
 
     Reading them from a GGUF parses its metadata in Python (seconds on a small CPU), so they are kept in the data
     folder, keyed by the file's path, size and modification time, and read from there by every later start."""
-    from transformers import AutoTokenizer
-
-    stat = gguf.stat()
-    key = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    folder = Path(data_dir) / "gguf" / key
+    folder = gguf_cache_folder(gguf, data_dir)
     marker = folder / "headwater-gguf.json"
     if not marker.exists():
+        from transformers import AutoTokenizer
+
         try:
             tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         except (OSError, ValueError) as error:
@@ -79,10 +84,30 @@ def gguf_serving_files(gguf: Path, data_dir: Path | str) -> tuple[PreTrainedToke
         (partial / marker.name).write_text(json.dumps({"gguf": str(gguf), "context_length": _context_length(gguf)}))
         shutil.rmtree(folder, ignore_errors=True)
         partial.rename(folder)  # whole or absent: a crash mid-way leaves only the .partial folder
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    return folder, int(json.loads(marker.read_text())["context_length"])
+
+
+def gguf_cache_folder(gguf: Path, data_dir: Path | str) -> Path:
+    """Where `gguf_serving_folder` keeps what it read from `gguf`: keyed by its path, size and modification time, so
+    a file replaced in place is read again."""
+    stat = gguf.stat()
+    key = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    return Path(data_dir) / "gguf" / key
+
+
+def saved_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
+    """The tokenizer `gguf_serving_folder` saved, with a pad token (its end-of-sequence one if it has none)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(
+            f"cannot load the tokenizer saved in {folder} (delete the folder to read it again from the GGUF): {error}"
+        ) from error
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, int(json.loads(marker.read_text())["context_length"])
+    return tokenizer
 
 
 def _context_length(gguf: Path) -> int:

@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from headwater.engine.ipc import ModelSpec
 from headwater.engine.kv_transfer import default_kv_dir
 from headwater.engine.protocol import SamplingParams, ServingMode
 from headwater.errors import InvalidRequestError, ModelLoadError, NotFoundError
+from headwater.models.gguf import gguf_serving_folder, resolve_gguf, saved_tokenizer
 from headwater.models.loading import context_window, load_tokenizer, resolve_model
 from headwater.platform.autoscaler import GroupLoad, ScaleDecider, ScalePolicy
 from headwater.platform.catalogue import CatalogueEntry
@@ -132,7 +133,8 @@ class ControlPlane:
                 param="serving_mode",
             )
         if backend == "llamacpp":
-            source, tokenizer, window, defaults = await asyncio.to_thread(self._gguf_model, entry)
+            source, tokenizer_folder, window = await asyncio.to_thread(self._gguf_files, entry)
+            tokenizer, defaults = None, SamplingParams()
             shared = None  # llama.cpp memory-maps the GGUF: a host's TEs of one file share its page-cache pages
         else:
             source, tokenizer, window, defaults = await asyncio.to_thread(self._hf_model, entry)
@@ -140,9 +142,6 @@ class ControlPlane:
         exact = settings.llamacpp_kv == "streams"  # only the llamacpp engine reads it
         group = TEGroup(name, settings.activator_timeout_s, settings.activator_max_waiting, self._wake.set)
         group.scheduler = entry.scheduler()
-        queue = FairQueue(settings.engine_max_sequences, settings.tenant_engine_share)
-        served = ServedModel(name, tokenizer, window, group, defaults, queue)
-        served.backend = backend
         spec = ModelSpec(
             source,
             str(settings.data_dir),
@@ -154,18 +153,42 @@ class ControlPlane:
             settings.engine_max_sequences,
             exact,
         )
-        self.entries[name], self.specs[name], self.models[name] = entry, spec, served
+        self.entries[name], self.specs[name] = entry, spec
+        starts: Sequence[Awaitable[None]] = []
+        if tokenizer is None:
+            # A llama.cpp TE needs nothing from the gateway's tokenizer: it starts while that loads (half a second
+            # of a four-second start).
+            starts = [asyncio.create_task(self._cold_start(name, group)) for _ in range(entry.min_tes)]
+            tokenizer = await self._load_tokenizer_beside(starts, group, tokenizer_folder)
+        queue = FairQueue(settings.engine_max_sequences, settings.tenant_engine_share)
+        served = ServedModel(name, tokenizer, window, group, defaults, queue)
+        served.backend = backend
+        self.models[name] = served
         self.weights.tick(self._in_use(), time.monotonic())  # a `preload` model starts reading ahead now
         if entry.disaggregated:
             starts = self._disaggregate(entry, served, spec)
-        else:
-            starts = [self._cold_start(served) for _ in range(entry.min_tes)]
+        elif not starts:
+            starts = [self._cold_start(name, group) for _ in range(entry.min_tes)]
         try:
             await asyncio.gather(*starts)
         except ModelLoadError:
             await self.remove(name)
             raise
         return served
+
+    async def _load_tokenizer_beside(
+        self, starts: Sequence[Awaitable[None]], group: TEGroup, folder: Path
+    ) -> PreTrainedTokenizerBase:
+        """The tokenizer saved in `folder`, loaded in a thread while the model's first TEs start; if it cannot be
+        loaded, those TEs are stopped once started and the model is not catalogued."""
+        try:
+            return await asyncio.to_thread(saved_tokenizer, folder)
+        except BaseException:
+            await asyncio.gather(*starts, return_exceptions=True)
+            await asyncio.gather(*(executor.stop() for executor in list(group.executors)), return_exceptions=True)
+            self.entries.pop(group.name, None)
+            self.specs.pop(group.name, None)
+            raise
 
     def _disaggregate(
         self, entry: CatalogueEntry, served: ServedModel, spec: ModelSpec
@@ -187,9 +210,9 @@ class ControlPlane:
         if entry.min_tes == 0:
             return []
         return (
-            [self._cold_start(served, prefill) for _ in range(entry.prefill_tes)]
-            + [self._cold_start(served, decode) for _ in range(entry.decode_tes)]
-            + [self._cold_start(served, spec) for _ in range(entry.colocated_tes)]
+            [self._cold_start(served.name, served.group, prefill) for _ in range(entry.prefill_tes)]
+            + [self._cold_start(served.name, served.group, decode) for _ in range(entry.decode_tes)]
+            + [self._cold_start(served.name, served.group, spec) for _ in range(entry.colocated_tes)]
         )
 
     def _hf_model(self, entry: CatalogueEntry) -> tuple[str, PreTrainedTokenizerBase, int, SamplingParams]:
@@ -201,32 +224,30 @@ class ControlPlane:
         window = min(context_window(AutoConfig.from_pretrained(source)), self.settings.engine.max_sequence_tokens)
         return source, tokenizer, window, default_sampling(source)
 
-    def _gguf_model(self, entry: CatalogueEntry) -> tuple[str, PreTrainedTokenizerBase, int, SamplingParams]:
-        """The GGUF file, its own tokenizer, and the window: the trained context, capped by what one request may
-        hold in the llama.cpp engine (one KV stream: the cells split between `engine_max_sequences` sequences; or
-        the whole unified cache)."""
-        from headwater.models.gguf import gguf_serving_files, resolve_gguf
-
+    def _gguf_files(self, entry: CatalogueEntry) -> tuple[str, Path, int]:
+        """The GGUF file, the folder of its own tokenizer, and the window: the trained context, capped by what one
+        request may hold in the llama.cpp engine (one KV stream: the cells split between `engine_max_sequences`
+        sequences; or the whole unified cache)."""
         gguf = resolve_gguf(entry.model, entry.quantization)
-        tokenizer, trained = gguf_serving_files(gguf, self.settings.data_dir)
+        tokenizer_folder, trained = gguf_serving_folder(gguf, self.settings.data_dir)
         room = self.settings.engine.llamacpp_request_room(
             self.settings.engine_max_sequences, self.settings.llamacpp_kv == "streams"
         )
-        return str(gguf), tokenizer, min(trained, room), SamplingParams()
+        return str(gguf), tokenizer_folder, min(trained, room)
 
-    async def _cold_start(self, served: ServedModel, spec: ModelSpec | None = None) -> None:
-        """A TE started with its model at once (the start-up path: nothing is pooled yet); `spec` for a TE in another
-        mode than the model's own spec (a prefill or decode TE)."""
-        executor = self._make_executor(self._resources(served.name))
-        executor.name = f"{served.name}/{executor.id}"
-        served.group.executors.append(executor)
+    async def _cold_start(self, name: str, group: TEGroup, spec: ModelSpec | None = None) -> None:
+        """A TE of model `name` started with its model at once (the start-up path: nothing is pooled yet); `spec`
+        for a TE in another mode than the model's own spec (a prefill or decode TE)."""
+        executor = self._make_executor(self._resources(name))
+        executor.name = f"{name}/{executor.id}"
+        group.executors.append(executor)
         try:
-            await executor.start(spec or self.specs[served.name])
+            await executor.start(spec or self.specs[name])
         except ModelLoadError:
-            served.group.executors.remove(executor)
+            group.executors.remove(executor)
             raise
-        self._observe_phases(served.name, executor)
-        served.group.changed()
+        self._observe_phases(name, executor)
+        group.changed()
 
     async def remove(self, name: str) -> None:
         """Take a model out of the catalogue (requests for it get 404 from now on) and stop its TEs once their

@@ -10,6 +10,7 @@ import torch
 from headwater.engine.controls import NO_SLOT, ControlTable, RequestControls
 from headwater.engine.grammar import MatcherFactory, grammar_error, json_schema_grammar
 from headwater.engine.protocol import SamplingParams
+from headwater.errors import InvalidRequestError
 from headwater.models.loading import load_tokenizer
 
 
@@ -57,7 +58,16 @@ def test_table_adjusts_only_controlled_rows_and_records_raw_top_tokens():
 @pytest.fixture(scope="module")
 def matchers(tiny_chat_path):
     tokenizer = load_tokenizer(str(tiny_chat_path))
-    return tokenizer, MatcherFactory(tokenizer, len(tokenizer))
+    return tokenizer, MatcherFactory(lambda: tokenizer, len(tokenizer))
+
+
+def test_a_tokenizer_that_cannot_load_fails_the_grammar_request_not_the_engine():
+    def missing():
+        raise OSError("no tokenizer.json in /models/x")
+
+    factory = MatcherFactory(missing, 100)
+    with pytest.raises(InvalidRequestError, match="cannot take a grammar.*no tokenizer.json"):
+        factory.matcher(json_schema_grammar({"type": "object"}))
 
 
 def test_grammar_mask_allows_only_tokens_that_keep_the_json_valid(matchers):

@@ -34,7 +34,7 @@ def tokenizer(gguf, data_dir):
 
 @pytest.fixture(scope="module")
 def engine(gguf, tokenizer):
-    running = LlamaCppEngine(gguf, [tokenizer.eos_token_id], CONFIG, tokenizer, max_sequences=8, threads=2)
+    running = LlamaCppEngine(gguf, None, CONFIG, lambda: tokenizer, max_sequences=8, threads=2)
     running.start()
     yield running
     running.shutdown()
@@ -158,6 +158,22 @@ def test_budget_abort_and_load(engine, tokenizer):
     assert len(_tokens(short)["short"]) == 5 and short["short"][-1].finish_reason == "length"
 
 
+def test_the_end_of_sequence_is_the_ggufs_and_the_tokenizer_loads_only_for_a_grammar(gguf, tokenizer):
+    loads = []
+    lazy = LlamaCppEngine(gguf, None, CONFIG, lambda: loads.append(1) or tokenizer, max_sequences=2, threads=2)
+    lazy.start()
+    try:
+        assert lazy.eos_token_ids == [tokenizer.eos_token_id]
+        free = EngineRequest("free", _prompt(tokenizer, "Hello."), SamplingParams(max_tokens=4, temperature=0))
+        assert len(_tokens(_outputs(lazy, [free]))["free"]) >= 1 and loads == []
+        schema = {"type": "object", "properties": {"river": {"type": "string"}}, "required": ["river"]}
+        params = SamplingParams(max_tokens=40, temperature=0.7, seed=4, grammar=json_schema_grammar(schema))
+        constrained = _outputs(lazy, [EngineRequest("json", _prompt(tokenizer, "Name a river as JSON."), params)])
+        assert constrained["json"][-1].finish_reason == "stop" and loads == [1]  # the grammar's end: the eos
+    finally:
+        lazy.shutdown()
+
+
 def test_a_grammar_and_top_logprobs_hold(engine, tokenizer):
     schema = {"type": "object", "properties": {"river": {"type": "string"}}, "required": ["river"]}
     params = SamplingParams(max_tokens=40, temperature=0.7, seed=4, grammar=json_schema_grammar(schema), top_logprobs=3)
@@ -178,7 +194,7 @@ def test_a_request_larger_than_the_cache_fails_alone(engine, tokenizer):
 def test_the_unified_cache_admits_within_its_cells_and_lets_one_request_use_them_all(gguf, tokenizer):
     config = EngineConfig(max_batch_tokens=128, kv_blocks=16, kv_block_size=32)  # 512 cells in all
     # no end-of-sequence token: each request runs to its budget, so the first holds its cells while we look
-    unified = LlamaCppEngine(gguf, [], config, tokenizer, max_sequences=4, threads=2, exact=False)
+    unified = LlamaCppEngine(gguf, [], config, lambda: tokenizer, max_sequences=4, threads=2, exact=False)
     unified.start()
     try:
         assert unified.max_request_tokens == 512  # with streams it would be 128
@@ -204,7 +220,7 @@ def test_a_long_request_gives_the_same_logprobs_alone_and_in_a_batch(gguf, token
     sequence decoded alone or beside others stay exact."""
     # 4 streams of 512 cells; a budget that takes every prompt whole, so prompt chunks are the same both times
     config = EngineConfig(max_batch_tokens=512, kv_blocks=64, kv_block_size=32)
-    long_engine = LlamaCppEngine(gguf, [], config, tokenizer, max_sequences=4, threads=2)
+    long_engine = LlamaCppEngine(gguf, [], config, lambda: tokenizer, max_sequences=4, threads=2)
     long_engine.start()
     try:
         text = " ".join(f"River {n} flows to the sea." for n in range(40))
@@ -239,7 +255,7 @@ def test_a_prompt_over_a_held_prefix_gives_what_a_fresh_engine_gives(engine, ggu
     shared = next(n for n, (a, b) in enumerate(zip(first, question, strict=False)) if a != b)
     assert reused["question"][0].cached_tokens == shared > len(question) - 64
     assert reused["turn"][0].cached_tokens == len(first)  # its prompt, not its reply (`_Sequence.held`)
-    fresh = LlamaCppEngine(gguf, [tokenizer.eos_token_id], CONFIG, tokenizer, max_sequences=8, threads=2)
+    fresh = LlamaCppEngine(gguf, [tokenizer.eos_token_id], CONFIG, lambda: tokenizer, max_sequences=8, threads=2)
     fresh.start()
     try:
         whole = _outputs(fresh, requests)  # admitted together: neither holds anything the other could reuse

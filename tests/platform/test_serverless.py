@@ -4,14 +4,17 @@ requests arrive (none fails), scale back to zero when idle, admin add/remove at 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
+from headwater.models.gguf import gguf_cache_folder, resolve_gguf
 from headwater.platform.store import Store
 from tests.conftest import start_server
 
@@ -135,6 +138,35 @@ def test_a_model_that_cannot_load_is_refused_with_its_reason(serverless, tmp_pat
     names = [model["name"] for model in _executors(serverless)["models"]]
     assert "broken" not in names and "tiny-zero" in names
     assert _chat(serverless, serverless.api_key).status_code == 200  # the others keep serving
+
+
+def test_a_gguf_whose_saved_tokenizer_is_broken_is_refused_and_its_te_stopped(serverless):
+    """The llamacpp TE starts while the gateway loads the tokenizer; when that load fails, the TE is stopped too
+    (with llama-cpp-python installed it would serve otherwise; without it, it fails by itself)."""
+    gguf = resolve_gguf("smollm2-135m")
+    saved = gguf_cache_folder(gguf, serverless.data_dir)  # this server's own data folder
+    saved.mkdir(parents=True)
+    (saved / "headwater-gguf.json").write_text(json.dumps({"gguf": str(gguf), "context_length": 2048}))
+    headers = {"Authorization": f"Bearer {serverless.admin_key}"}
+    entry = {"model": "smollm2-135m", "name": "broken-gguf", "engine": "llamacpp"}
+    response = httpx.post(serverless.base_url + "/admin/models", json=entry, headers=headers, timeout=120)
+    assert response.status_code == 400 and "cannot load the tokenizer saved in" in response.json()["error"]["message"]
+    assert "broken-gguf" not in [model["name"] for model in _executors(serverless)["models"]]
+    its_te = [str(gguf), str(serverless.data_dir)]
+    _wait_for(lambda: not _processes_naming(its_te), timeout=30, what="the model's TE stopped")
+    assert _chat(serverless, serverless.api_key).status_code == 200
+
+
+def _processes_naming(texts: list[str]) -> list[int]:
+    """Processes whose command line holds each of `texts` (a TE's holds its model's path and data folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                command = (entry / "cmdline").read_bytes()
+                if all(text.encode() in command for text in texts):
+                    found.append(int(entry.name))
+    return found
 
 
 def test_admins_see_the_te_time_in_the_footprint_and_tenants_do_not(serverless):
