@@ -75,7 +75,8 @@ def _pick(weights: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
     if width <= _BLOCK:
         cdf = weights.double().cumsum(dim=-1)
         return _search(cdf, uniforms * cdf[:, -1])
-    blocks = torch.nn.functional.pad(weights, (0, -width % _BLOCK)).view(rows, -1, _BLOCK)
+    padded = torch.nn.functional.pad(weights, (0, -width % _BLOCK)) if width % _BLOCK else weights.contiguous()
+    blocks = padded.view(rows, -1, _BLOCK)
     cdf = blocks.sum(dim=-1).double().cumsum(dim=-1)
     targets = uniforms * cdf[:, -1]
     block = _search(cdf, targets)
@@ -157,8 +158,9 @@ def sample_next_tokens(
 
 
 def _tempered_draw(scores: torch.Tensor, batch: SamplingBatch) -> torch.Tensor:
-    temperature = batch.temperature.to(scores.device).unsqueeze(-1)
-    return _draw(scores / temperature, batch.top_k, batch.top_p, _uniforms(batch.seed_key))
+    if not bool((batch.temperature == 1.0).all()):  # x / 1.0 is x exactly: skip a pass over the scores
+        scores = scores / batch.temperature.to(scores.device).unsqueeze(-1)
+    return _draw(scores, batch.top_k, batch.top_p, _uniforms(batch.seed_key))
 
 
 def _rows_of(batch: SamplingBatch, rows: torch.Tensor) -> SamplingBatch:
