@@ -30,11 +30,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from headwater.engine.kv_address import parse_address
 from headwater.engine.protocol import KVHandoff
+
+if TYPE_CHECKING:  # torch only where blocks are moved (in a TE): the gateway imports this module for `discard_later`
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +251,8 @@ class SocketTransport:
         return self.address
 
     def put(self, request_id: str, blocks: torch.Tensor, handoff: KVHandoff) -> KVHandoff:
+        import torch
+
         if blocks.dtype != torch.uint8:
             raise ValueError(f"KV blocks for {request_id} must be uint8 bytes, got {blocks.dtype}")
         self.start()
@@ -299,6 +303,8 @@ def _request(handoff: KVHandoff, op: bytes, timeout: float) -> tuple[socket.sock
 
 def fetch(handoff: KVHandoff, timeout: float = IO_TIMEOUT_S) -> torch.Tensor | None:
     """Take a socket hand-off's blocks from its prefill TE (which frees them), or None when they cannot be had."""
+    import torch
+
     if handoff.transport != SocketTransport.name or handoff.bytes_per_block <= 0:
         logger.warning("KV hand-off over %r cannot be read by the socket transport", handoff.transport)
         return None

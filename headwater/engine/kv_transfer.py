@@ -16,12 +16,13 @@ import os
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Protocol
-
-import torch
+from typing import TYPE_CHECKING, Protocol
 
 from headwater.engine.kv_socket import SocketTransport, discard_later
 from headwater.engine.protocol import EngineConfig, KVHandoff
+
+if TYPE_CHECKING:  # torch only where blocks are moved (in a TE): the gateway imports this module for `discard`
+    import torch
 
 logger = logging.getLogger(__name__)
 SHM_ROOT = Path("/dev/shm")
@@ -75,6 +76,8 @@ class SharedMemoryTransport:
         )
 
     def take(self, handoff: KVHandoff) -> torch.Tensor | None:
+        import torch
+
         path = Path(handoff.location)
         try:
             data = torch.from_file(str(path), shared=False, size=handoff.nbytes, dtype=torch.uint8)

@@ -8,10 +8,12 @@ or one list of ids, which these functions say once for all their callers.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import torch
 from transformers import PreTrainedTokenizerBase
+
+if TYPE_CHECKING:
+    import torch
 
 
 def chat_text(

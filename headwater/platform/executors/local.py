@@ -287,10 +287,10 @@ class LocalTaskExecutor:
             with contextlib.suppress(zmq.ZMQError, EngineUnavailableError):  # a TE gone has lost its pins anyway
                 await self._send(ipc.Unpin(prompt_ids, cache_salt))
 
-    async def _send(self, message: ipc.ToExecutor) -> None:
+    async def _send(self, message: ipc.ToExecutor, flags: int = 0) -> None:
         if self._sockets is None:
             raise EngineUnavailableError(f"task executor {self.name} is restarting; retry shortly")
-        await self._sockets[0].send(ipc.encode(message))
+        await self._sockets[0].send(ipc.encode(message), flags)
 
     async def stop(self) -> None:
         """Ask the TE to exit, kill it if it does not, and release the sockets."""
@@ -300,7 +300,9 @@ class LocalTaskExecutor:
         process = self._process
         if process is not None and process.poll() is None:
             with contextlib.suppress(zmq.ZMQError, EngineUnavailableError):
-                await self._send(ipc.Shutdown())
+                # not waiting for a peer: a TE that has closed its socket (it failed and is exiting) or not yet
+                # connected it would block this send for ever; such a TE is waited for, then killed, below
+                await self._send(ipc.Shutdown(), zmq.NOBLOCK)
             try:
                 await asyncio.wait_for(asyncio.to_thread(process.wait), 10)
             except TimeoutError:
