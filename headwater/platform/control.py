@@ -156,8 +156,8 @@ class ControlPlane:
         self.entries[name], self.specs[name] = entry, spec
         starts: Sequence[Awaitable[None]] = []
         if tokenizer is None:
-            # A llama.cpp TE needs nothing from the gateway's tokenizer: it starts while that loads (half a second
-            # of a four-second start).
+            # A llama.cpp TE needs nothing from the gateway's tokenizer: it starts while that loads, so the two
+            # overlap instead of adding up (each takes a second or two on a small CPU).
             starts = [asyncio.create_task(self._cold_start(name, group)) for _ in range(entry.min_tes)]
             tokenizer = await self._load_tokenizer_beside(starts, group, tokenizer_folder)
         queue = FairQueue(settings.engine_max_sequences, settings.tenant_engine_share)
