@@ -68,9 +68,9 @@ lone token attending over 512 cells or more (`ggml_compute_forward_flash_attn_ex
 llama-cpp-python 0.3.36); the paths round differently (measured: up to 0.9 in a logit). So a token's logits, and
 the KV it leaves, would depend on how its prompt was cut into chunks and on what else shared its step. Without flash
 attention (a matrix product, softmax, a matrix product) every row is computed the same way whatever the shape:
-a prompt gives the same logits whole, in chunks, or after a reused prefix (tested). On CPU it is faster only over
-short contexts (measured with smollm2-135m, one sequence's step: 9.75 against 8.95 ms at 60 tokens of context, even
-at 100-150, 9.7-10.7 against 11.7-15.4 ms at 200-260; eight sequences: 44.4 against 53.9 ms at 250)."""
+a prompt gives the same logits whole, in chunks, or after a reused prefix (tested). On CPU flash attention is faster
+only over short contexts (smollm2-135m, one sequence's step without / with it: 9.75 / 8.95 ms at 60 tokens of
+context, even at 100-150, 9.7-10.7 / 11.7-15.4 ms at 200-260; eight sequences at 250: 44.4 / 53.9 ms)."""
 
 
 @dataclass
