@@ -39,6 +39,7 @@ import torch
 
 from headwater.engine.controls import NO_SLOT, ControlTable, RequestControls
 from headwater.engine.grammar import MatcherFactory
+from headwater.engine.prefix_cache import BlockChanges
 from headwater.engine.protocol import (
     CacheEvents,
     EngineConfig,
@@ -49,7 +50,7 @@ from headwater.engine.protocol import (
     LoadReport,
 )
 from headwater.engine.sampling import NO_SEED, SamplingBatch, sample_next_tokens, seed_key
-from headwater.engine.stream_prefixes import MIN_PROMPT_CHUNK, BlockReport, Held, longest_holder
+from headwater.engine.stream_prefixes import MIN_PROMPT_CHUNK, Held, held_blocks, longest_holder
 from headwater.errors import HeadwaterError, InvalidRequestError, ModelLoadError
 
 if TYPE_CHECKING:
@@ -166,7 +167,7 @@ class LlamaCppEngine:
         """A heap: the lowest free id goes first, so running sequences keep neighbouring ids (see `_plan`)."""
         self._kept: dict[int, Held] = {}
         """What the streams of free ids still hold (finished sequences' prompts), for later prompts to reuse."""
-        self._blocks = BlockReport(self.config.kv_block_size)
+        self._blocks = BlockChanges(self.config.kv_block_size)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._fatal: str | None = None
@@ -174,7 +175,6 @@ class LlamaCppEngine:
         self._ctx: Any = None
         self._model: Any = None
         self._batch: Any = None
-        self._stream_cells = 0
         self._matchers: MatcherFactory | None = None
         self.vocab_size = 0
         self.parameters = 0
@@ -220,7 +220,6 @@ class LlamaCppEngine:
         self.vocab_size = lib.llama_vocab_n_tokens(vocab)
         if self._eos_from_gguf:
             self.eos_token_ids = self._controls.eos_token_ids = [lib.llama_vocab_eos(vocab)]
-        self._stream_cells = lib.llama_n_ctx_seq(context) if self.exact else self.cells
         self.parameters = int(lib.llama_model_n_params(model))
         self._batch = lib.llama_batch_init(self.config.max_batch_tokens, 0, 1)
         self._matchers = MatcherFactory(self._tokenizer, self.vocab_size) if self._tokenizer is not None else None
@@ -274,7 +273,7 @@ class LlamaCppEngine:
     def cache_events(self) -> CacheEvents:
         """The full blocks every stream holds, running or kept, against the previous report."""
         holders = [s.held() for s in list(self._running.values())] + list(self._kept.values())
-        return self._blocks.events(holders)
+        return self._blocks.events(held_blocks(holders, self.config.kv_block_size))
 
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and self._fatal is None

@@ -48,6 +48,21 @@ _Pin = tuple[float, tuple[int | None, tuple[int, ...]], list[tuple[Any, int]]]
 """(until, (salt root, prompt), [(allocator, block id)]): a finished request's prompt blocks held for its TTL."""
 
 
+class BlockChanges:
+    """A cache's block hashes as `CacheEvents`: stored and evicted against what the previous report said (the first
+    report resets whatever a router knew of this engine)."""
+
+    def __init__(self, block_size: int) -> None:
+        self.block_size = block_size
+        self._known: set[int] = set()
+        self._reset = True
+
+    def events(self, now: set[int]) -> CacheEvents:
+        stored, evicted = sorted(now - self._known), sorted(self._known - now)
+        reset, self._reset, self._known = self._reset, False, now
+        return CacheEvents(self.block_size, stored, evicted, reset)
+
+
 class SaltedPrefixCache:
     """Installs salted hashing into a `PagedAttentionCache`, turns its ledger into `CacheEvents`, pins the blocks of
     requests that ask for it (`EngineRequest.pin_s`: a cached context's TTL), and evicts least recently used first.
@@ -79,8 +94,7 @@ class SaltedPrefixCache:
         self._current_root: int | None = None
         self._allocators = list(cache.cache_allocators.values())
         self.block_size = int(self._allocators[0].tokens_per_page)
-        self._known: set[int] = set()
-        self._reset = True
+        self._changes = BlockChanges(self.block_size)
         self._wanted: dict[str, tuple[list[int], int | None, float]] = {}
         self._finished: queue.SimpleQueue[tuple[list[int], int | None, float]] = queue.SimpleQueue()
         self._unpins: queue.SimpleQueue[tuple[int | None, tuple[int, ...]]] = queue.SimpleQueue()
@@ -147,10 +161,7 @@ class SaltedPrefixCache:
 
     def events(self) -> CacheEvents:
         """Blocks hashed (stored) and un-hashed (evicted) since the previous call, from the first allocator."""
-        now = set(self._allocators[0].ledger.hash_to_block)
-        stored, evicted = sorted(now - self._known), sorted(self._known - now)
-        reset, self._reset, self._known = self._reset, False, now
-        return CacheEvents(self.block_size, stored, evicted, reset)
+        return self._changes.events(set(self._allocators[0].ledger.hash_to_block))
 
     def evict_lru(self) -> bool:
         """Evict cached blocks, least recently released first, until the free share of the cache reaches the safety

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from headwater.engine.prefix_cache import block_hashes
-from headwater.engine.protocol import CacheEvents
 
 MIN_PROMPT_CHUNK = 2
 """Fewest prompt tokens llama.cpp is given of one sequence at a time. It computes attention for a single query row of a
@@ -60,20 +59,6 @@ def longest_holder(prompt: Sequence[int], salt: str | None, holders: Iterable[tu
     return best, best_length
 
 
-class BlockReport:
-    """The streams' contents as `CacheEvents`: full blocks named by their salted hash chain, stored and evicted
-    against what the previous report said (the first report resets whatever a router knew of this engine)."""
-
-    def __init__(self, block_size: int) -> None:
-        self.block_size = block_size
-        self._reported: set[int] = set()
-        self._first = True
-
-    def blocks(self, holders: Iterable[Held]) -> set[int]:
-        return {h for held in holders for h in block_hashes(held.tokens, self.block_size, held.salt)}
-
-    def events(self, holders: Iterable[Held]) -> CacheEvents:
-        now = self.blocks(holders)
-        stored, evicted = now - self._reported, self._reported - now
-        reset, self._first, self._reported = self._first, False, now
-        return CacheEvents(self.block_size, sorted(stored), sorted(evicted), reset)
+def held_blocks(holders: Iterable[Held], block_size: int) -> set[int]:
+    """The full blocks the streams hold, named by their salted hash chain (reported through `BlockChanges`)."""
+    return {h for held in holders for h in block_hashes(held.tokens, block_size, held.salt)}

@@ -12,10 +12,9 @@ from headwater.engine.protocol import EngineConfig, EngineRequest, SamplingParam
 from headwater.engine.stream_prefixes import Held
 
 
-def _engine(exact: bool = True, stream_cells: int = 256, max_sequences: int = 8) -> LlamaCppEngine:
+def _engine(exact: bool = True, max_sequences: int = 8) -> LlamaCppEngine:
     engine = LlamaCppEngine(Path("unused.gguf"), [2], EngineConfig(64, 64, 32), max_sequences=max_sequences)
     engine.exact = exact
-    engine._stream_cells = stream_cells
     return engine
 
 
@@ -62,7 +61,7 @@ def test_prompt_chunks_get_a_call_of_their_own_in_descending_id_order_within_the
 
 
 def test_long_sequences_decode_with_the_others():
-    engine = _engine(stream_cells=1024)
+    engine = _engine()
     _run(engine, 0, prompt=12, generated=3)
     _run(engine, 1, prompt=300, generated=3)  # without flash attention a lone token attends as one among others
     [call] = engine._plan()
@@ -87,7 +86,7 @@ def test_no_prompt_chunk_is_a_single_token_unless_the_prompt_is():
 
 
 def test_the_unified_cache_takes_everything_in_one_call():
-    engine = _engine(exact=False, stream_cells=4096)
+    engine = _engine(exact=False)
     _run(engine, 3, prompt=300, generated=3)
     _run(engine, 1, prompt=12, generated=3)
     _run(engine, 0, prompt=20, generated=0)
