@@ -39,6 +39,7 @@ class RequestControls:
     top: list[list[tuple[int, float]]] = field(default_factory=list)
     """Per generated token, its step's most likely (token id, raw logprob)."""
     error: str | None = None
+    _bias: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
 
     @classmethod
     def from_params(cls, params: SamplingParams, matchers: MatcherFactory | None) -> RequestControls | None:
@@ -62,10 +63,20 @@ class RequestControls:
             times = torch.tensor(list(self.counts.values()), dtype=scores.dtype, device=scores.device)
             scores[ids] -= self.frequency_penalty * times + self.presence_penalty
         if self.logit_bias:
-            ids = torch.tensor(list(self.logit_bias), device=scores.device)
-            scores[ids] += torch.tensor(list(self.logit_bias.values()), dtype=scores.dtype, device=scores.device)
+            ids, biases = self._bias_tensors(scores)
+            scores.index_add_(0, ids, biases)
         if self.matcher is not None:
             scores.masked_fill_(~self._allowed(scores.numel(), eos_token_ids).to(scores.device), float("-inf"))
+
+    def _bias_tensors(self, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`logit_bias` as (token ids, biases) on the scores' device, made on the first step and kept: it does not
+        change, and two tensors a step cost more than the addition."""
+        cached = self._bias
+        if cached is None or cached[1].device != scores.device or cached[1].dtype != scores.dtype:
+            ids = torch.tensor(list(self.logit_bias), device=scores.device)
+            cached = ids, torch.tensor(list(self.logit_bias.values()), dtype=scores.dtype, device=scores.device)
+            self._bias = cached
+        return cached
 
     def _allowed(self, vocab: int, eos_token_ids: list[int]) -> torch.Tensor:
         """The grammar's mask over the vocabulary; only end-of-sequence once the matcher has failed."""

@@ -24,8 +24,11 @@ the streams' contents are reported as cache events, as the transformers engine's
 
 from __future__ import annotations
 
+import ctypes
+import dataclasses
 import heapq
 import logging
+import operator
 import queue
 import threading
 from collections import deque
@@ -175,6 +178,10 @@ class LlamaCppEngine:
         self._ctx: Any = None
         self._model: Any = None
         self._batch: Any = None
+        self._logits_address: int | None = None
+        self._logits_view = torch.empty(0)
+        self._last_rows: tuple[list[_Sequence], SamplingBatch] | None = None
+        """The last step's sampled sequences and their settings, reused while the same rows are sampled."""
         self._matchers: MatcherFactory | None = None
         self.vocab_size = 0
         self.parameters = 0
@@ -476,7 +483,8 @@ class LlamaCppEngine:
         return rows
 
     def _sample(self, sequences: list[_Sequence], logits: torch.Tensor) -> None:
-        batch = _sampling_batch(sequences)
+        batch = _sampling_batch(sequences, self._last_rows)
+        self._last_rows = (sequences, batch)
         adjusted = self._controls.apply(logits, batch.slot)
         tokens, logprobs = sample_next_tokens(logits, batch, adjusted)
         self._controls.record(logits, batch.slot, tokens)
@@ -491,9 +499,16 @@ class LlamaCppEngine:
 
     def _logits(self, outputs: int) -> torch.Tensor:
         """The step's logits [outputs, vocab], one row per batch token that asked for them, in batch order: a view
-        of llama.cpp's own buffer (valid until the next decode), not a copy per row."""
-        pointer = self._lib.llama_get_logits(self._ctx)
-        return torch.from_numpy(np.ctypeslib.as_array(pointer, shape=(outputs, self.vocab_size)))
+        of llama.cpp's own buffer (valid until the next decode), not a copy per row. The buffer stays where it is
+        until llama.cpp grows it, so the view is made again only then (making one costs more than a small sample)."""
+        address = ctypes.cast(self._lib.llama_get_logits(self._ctx), ctypes.c_void_p).value
+        if address is None:
+            raise HeadwaterError("llama.cpp returned no logits after a decode that asked for them")
+        if address != self._logits_address or outputs > len(self._logits_view):
+            floats = (ctypes.c_float * (outputs * self.vocab_size)).from_address(address)
+            self._logits_view = torch.from_numpy(np.ctypeslib.as_array(floats).reshape(outputs, self.vocab_size))
+            self._logits_address = address
+        return self._logits_view if outputs == len(self._logits_view) else self._logits_view[:outputs]
 
     def _emit(self, sequence: _Sequence, logprob: float) -> None:
         controls = self._controls.get(sequence.slot) if sequence.slot != NO_SLOT else None
@@ -537,13 +552,18 @@ def _chunk_length(remaining: int, room: int) -> int:
     return length if length >= min(MIN_PROMPT_CHUNK, remaining) else 0
 
 
-def _sampling_batch(sequences: list[_Sequence]) -> SamplingBatch:
-    """The rows' sampling settings in the shape `sample_next_tokens` takes (as the transformers backend builds)."""
+def _sampling_batch(sequences: list[_Sequence], last: tuple[list[_Sequence], SamplingBatch] | None) -> SamplingBatch:
+    """The rows' sampling settings in the shape `sample_next_tokens` takes (as the transformers backend builds).
+    `last` (the previous step's rows and their batch) is reused when it has the same sequences in the same order:
+    only seeded rows' keys change from step to step, and making five tensors costs as much as sampling a row."""
     params = [sequence.request.params for sequence in sequences]
+    seeded = any(p.seed is not None for p in params)
     keys = [
         seed_key(p.seed, len(s.request.prompt_ids) + len(s.generated)) if p.seed is not None else NO_SEED
         for p, s in zip(params, sequences, strict=True)
     ]
+    if last is not None and len(last[0]) == len(sequences) and all(map(operator.is_, last[0], sequences)):
+        return dataclasses.replace(last[1], seed_key=torch.tensor(keys)) if seeded else last[1]
     return SamplingBatch(
         temperature=torch.tensor([p.temperature for p in params], dtype=torch.float32),
         top_p=torch.tensor([p.top_p for p in params], dtype=torch.float32),

@@ -17,6 +17,9 @@ needs k of them; top_p looks at the best `_CANDIDATES`, and at more only when a 
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import math
 from dataclasses import dataclass
 
 import torch
@@ -57,60 +60,107 @@ def seeded_uniform(key: int) -> float:
     return ((z ^ (z >> 31)) >> 11) / 2**53
 
 
-def _uniforms(seed_keys: torch.Tensor) -> torch.Tensor:
+def _uniforms(seed_keys: list[int]) -> list[float]:
     """One uniform per row: from the row's seed key when it has one, else from torch's global generator."""
-    uniforms = torch.rand(seed_keys.numel(), dtype=torch.float64)
-    for row, key in enumerate(seed_keys.tolist()):
-        if key != NO_SEED:
-            uniforms[row] = seeded_uniform(int(key))
-    return uniforms
+    unseeded = sum(key == NO_SEED for key in seed_keys)
+    drawn = iter(torch.rand(unseeded, dtype=torch.float64).tolist() if unseeded else [])
+    return [next(drawn) if key == NO_SEED else seeded_uniform(key) for key in seed_keys]
 
 
-def _pick(weights: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+def _pick(weights: torch.Tensor, uniforms: list[float]) -> torch.Tensor:
     """Inverse-CDF draw of one column per row of non-negative `weights` [rows, n]: the first column whose running
     sum passes u × total. A wide row is searched in two levels (its blocks' sums, then the one block the target
-    falls in), because a float64 running sum over a whole vocabulary costs more than everything else here."""
-    uniforms = uniforms.to(device=weights.device, dtype=torch.float64)
+    falls in), because a float64 running sum over a whole vocabulary costs more than everything else here.
+    Up to `_LISTED_ROWS` rows the running sums and searches are done on Python floats (`_pick_listed`)."""
     rows, width = weights.shape
     if width <= _BLOCK:
+        if rows <= _LISTED_ROWS:
+            return _pick_listed(weights.unsqueeze(1), None, uniforms, width)
         cdf = weights.double().cumsum(dim=-1)
-        return _search(cdf, uniforms * cdf[:, -1])
+        return _search(cdf, _as_tensor(uniforms, cdf) * cdf[:, -1])
     padded = torch.nn.functional.pad(weights, (0, -width % _BLOCK)) if width % _BLOCK else weights.contiguous()
     blocks = padded.view(rows, -1, _BLOCK)
-    cdf = blocks.sum(dim=-1).double().cumsum(dim=-1)
-    targets = uniforms * cdf[:, -1]
-    block = _search(cdf, targets)
-    before = torch.where(block > 0, cdf.gather(-1, (block - 1).clamp(min=0).unsqueeze(-1)).squeeze(-1), 0.0)
+    block_sums = blocks.sum(dim=-1)
+    if rows <= _LISTED_ROWS:
+        return _pick_listed(blocks, block_sums, uniforms, width)
+    cdf = torch.nn.functional.pad(block_sums.double().cumsum(dim=-1), (1, 0))  # a 0 before each row's blocks
+    targets = _as_tensor(uniforms, cdf) * cdf[:, -1]
+    block = _search(cdf[:, 1:], targets)
+    before = cdf.gather(-1, block.unsqueeze(-1)).squeeze(-1)
     inner = blocks[torch.arange(rows, device=weights.device), block].double().cumsum(dim=-1)
     return (block * _BLOCK + _search(inner, targets - before)).clamp(max=width - 1)
 
 
+def _as_tensor(uniforms: list[float], like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(uniforms, dtype=torch.float64, device=like.device)
+
+
 def _search(cdf: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Per row, the first column of the running sums `cdf` [rows, n] that passes its target: a column of positive
-    weight, since a target is held below its row's total (rounding could otherwise land it on the total)."""
-    total = cdf[:, -1]
-    targets = torch.minimum(targets.clamp(min=0.0), torch.nextafter(total, torch.zeros_like(total)))
-    return torch.searchsorted(cdf, targets.unsqueeze(-1), right=True).squeeze(-1).clamp(max=cdf.size(-1) - 1)
+    weight, since a target is held in [0, total) (rounding could otherwise land it on the total, or below 0)."""
+    below_total = torch.nextafter(cdf[:, -1:], torch.zeros((), dtype=cdf.dtype, device=cdf.device))
+    targets = torch.minimum(targets.unsqueeze(-1).clamp(min=0.0), below_total)
+    return torch.searchsorted(cdf, targets, right=True).squeeze(-1).clamp(max=cdf.size(-1) - 1)
 
 
-def _draw(scores: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+_LISTED_ROWS = 4
+"""Up to this many rows, `_pick` runs its running sums and searches on Python floats. Right after a forward pass
+has pushed torch's code out of the CPU's caches, each tensor operation costs tens of microseconds (measured with
+llama.cpp: a one-row draw 0.39 ms then, 0.21 ms warm), so a dozen of them cost more than summing a few hundred
+floats in Python; past a few rows the tensor path is faster."""
+
+
+def _pick_listed(
+    blocks: torch.Tensor, block_sums: torch.Tensor | None, uniforms: list[float], width: int
+) -> torch.Tensor:
+    """`_pick` for a few rows, on Python floats: the same float64 running sums (a sum in order, as torch's CPU
+    cumsum adds), the same clamps and the same searches (`bisect_right` is `searchsorted(right=True)`), so the
+    same column to the bit. `blocks` [rows, n_blocks, _BLOCK] with their float32 `block_sums`, or [rows, 1, width]
+    with None when a row is one block."""
+    picks = []
+    for row, u in enumerate(uniforms):
+        block, before, target = 0, 0.0, 0.0
+        if block_sums is not None:
+            cdf = list(itertools.accumulate(block_sums[row].tolist()))
+            target = u * cdf[-1]
+            block = _search_listed(cdf, target)
+            before = cdf[block - 1] if block > 0 else 0.0
+        inner = list(itertools.accumulate(blocks[row, block].tolist()))
+        if block_sums is None:
+            target = u * inner[-1]
+        picks.append(min(block * _BLOCK + _search_listed(inner, target - before), width - 1))
+    return torch.tensor(picks, device=blocks.device)
+
+
+def _search_listed(cdf: list[float], target: float) -> int:
+    """`_search` for one row of Python floats."""
+    target = min(max(target, 0.0), math.nextafter(cdf[-1], 0.0))
+    return min(bisect.bisect_right(cdf, target), len(cdf) - 1)
+
+
+def _draw(scores: torch.Tensor, batch: SamplingBatch) -> torch.Tensor:
     """One token per row of tempered `scores` under each row's top_k then top_p (vLLM's order: top_p applies to
-    the distribution renormalised over the top k)."""
+    the distribution renormalised over the top k). Which rows need a filter is read from the settings as Python
+    numbers: each tensor operation costs microseconds, more than the arithmetic for one row."""
     vocab = scores.size(-1)
-    top_p = top_p.to(scores.device)
-    k = torch.where(top_k > 0, top_k, vocab).clamp(max=vocab).long().to(scores.device)
-    plain = (k >= vocab) & (top_p >= 1.0)
-    tokens = torch.empty(scores.size(0), dtype=torch.long, device=scores.device)
-    if bool(plain.all()):
+    uniforms = _uniforms(batch.seed_key.tolist())
+    settings = zip(batch.top_k.tolist(), batch.top_p.tolist(), strict=True)
+    plain = [(k <= 0 or k >= vocab) and p >= 1.0 for k, p in settings]
+    if all(plain):
         return _pick(scores.softmax(dim=-1), uniforms)
-    if bool(plain.any()):
-        tokens[plain] = _pick(scores[plain].softmax(dim=-1), uniforms[plain.cpu()])
-    kept = ~plain
-    tokens[kept] = _draw_filtered(scores[kept], k[kept], top_p[kept], uniforms[kept.cpu()])
+    k = torch.where(batch.top_k > 0, batch.top_k, vocab).clamp(max=vocab).long().to(scores.device)
+    top_p = batch.top_p.to(scores.device)
+    tokens = torch.empty(scores.size(0), dtype=torch.long, device=scores.device)
+    filtered = [not row for row in plain]
+    if any(plain):
+        rows = torch.tensor(plain, device=scores.device)
+        tokens[rows] = _pick(scores[rows].softmax(dim=-1), list(itertools.compress(uniforms, plain)))
+    rows = torch.tensor(filtered, device=scores.device)
+    tokens[rows] = _draw_filtered(scores[rows], k[rows], top_p[rows], list(itertools.compress(uniforms, filtered)))
     return tokens
 
 
-def _draw_filtered(scores: torch.Tensor, k: torch.Tensor, top_p: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+def _draw_filtered(scores: torch.Tensor, k: torch.Tensor, top_p: torch.Tensor, uniforms: list[float]) -> torch.Tensor:
     """The draw for rows with a top_k (`k` < vocab) or a top_p < 1: over each row's best `_CANDIDATES` (or k) tokens,
     or over the whole sorted vocabulary when some row's nucleus may reach past them."""
     vocab = scores.size(-1)
@@ -145,22 +195,24 @@ def sample_next_tokens(
     (temperature > 0) rows pay for a draw, and each pays for one uniform and one pass over its scores."""
     logits = logits.float()
     scores = logits if adjusted is None else adjusted.float()
-    sampled = (batch.temperature > 0).nonzero().flatten()
-    if sampled.numel() == 0:
+    temperatures = batch.temperature.tolist()
+    sampled = [row for row, temperature in enumerate(temperatures) if temperature > 0]
+    if not sampled:
         tokens = scores.argmax(dim=-1)
-    elif sampled.numel() == scores.size(0):
-        tokens = _tempered_draw(scores, batch)
+    elif len(sampled) == len(temperatures):
+        tokens = _tempered_draw(scores, batch, temperatures)
     else:
+        rows = torch.tensor(sampled)
         tokens = scores.argmax(dim=-1)
-        tokens[sampled.to(logits.device)] = _tempered_draw(scores[sampled.to(logits.device)], _rows_of(batch, sampled))
-    chosen = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-    return tokens, chosen - logits.logsumexp(dim=-1)
+        on_device = rows.to(logits.device)
+        tokens[on_device] = _tempered_draw(scores[on_device], _rows_of(batch, rows), [temperatures[r] for r in sampled])
+    return tokens, logits.log_softmax(dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
 
 
-def _tempered_draw(scores: torch.Tensor, batch: SamplingBatch) -> torch.Tensor:
-    if not bool((batch.temperature == 1.0).all()):  # x / 1.0 is x exactly: skip a pass over the scores
+def _tempered_draw(scores: torch.Tensor, batch: SamplingBatch, temperatures: list[float]) -> torch.Tensor:
+    if any(temperature != 1.0 for temperature in temperatures):  # x / 1.0 is x exactly: skip a pass over the scores
         scores = scores / batch.temperature.to(scores.device).unsqueeze(-1)
-    return _draw(scores, batch.top_k, batch.top_p, _uniforms(batch.seed_key))
+    return _draw(scores, batch)
 
 
 def _rows_of(batch: SamplingBatch, rows: torch.Tensor) -> SamplingBatch:

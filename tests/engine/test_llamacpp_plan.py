@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from headwater.engine.llamacpp_engine import LlamaCppEngine, _chunk_length, _Sequence
+import msgspec
+
+from headwater.engine.llamacpp_engine import LlamaCppEngine, _chunk_length, _sampling_batch, _Sequence
 from headwater.engine.prefix_cache import block_hashes
 from headwater.engine.protocol import EngineConfig, EngineRequest, SamplingParams
+from headwater.engine.sampling import NO_SEED, seed_key
 from headwater.engine.stream_prefixes import Held
 
 
@@ -214,3 +217,20 @@ def test_cache_events_name_the_blocks_the_streams_hold_and_drop():
     assert engine.cache_events().evicted == []
     engine._kept.clear()
     assert engine.cache_events().evicted == stored
+
+
+def test_a_steps_sampling_settings_are_reused_for_the_same_rows_with_each_seeded_rows_new_key():
+    engine = _engine()
+    plain, seeded = _run(engine, 0, prompt=12, generated=1), _run(engine, 1, prompt=12, generated=1)
+    seeded.request = msgspec.structs.replace(seeded.request, params=SamplingParams(max_tokens=500, seed=5))
+    first = _sampling_batch([plain, seeded], None)
+    assert first.seed_key.tolist() == [NO_SEED, seed_key(5, 13)]
+    seeded.generated.append(101)
+    again = _sampling_batch([plain, seeded], ([plain, seeded], first))
+    assert again.temperature is first.temperature and again.seed_key.tolist() == [NO_SEED, seed_key(5, 14)]
+    unseeded = _sampling_batch([plain], ([plain], _sampling_batch([plain], None)))
+    assert unseeded.seed_key.tolist() == [NO_SEED]
+    other = _run(engine, 2, prompt=12, generated=1)
+    other.request = msgspec.structs.replace(other.request, params=SamplingParams(max_tokens=500, temperature=0.0))
+    changed = _sampling_batch([plain, other], ([plain, seeded], again))  # other rows: made anew
+    assert changed.temperature.tolist() == [1.0, 0.0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from headwater.engine import sampling
 from headwater.engine.controls import NO_SLOT
 from headwater.engine.sampling import NO_SEED, SamplingBatch, sample_next_tokens, seed_key, seeded_uniform
 
@@ -121,3 +122,24 @@ def test_seeded_uniforms_are_fixed_by_their_key_and_spread_over_0_1():
     assert values[:3] == [seeded_uniform(seed_key(seed, 17)) for seed in range(3)]
     assert all(0.0 <= v < 1.0 for v in values)
     assert abs(sum(values) / len(values) - 0.5) < 0.02 and len(set(values)) == len(values)
+
+
+def test_a_few_rows_drawn_on_python_floats_get_the_tensor_paths_tokens_to_the_bit(monkeypatch):
+    """A lone request is drawn on Python floats and a batch with tensors (`_LISTED_ROWS`): both must pick the same
+    column for the same weights and uniform, or a seeded request would change with its company."""
+    generator = torch.Generator().manual_seed(3)
+    for width in (5, 256, 1000, 49152):
+        weights = torch.rand(4, width, generator=generator) ** 8  # skewed, like a softmax
+        weights[:, 1 :: max(2, width // 7)] = 0.0  # masked columns the draw must never land on
+        weights[3] = 0.0
+        weights[3, width // 2] = 1e-30  # one tiny survivor
+        uniforms = [0.0, 1.0 - 2**-53, *torch.rand(2, dtype=torch.float64, generator=generator).tolist()]
+        for trial in range(25):
+            if trial:
+                uniforms = torch.rand(4, dtype=torch.float64, generator=generator).tolist()
+            listed = sampling._pick(weights, uniforms)
+            with monkeypatch.context() as patch:
+                patch.setattr(sampling, "_LISTED_ROWS", 0)
+                tensors = sampling._pick(weights, uniforms)
+            assert listed.tolist() == tensors.tolist(), (width, trial)
+            assert bool((weights.gather(-1, listed.unsqueeze(-1)) > 0).all())
