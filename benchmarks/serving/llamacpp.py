@@ -1,12 +1,17 @@
 """Our llama.cpp engine vs our transformers engine, the same model (SmolLM2-135M) behind the same gateway.
 
     .venv/bin/python benchmarks/serving/llamacpp.py [--concurrency 1 8 32] [--prompts 32] [--max-tokens 64]
-        [--prompt-words 24] [--llamacpp-kv streams|unified] [--llama-server PATH] [--data-dir .headwater] [--json]
+        [--prompt-words 24] [--rounds 3] [--llamacpp-kv streams|unified] [--llama-server PATH]
+        [--data-dir .headwater] [--json]
 
 Each backend serves `smollm2-135m` from one TE (transformers: the float32 weights converted from the shipped GGUF;
 llamacpp: the shipped Q4_1 GGUF as it is); for each concurrency level `--prompts` ShareGPT-like chat requests run at
 that fixed concurrency. Prints output tokens/s per level and backend, the ratio llamacpp / transformers (the
 issue's expectation: ≥ 2× at 32 streams), and each TE's start-up to ready.
+Every server is started first (one at a time, each start-up timed alone; an idle server uses no CPU), then the
+load runs `--rounds` times, each round every level against every server in turn: a small machine's speed drifts by
+10-20 % over minutes, and taking turns puts each server through the same drift. A level's tokens/s is its tokens
+over its time summed over the rounds.
 With `--llama-server PATH` (llama.cpp's own server binary, which this repository does not build: see
 benchmarks/README.md for the cmake line) the same load also runs against it, serving the same GGUF with one slot
 per stream of the highest level (`-np`), the same KV cells and threads, and the ratio ours / llama-server is
@@ -19,16 +24,19 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from headwater.models.gguf import resolve_gguf
 from headwater.platform.launch import free_port, launch_server
-from headwater.platform.loadgen import LoadConfig, run_load, summarise
+from headwater.platform.loadgen import LoadConfig, RequestResult, run_load
 
 
 def _serve(engine: str, folder: Path, data_dir: Path, max_sequences: int, kv: str) -> tuple[object, float]:
@@ -47,51 +55,95 @@ def _serve(engine: str, folder: Path, data_dir: Path, max_sequences: int, kv: st
     return server, time.perf_counter() - started
 
 
-def _levels(base_url: str, model: str, args: argparse.Namespace) -> dict[int, dict[str, object]]:
-    """Output throughput and latencies of the same prompt set at each concurrency level."""
-    levels = {}
-    for concurrency in args.concurrency:
-        config = LoadConfig(
-            base_url,
-            model,
-            num_prompts=max(args.prompts, concurrency),
-            max_concurrency=concurrency,
-            max_output_tokens=args.max_tokens,
-            max_prompt_words=args.prompt_words,
-        )
-        results, duration = asyncio.run(run_load(config))
-        levels[concurrency] = summarise(results, duration, config)
-    return levels
+def _level(
+    base_url: str, model: str, concurrency: int, args: argparse.Namespace
+) -> tuple[int, float, list[RequestResult]]:
+    """One level's run against one server: (output tokens, seconds, each request's result)."""
+    config = LoadConfig(
+        base_url,
+        model,
+        num_prompts=max(args.prompts, concurrency),
+        max_concurrency=concurrency,
+        max_output_tokens=args.max_tokens,
+        max_prompt_words=args.prompt_words,
+        keep_alive=False,  # the same for every server; llama-server drops a connection after a few requests
+    )
+    results, duration = asyncio.run(run_load(config))
+    failed = [result.error for result in results if not result.ok]
+    if failed:
+        raise RuntimeError(f"{len(failed)} requests failed against {base_url}: {failed[0]}")
+    return sum(result.output_tokens for result in results), duration, results
 
 
-def _measure(engine: str, args: argparse.Namespace, folder: Path) -> dict[str, object]:
-    server, start_s = _serve(engine, folder, args.data_dir, max(args.concurrency), args.llamacpp_kv)
-    try:
-        levels = _levels(server.base_url, "bench", args)  # type: ignore[attr-defined]
-    finally:
-        server.stop()  # type: ignore[attr-defined]
-    return {"start_s": start_s, "levels": levels}
+@dataclass
+class _Server:
+    """One server under test: where it answers, how to stop it, and its start-up to ready."""
+
+    base_url: str
+    model: str
+    stop: Callable[[], None]
+    start_s: float
 
 
-def _measure_llama_server(binary: Path, args: argparse.Namespace, folder: Path) -> dict[str, object]:
+@dataclass
+class _Tally:
+    """One level's load against one server, summed over the rounds."""
+
+    tokens: int = 0
+    seconds: float = 0.0
+    results: list[RequestResult] = field(default_factory=list)
+
+    def summary(self) -> dict[str, object]:
+        tpots = [tpot for result in self.results if (tpot := result.tpot_s) is not None]
+        return {
+            "output_tokens": self.tokens,
+            "duration_s": self.seconds,
+            "output_throughput": self.tokens / self.seconds if self.seconds else 0.0,
+            "ttft_s_median": statistics.median(result.ttft_s for result in self.results) if self.results else None,
+            "tpot_s_median": statistics.median(tpots) if tpots else None,
+        }
+
+
+def _serve_headwater(engine: str, args: argparse.Namespace, folder: Path) -> _Server:
+    server, start_s = _serve(engine, folder / engine, args.data_dir, max(args.concurrency), args.llamacpp_kv)
+    return _Server(server.base_url, "bench", server.stop, start_s)  # type: ignore[attr-defined]
+
+
+def _serve_llama_server(binary: Path, args: argparse.Namespace, folder: Path) -> _Server:
     """llama.cpp's own server over the shipped GGUF: `-np` slots for the highest level, the cells our TE has."""
     port, slots = free_port(), max(args.concurrency)
     command = [str(binary), "-m", str(resolve_gguf("smollm2-135m")), "--host", "127.0.0.1", "--port", str(port)]
     command += ["-np", str(slots), "-c", str(512 * 32), "-t", str(os.cpu_count() or 1), "-cb"]
-    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "llama-server.log"
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=(folder / "llama-server.log").open("wb"))
-    try:
-        while not _healthy(port):
-            if process.poll() is not None:
-                raise RuntimeError(f"llama-server exited; see {folder / 'llama-server.log'}")
-            time.sleep(0.2)
-        start_s = time.perf_counter() - started
-        levels = _levels(f"http://127.0.0.1:{port}/v1", "smollm2-135m", args)
-    finally:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+
+    def stop() -> None:
         process.terminate()
         process.wait(30)
-    return {"start_s": start_s, "levels": levels}
+
+    while not _healthy(port):
+        if process.poll() is not None:
+            raise RuntimeError(f"llama-server exited; see {log}")
+        time.sleep(0.2)
+    return _Server(f"http://127.0.0.1:{port}/v1", "smollm2-135m", stop, time.perf_counter() - started)
+
+
+def _measure(servers: dict[str, _Server], args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    """Every level against every server, `--rounds` times, servers taking turns within each level."""
+    tallies = {name: {level: _Tally() for level in args.concurrency} for name in servers}
+    for round_ in range(args.rounds):
+        for level in args.concurrency:
+            order = list(servers) if round_ % 2 == 0 else list(reversed(servers))  # neither always goes first
+            for name in order:
+                tokens, seconds, results = _level(servers[name].base_url, servers[name].model, level, args)
+                tally = tallies[name][level]
+                tally.tokens, tally.seconds = tally.tokens + tokens, tally.seconds + seconds
+                tally.results += results
+    return {
+        name: {"start_s": servers[name].start_s, "levels": {level: t.summary() for level, t in levels.items()}}
+        for name, levels in tallies.items()
+    }
 
 
 def _healthy(port: int) -> bool:
@@ -110,6 +162,7 @@ def main() -> None:
     parser.add_argument(
         "--prompt-words", type=int, default=24, help="Cap on prompt length: short, so decode dominates."
     )
+    parser.add_argument("--rounds", type=int, default=3, help="Times every level runs against every server, in turns.")
     parser.add_argument("--llamacpp-kv", choices=("streams", "unified"), default="streams")
     parser.add_argument(
         "--engines", nargs="+", choices=("transformers", "llamacpp"), default=["transformers", "llamacpp"]
@@ -119,10 +172,17 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     skipped = _why_no_llama_server(args.llama_server)
+    servers: dict[str, _Server] = {}
     with tempfile.TemporaryDirectory(prefix="headwater-llamacpp-") as folder:
-        runs = {engine: _measure(engine, args, Path(folder) / engine) for engine in args.engines}
-        if skipped is None:
-            runs["llama-server"] = _measure_llama_server(args.llama_server, args, Path(folder) / "llama-server")
+        try:
+            for engine in args.engines:
+                servers[engine] = _serve_headwater(engine, args, Path(folder))
+            if skipped is None:
+                servers["llama-server"] = _serve_llama_server(args.llama_server, args, Path(folder))
+            runs = _measure(servers, args)
+        finally:
+            for server in servers.values():
+                server.stop()
     if args.json:
         print(json.dumps({**runs, "llama_server_skipped": skipped}, indent=2))
         return
@@ -131,12 +191,21 @@ def main() -> None:
     if skipped is not None:
         print(f"llama-server comparison skipped: {skipped}")
     for concurrency in args.concurrency:
-        speeds = {name: run["levels"][concurrency]["output_throughput"] for name, run in runs.items()}  # type: ignore[index]
-        line = ", ".join(f"{name} {speed:.1f} tok/s" for name, speed in speeds.items())
+        levels = {name: run["levels"][concurrency] for name, run in runs.items()}  # type: ignore[index]
+        speeds = {name: level["output_throughput"] for name, level in levels.items()}
+        line = ", ".join(f"{name} {speeds[name]:.1f} tok/s ({_latencies(level)})" for name, level in levels.items())
         for baseline in ("transformers", "llama-server"):
             if "llamacpp" in speeds and baseline in speeds:
                 line += f", llamacpp / {baseline} {speeds['llamacpp'] / speeds[baseline]:.2f}x"
         print(f"{concurrency:>3} streams: {line}")
+
+
+def _latencies(level: dict[str, object]) -> str:
+    """Median time to first token and per output token, in milliseconds."""
+    ttft, tpot = level["ttft_s_median"], level["tpot_s_median"]
+    if not isinstance(ttft, float) or not isinstance(tpot, float):
+        return "no latencies"
+    return f"ttft {ttft * 1000:.0f} ms, tpot {tpot * 1000:.1f} ms"
 
 
 def _why_no_llama_server(binary: Path | None) -> str | None:

@@ -346,10 +346,32 @@ class LlamaCppEngine:
                 continue
             slot = self._controls.add(controls) if controls is not None else NO_SLOT
             eos = frozenset({*self.eos_token_ids, *request.stop_token_ids})
-            sequence = _Sequence(request, heapq.heappop(self._free_seq_ids), eos, slot)
+            sequence = _Sequence(request, self._take_stream(request), eos, slot)
             self._start_from_held(sequence)
             self._running[request.request_id] = sequence
             promised += reserved
+
+    def _take_stream(self, request: EngineRequest) -> int:
+        """A free sequence id for a new request: the free stream that holds the longest prefix of its prompt, when
+        that is longer than what the lowest free id holds of it, else the lowest free id.
+
+        Ids go lowest first so running sequences keep neighbouring ids (`_plan`); but a prompt seen before (the next
+        turn of a conversation, a repeated request) then lands on whatever id is lowest, and its prefix must be
+        copied over from the stream that holds it, which evicts what that id held (`_vacate`). When many such
+        prompts arrive at once, each eviction loses a prefix the next one wanted. Taking the holder's own stream
+        reuses it without a copy, as llama.cpp's server gives a request the slot whose prompt is most like it; a
+        gap this leaves among running ids is closed once the prompt is fed (`_close_id_gaps`)."""
+        lowest = self._free_seq_ids[0]
+        if self.exact and self._kept:
+            prompt, salt = request.prompt_ids, request.cache_salt
+            kept = self._kept.get(lowest)
+            own = longest_holder(prompt, salt, [(lowest, kept)] if kept else [])[1]
+            holder, length = longest_holder(prompt, salt, self._kept.items())
+            if length > own:
+                self._free_seq_ids.remove(holder)
+                heapq.heapify(self._free_seq_ids)
+                return holder
+        return heapq.heappop(self._free_seq_ids)
 
     def _start_from_held(self, sequence: _Sequence) -> None:
         """Give a new sequence's stream the longest prefix of its prompt that any stream holds, and clear whatever
@@ -366,7 +388,7 @@ class LlamaCppEngine:
         source, length = longest_holder(request.prompt_ids, request.cache_salt, holders)
         if length < own + (MIN_COPIED_TOKENS if self.exact else 1):
             source, length = target, own
-        self._vacate(target, length if source == target else 0, source)
+        self._vacate(target, length if source == target else 0, source, Held(request.cache_salt, request.prompt_ids))
         if self._lib is not None:
             memory = self._lib.llama_get_memory(self._ctx)
             if source != target:
@@ -375,15 +397,20 @@ class LlamaCppEngine:
             self._lib.llama_memory_seq_rm(memory, target, length, -1)
         sequence.fed = sequence.cached = length
 
-    def _vacate(self, stream: int, keep: int, busy: int) -> None:
+    def _vacate(self, stream: int, keep: int, busy: int, incoming: Held | None = None) -> None:
         """Before a free stream is given to a sequence, move what it holds past its first `keep` tokens (which the
         sequence reuses) to another free stream, so a later prompt can still reuse it (the next turn of a
         conversation comes after its reply finished): to an empty stream, the highest (ids are handed out lowest
         first, so it is overwritten last), else over the oldest content that is older. One whole-stream copy; `busy`
-        (the stream the sequence copies its prefix from) is never the one overwritten."""
+        (the stream the sequence copies its prefix from) is never the one overwritten. Content that is a prefix of
+        the `incoming` sequence's prompt, under the same salt, is not moved: the sequence holds it again once its
+        prompt is fed (a prompt sent again reuses all but its last two tokens; moving them would cost a copy and
+        evict something else)."""
         ages = {other: age for age, other in enumerate(self._kept)}
         held = self._kept.pop(stream, None)
         if held is None or len(held.tokens) <= keep or self._lib is None:
+            return
+        if incoming is not None and incoming.salt == held.salt and held.tokens == incoming.tokens[: len(held.tokens)]:
             return
         free = [other for other in self._free_seq_ids if other not in (stream, busy)]
         empty = [other for other in free if other not in ages]
@@ -391,6 +418,7 @@ class LlamaCppEngine:
         if victim < 0 or (victim in ages and ages[victim] > ages[stream]):
             return
         self._lib.llama_memory_seq_cp(self._lib.llama_get_memory(self._ctx), stream, victim, -1, -1)
+        self._kept.pop(victim, None)  # the victim's content is gone; the moved one counts as kept now (newest)
         self._kept[victim] = held
 
     def _step(self) -> None:
@@ -442,9 +470,10 @@ class LlamaCppEngine:
         With one KV stream per sequence, llama.cpp splits a call into micro-batches (`split_equal`) of sequences
         whose ids follow each other in batch order, each computed as its own pass over the weights; so decode
         tokens go in ascending id order (and ids are handed out lowest first), which makes a step of 32 sequences
-        one pass instead of 32. Prompt chunks go in a call of their own, in descending id order, so each chunk is
-        one micro-batch (llama.cpp would otherwise cut equal slices off prompts of neighbouring ids, more passes).
-        How a prompt is cut does not change its logits (`FLASH_ATTENTION_OFF`). With the unified cache
+        one pass instead of 32. Prompt chunks go in a call of their own, as micro-batches of equal-length chunks of
+        neighbouring ids (`_prompt_order`): llama.cpp would otherwise cut equal slices off chunks of different
+        lengths, more passes. How a prompt is cut does not change its logits (`FLASH_ATTENTION_OFF`), nor what
+        shares its micro-batch (as for decode tokens). With the unified cache
         (`exact=False`) llama.cpp makes one micro-batch of anything, so everything goes in one call."""
         budget = self.config.max_batch_tokens
         decoding = sorted((s for s in self._running.values() if not s.prefilling), key=lambda s: s.seq_id)
@@ -461,9 +490,7 @@ class LlamaCppEngine:
                 chunks += [[_Token(prompt[p], p, sequence, p == len(prompt) - 1) for p in range(sequence.fed, end)]]
                 count += end - sequence.fed
                 sequence.fed = end
-        chunks = [chunk for chunk in chunks if chunk]
-        # descending ids: no chunk follows its id's predecessor, so each is a micro-batch of its own
-        prompts = [token for chunk in sorted(chunks, key=lambda c: -c[0].sequence.seq_id) for token in chunk]
+        prompts = [token for chunk in _prompt_order([chunk for chunk in chunks if chunk]) for token in chunk]
         if self.exact:
             return [call for call in (shared, prompts) if call]
         return [shared + prompts]
@@ -541,6 +568,23 @@ class LlamaCppEngine:
         elif self._lib is not None:  # the unified cache's cells are shared by every sequence: free them
             self._lib.llama_memory_seq_rm(self._lib.llama_get_memory(self._ctx), sequence.seq_id, -1, -1)
         heapq.heappush(self._free_seq_ids, sequence.seq_id)
+
+
+def _prompt_order(chunks: list[list[_Token]]) -> list[list[_Token]]:
+    """Prompt chunks in the order that makes each run of equal-length chunks of consecutive ids one micro-batch.
+
+    llama.cpp's `split_equal` starts a micro-batch at the first unused token and adds every sequence whose id is the
+    last one's plus 1, then takes as many tokens from each as the shortest has. So a run goes in ascending ids (all
+    of it joins: one pass over the weights for, say, 32 prompts' last two tokens, instead of 32), and runs go in
+    descending order of their ids, so a run never finds its last id's successor, of another length, after it."""
+    runs: list[list[list[_Token]]] = []
+    for chunk in sorted(chunks, key=lambda c: c[0].sequence.seq_id):
+        last = runs[-1][-1] if runs else None
+        if last is not None and chunk[0].sequence.seq_id == last[0].sequence.seq_id + 1 and len(chunk) == len(last):
+            runs[-1].append(chunk)
+        else:
+            runs.append([chunk])
+    return [chunk for run in reversed(runs) for chunk in run]
 
 
 def _chunk_length(remaining: int, room: int) -> int:

@@ -83,10 +83,10 @@ def _pick(weights: torch.Tensor, uniforms: list[float]) -> torch.Tensor:
     block_sums = blocks.sum(dim=-1)
     if rows <= _LISTED_ROWS:
         return _pick_listed(blocks, block_sums, uniforms, width)
-    cdf = torch.nn.functional.pad(block_sums.double().cumsum(dim=-1), (1, 0))  # a 0 before each row's blocks
+    cdf = block_sums.double().cumsum(dim=-1)
     targets = _as_tensor(uniforms, cdf) * cdf[:, -1]
-    block = _search(cdf[:, 1:], targets)
-    before = cdf.gather(-1, block.unsqueeze(-1)).squeeze(-1)
+    block = _search(cdf, targets)
+    before = torch.nn.functional.pad(cdf, (1, 0)).gather(-1, block.unsqueeze(-1)).squeeze(-1)  # the sum up to it
     inner = blocks[torch.arange(rows, device=weights.device), block].double().cumsum(dim=-1)
     return (block * _BLOCK + _search(inner, targets - before)).clamp(max=width - 1)
 

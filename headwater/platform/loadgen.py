@@ -54,6 +54,9 @@ class LoadConfig:
     slo_ttft_s: float | None = None
     slo_tpot_s: float | None = None
     timeout_s: float = 600.0
+    keep_alive: bool = True
+    """Reuse connections between requests. False opens one per request: llama.cpp's server closes a kept-alive
+    connection after a few requests, and a request sent on it as it closes fails without an answer."""
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,7 @@ async def run_load(config: LoadConfig, prompts: list[Prompt] | None = None) -> t
         raise ValueError(f"num_prompts is {config.num_prompts} but {len(prompts)} prompts were given")
     headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
     limit = asyncio.Semaphore(config.max_concurrency or config.num_prompts)
-    connections = httpx.Limits(max_connections=config.max_concurrency or config.num_prompts)
+    connections = connection_limits(config)
 
     async def limited(client: httpx.AsyncClient, prompt: Prompt) -> RequestResult:
         async with limit:
@@ -222,6 +225,14 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
         return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
     return {"mean": statistics.fmean(ordered), "p50": at(0.5), "p90": at(0.9), "p99": at(0.99)}
+
+
+def connection_limits(config: LoadConfig) -> httpx.Limits:
+    """As many connections as requests in flight, kept alive between requests unless `keep_alive` is off."""
+    return httpx.Limits(
+        max_connections=config.max_concurrency or config.num_prompts,
+        max_keepalive_connections=None if config.keep_alive else 0,
+    )
 
 
 def summarise(results: list[RequestResult], duration_s: float, config: LoadConfig) -> dict[str, object]:

@@ -11,7 +11,7 @@ import pytest
 
 from headwater.engine.grammar import json_schema_grammar
 from headwater.engine.protocol import EngineConfig, EngineRequest, SamplingParams
-from tests.engine.streams import run_to_end
+from tests.engine.streams import gather_to_end, run_to_end
 
 llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed: run `make llamacpp`")
 
@@ -275,3 +275,23 @@ def test_a_tenant_never_starts_from_another_tenants_stream(engine, tokenizer):
     assert (
         other[0].cached_tokens == 0 and again[0].cached_tokens == len(prompt) - 2
     )  # all but the last two (MIN_PROMPT_CHUNK)
+
+
+def test_prompts_sent_again_together_reuse_their_own_streams_and_keep_their_tokens(engine, tokenizer):
+    """Prompts seen before and sent again at once each start from the stream that holds them (all but their last two
+    tokens: `MIN_PROMPT_CHUNK`), not from another's copy of the shared chat template, and their equal two-token
+    tails are fed together (one micro-batch: `_prompt_order`). Their tokens and logprobs are those each got alone."""
+    prompts = {f"p{n}": _prompt(tokenizer, f"In one sentence, what is river number {n} known for?") for n in range(4)}
+    params = SamplingParams(max_tokens=6, temperature=0.8, seed=5)
+    alone = {}
+    for name, prompt in prompts.items():
+        alone.update(_outputs(engine, [EngineRequest(name, prompt, params)]))
+    again = [EngineRequest(f"{name}-again", prompt, params) for name, prompt in prompts.items()]
+    with engine._lock:  # all four in the inbox before the engine looks: admitted, and their tails fed, in one step
+        engine._inbox.extend(again)
+    engine._wake.set()
+    outputs = gather_to_end(engine, [request.request_id for request in again], 120.0)
+    for name, prompt in prompts.items():
+        repeated = outputs[f"{name}-again"]
+        assert repeated[0].cached_tokens == len(prompt) - 2
+        assert [(o.token_ids, o.logprobs) for o in repeated] == [(o.token_ids, o.logprobs) for o in alone[name]]

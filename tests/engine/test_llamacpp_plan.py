@@ -8,7 +8,7 @@ from pathlib import Path
 
 import msgspec
 
-from headwater.engine.llamacpp_engine import LlamaCppEngine, _chunk_length, _sampling_batch, _Sequence
+from headwater.engine.llamacpp_engine import LlamaCppEngine, _chunk_length, _sampling_batch, _Sequence, _Token
 from headwater.engine.prefix_cache import block_hashes
 from headwater.engine.protocol import EngineConfig, EngineRequest, SamplingParams
 from headwater.engine.sampling import NO_SEED, seed_key
@@ -61,6 +61,39 @@ def test_prompt_chunks_get_a_call_of_their_own_in_descending_id_order_within_the
     [decode, rest] = engine._plan()
     assert _ids(decode) == [0, 1, 2]
     assert [token.position for token in rest] == list(range(52, 80)) and rest[-1].wants_logits
+
+
+def _micro_batches(call: list[_Token]) -> list[dict[int, int]]:
+    """How llama.cpp's `split_equal` cuts a call over one KV stream per sequence (llama-batch.cpp, sequential):
+    from the first unused token, every sequence whose id is the last one's plus 1, then as many tokens from each
+    as the shortest has left. Each micro-batch as {sequence id: tokens}."""
+    used, batches = [False] * len(call), []
+    while not all(used):
+        chosen: list[int] = []
+        for index, token in enumerate(call):
+            seq_id = token.sequence.seq_id
+            if not used[index] and seq_id not in chosen and (not chosen or seq_id == chosen[-1] + 1):
+                chosen.append(seq_id)
+        left = {s: [i for i, t in enumerate(call) if t.sequence.seq_id == s and not used[i]] for s in chosen}
+        taken = min(len(indices) for indices in left.values())
+        for indices in left.values():
+            for index in indices[:taken]:
+                used[index] = True
+        batches.append(dict.fromkeys(chosen, taken))
+    return batches
+
+
+def test_equal_prompt_chunks_of_neighbouring_ids_are_one_micro_batch_and_no_chunk_is_cut():
+    """32 repeated prompts whose prefixes were reused each have two tokens left: one pass over the weights for all
+    of them, not 32. Chunks of other lengths stay whole, each run of equal ones in a micro-batch of its own."""
+    engine = _engine(max_sequences=12)
+    lengths = {4: 2, 5: 2, 6: 2, 7: 9, 2: 2, 0: 3, 1: 3, 9: 2, 10: 2}
+    for seq_id, length in lengths.items():
+        _run(engine, seq_id, prompt=length, generated=0)
+    [prompts] = engine._plan()
+    assert _micro_batches(prompts) == [{9: 2, 10: 2}, {7: 9}, {4: 2, 5: 2, 6: 2}, {2: 2}, {0: 3, 1: 3}]
+    logits_rows = [token.sequence.seq_id for token in prompts if token.wants_logits]
+    assert sorted(logits_rows) == sorted(lengths)  # every prompt's last token, once
 
 
 def test_long_sequences_decode_with_the_others():
@@ -183,9 +216,10 @@ def test_a_finished_stream_keeps_its_prompt_for_the_next_request_on_its_id():
     assert library.calls == [("rm", 0, 43)]  # no copy: its own stream already holds them
 
 
-def test_a_claimed_stream_moves_what_it_holds_to_an_empty_one_first():
-    """The lowest free id goes to the next request; what its stream held (a finished conversation whose next turn
-    may come) is first copied to the highest empty stream, which is handed out last."""
+def test_a_claimed_stream_moves_what_it_holds_to_an_empty_one_first_and_the_next_turn_takes_that_stream():
+    """The lowest free id goes to an unrelated request; what its stream held (a finished conversation whose next
+    turn may come) is first copied to the highest empty stream, which is handed out last. The next turn then takes
+    that stream itself: its prefix is reused where it is, without a copy."""
     engine = _engine(max_sequences=4)
     engine._lib = library = _RecordingLibrary()
     first = _admit(engine, "first", [*SYSTEM, 1, 2, 3])
@@ -199,7 +233,34 @@ def test_a_claimed_stream_moves_what_it_holds_to_an_empty_one_first():
     assert engine._kept == {3: Held(None, [*SYSTEM, 1, 2, 3])}
     library.calls.clear()
     turn = _admit(engine, "turn", [*SYSTEM, 1, 2, 3, 60, 61, 62])
-    assert turn.seq_id == 1 and turn.cached == 43 and library.calls == [("cp", 3, 1), ("rm", 1, 43)]
+    assert turn.seq_id == 3 and turn.cached == 43 and library.calls == [("rm", 3, 43)]
+    assert 3 not in engine._free_seq_ids and engine._kept == {}
+
+
+def _finish_fed(engine: LlamaCppEngine, sequence: _Sequence) -> None:
+    sequence.fed = len(sequence.request.prompt_ids)
+    sequence.generated = [50]
+    engine._finish(sequence, "stop", logprob=-0.1)
+
+
+def test_prompts_asked_one_after_another_stay_held_and_one_sent_again_takes_its_own_stream():
+    """Four questions on one text, asked in turn, on four streams of which two hold something older: each new one
+    takes the lowest stream and moves what it held; a moved prompt counts as kept last, so a later move evicts the
+    older content, not it: the four questions end up held. Asked again, a question takes the stream that holds it, with no copy and nothing
+    moved (its last two tokens, which the stream holds past what it reuses, are fed again in place)."""
+    engine = _engine(max_sequences=4)
+    engine._lib = library = _RecordingLibrary()
+    for name in ("old-a", "old-b"):
+        _finish_fed(engine, _admit(engine, name, [7, 7, 7, *range(40)] if name == "old-a" else [8, 8, *range(40)]))
+    questions = {n: [*SYSTEM, 500 + n, 600 + n, 700 + n] for n in range(4)}
+    for n, prompt in questions.items():
+        _finish_fed(engine, _admit(engine, f"q{n}", prompt))
+    held = {tuple(held.tokens) for held in engine._kept.values()}
+    assert all(tuple(prompt) in held for prompt in questions.values())
+    library.calls.clear()
+    again = _admit(engine, "q0-again", questions[0])
+    assert engine._kept.get(again.seq_id) is None and again.cached == len(questions[0]) - 2
+    assert library.calls == [("rm", again.seq_id, len(questions[0]) - 2)]
 
 
 def test_cache_events_name_the_blocks_the_streams_hold_and_drop():

@@ -10,7 +10,15 @@ import subprocess
 import sys
 from collections import Counter
 
-from headwater.platform.loadgen import LoadConfig, arrival_delays, exact_prompts, make_prompts, run_load, summarise
+from headwater.platform.loadgen import (
+    LoadConfig,
+    arrival_delays,
+    connection_limits,
+    exact_prompts,
+    make_prompts,
+    run_load,
+    summarise,
+)
 
 
 def test_sharegpt_like_lengths_stay_in_bounds_and_are_seeded():
@@ -106,3 +114,10 @@ def test_token_prompts_with_banned_end_tokens_get_exactly_max_tokens(server, tin
     results, _ = asyncio.run(run_load(config, prompts))
     assert [(r.ok, r.output_tokens) for r in results] == [(True, 48)] * 3, [r.error for r in results]
     assert all(0 < r.ttft_s < r.e2e_s for r in results)
+
+
+def test_connections_are_kept_alive_unless_asked_not_to():
+    kept = connection_limits(LoadConfig("http://x", "m", max_concurrency=4))
+    assert kept.max_connections == 4 and kept.max_keepalive_connections is None
+    fresh = connection_limits(LoadConfig("http://x", "m", max_concurrency=4, keep_alive=False))
+    assert fresh.max_connections == 4 and fresh.max_keepalive_connections == 0
