@@ -246,8 +246,9 @@ def _finish_fed(engine: LlamaCppEngine, sequence: _Sequence) -> None:
 def test_prompts_asked_one_after_another_stay_held_and_one_sent_again_takes_its_own_stream():
     """Four questions on one text, asked in turn, on four streams of which two hold something older: each new one
     takes the lowest stream and moves what it held; a moved prompt counts as kept last, so a later move evicts the
-    older content, not it: the four questions end up held. Asked again, a question takes the stream that holds it, with no copy and nothing
-    moved (its last two tokens, which the stream holds past what it reuses, are fed again in place)."""
+    older content, not it: the four questions end up held. Asked again, a question takes the stream that holds it,
+    with no copy and nothing moved (its last two tokens, which the stream holds past what it reuses, are fed again
+    in place)."""
     engine = _engine(max_sequences=4)
     engine._lib = library = _RecordingLibrary()
     for name in ("old-a", "old-b"):
