@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from headwater.errors import InvalidRequestError, NotFoundError
+from headwater.footprint.impacts import CRITERIA
 from headwater.platform.store import JobResult, Store, hash_key
 
 
@@ -59,6 +60,14 @@ def test_job_life_cycle(store):
         0.9,
     )
     assert store.list_jobs("other") == []
+
+
+def test_an_unknown_job_cannot_finish_and_writes_nothing(store):
+    with pytest.raises(NotFoundError, match="no job 'job_nope'"):
+        store.finish_job(
+            "job_nope", JobResult("succeeded", footprint={"estimator": "x", **dict.fromkeys(CRITERIA, 1.0)})
+        )
+    assert store.list_jobs() == [] and store.footprint_summary() == []
 
 
 def test_a_job_cannot_finish_as_running(store):
