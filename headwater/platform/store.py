@@ -239,6 +239,10 @@ _FINISH_JOB = (
 def _configure_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    # WAL's recommended setting: a commit reaches the log without waiting for the disk (an fsync, ~0.5 ms, twice per
+    # API request); nothing is lost if the process crashes, and the file is never corrupted; only a power loss or
+    # an OS crash may roll back the last commits.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

@@ -95,3 +95,10 @@ def test_footprint_rows_are_summed_per_tenant_model_and_day(store):
     assert store.footprint_summary("acme", since=day, until=day, model="m2")[0].criteria["gwp_kgco2e"] == 0.5
     assert store.footprint_summary("acme", since="2999-01-01") == []
     assert len(store.footprint_summary()) == 3
+
+
+def test_sqlite_logs_ahead_and_commits_without_waiting_for_the_disk(store):
+    with store.engine.connect() as connection:
+        journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+        synchronous = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+    assert (journal, synchronous) == ("wal", 1)  # 1 is NORMAL: safe across a process crash, no fsync per commit
