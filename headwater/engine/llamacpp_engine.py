@@ -16,17 +16,16 @@ holds the cache's cells divided by `max_sequences`. With `exact=False` all seque
 fits longer requests in the same memory. Either way a request is admitted only when its prompt plus its
 `max_tokens` fit the cells not yet promised, so a decode never runs out of room.
 
-A new request starts from the longest prefix of its prompt that any stream holds, its tenant's own (a finished
-sequence's stream keeps its prompt until its id is reused), as llama.cpp's own server reuses a slot's last prompt;
-the streams' contents are reported as cache events, as the transformers engine's prefix cache is
-(`headwater.engine.stream_prefixes`).
+A new request takes the free stream holding the longest prefix of its prompt and starts from the longest prefix any
+stream holds, its tenant's own (a finished sequence's stream keeps its prompt until its id is reused), as llama.cpp's
+own server reuses a slot's last prompt (`headwater.engine.llamacpp_streams`); the streams' contents are reported as
+cache events, as the transformers engine's prefix cache is (`headwater.engine.stream_prefixes`).
 """
 
 from __future__ import annotations
 
 import ctypes
 import dataclasses
-import heapq
 import logging
 import operator
 import queue
@@ -42,6 +41,7 @@ import torch
 
 from headwater.engine.controls import NO_SLOT, ControlTable, RequestControls
 from headwater.engine.grammar import MatcherFactory
+from headwater.engine.llamacpp_streams import Streams
 from headwater.engine.prefix_cache import BlockChanges
 from headwater.engine.protocol import (
     CacheEvents,
@@ -53,17 +53,13 @@ from headwater.engine.protocol import (
     LoadReport,
 )
 from headwater.engine.sampling import NO_SEED, SamplingBatch, sample_next_tokens, seed_key
-from headwater.engine.stream_prefixes import MIN_PROMPT_CHUNK, Held, held_blocks, longest_holder
+from headwater.engine.stream_prefixes import MIN_PROMPT_CHUNK, Held, held_blocks
 from headwater.errors import HeadwaterError, InvalidRequestError, ModelLoadError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
-
-MIN_COPIED_TOKENS = 16
-"""Reuse another stream's prefix only when it is at least this long: llama.cpp copies a stream only whole (its KV
-for every cell), which costs about what computing a few tokens does."""
 
 FLASH_ATTENTION_OFF = True
 """llama.cpp's CPU flash attention computes a query row by one of three paths, chosen by the shape of the micro-batch:
@@ -166,10 +162,7 @@ class LlamaCppEngine:
         self._wake = threading.Event()
         self._ready: queue.Queue[EngineOutput] = queue.Queue()
         self._running: dict[str, _Sequence] = {}
-        self._free_seq_ids = list(range(max_sequences))
-        """A heap: the lowest free id goes first, so running sequences keep neighbouring ids (see `_plan`)."""
-        self._kept: dict[int, Held] = {}
-        """What the streams of free ids still hold (finished sequences' prompts), for later prompts to reuse."""
+        self._streams = Streams(max_sequences, exact)
         self._blocks = BlockChanges(self.config.kv_block_size)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -223,6 +216,7 @@ class LlamaCppEngine:
             lib.llama_model_free(model)
             raise ModelLoadError(f"llama.cpp could not create a context of {self.cells} cells for {self.gguf}")
         self._lib, self._model, self._ctx = lib, model, context
+        self._streams.attach(lib, context)
         vocab = lib.llama_model_get_vocab(model)
         self.vocab_size = lib.llama_vocab_n_tokens(vocab)
         if self._eos_from_gguf:
@@ -274,12 +268,12 @@ class LlamaCppEngine:
             waiting = len(self._inbox)
         block = self.config.kv_block_size
         used = sum(-(-(s.fed + len(s.generated)) // block) for s in running)
-        cached = sum(len(held.tokens) // block for held in list(self._kept.values()))
+        cached = sum(len(held.tokens) // block for held in list(self._streams.kept.values()))
         return LoadReport(len(running), waiting, used, self.config.kv_blocks, cached)
 
     def cache_events(self) -> CacheEvents:
         """The full blocks every stream holds, running or kept, against the previous report."""
-        holders = [s.held() for s in list(self._running.values())] + list(self._kept.values())
+        holders = [s.held() for s in list(self._running.values())] + list(self._streams.kept.values())
         return self._blocks.events(held_blocks(holders, self.config.kv_block_size))
 
     def is_alive(self) -> bool:
@@ -330,7 +324,7 @@ class LlamaCppEngine:
     def _admit(self) -> None:
         """Start waiting requests, first come first served, while a sequence id and their KV cells are free."""
         promised = sum(sequence.reserved for sequence in self._running.values())
-        while self._free_seq_ids:
+        while self._streams.free:
             with self._lock:
                 if not self._inbox:
                     return
@@ -346,80 +340,11 @@ class LlamaCppEngine:
                 continue
             slot = self._controls.add(controls) if controls is not None else NO_SLOT
             eos = frozenset({*self.eos_token_ids, *request.stop_token_ids})
-            sequence = _Sequence(request, self._take_stream(request), eos, slot)
-            self._start_from_held(sequence)
+            sequence = _Sequence(request, self._streams.take(request), eos, slot)
+            held = [(s.seq_id, s.held()) for s in self._running.values()]
+            sequence.fed = sequence.cached = self._streams.start_from_held(sequence.seq_id, request, held)
             self._running[request.request_id] = sequence
             promised += reserved
-
-    def _take_stream(self, request: EngineRequest) -> int:
-        """A free sequence id for a new request: the free stream that holds the longest prefix of its prompt, when
-        that is longer than what the lowest free id holds of it, else the lowest free id.
-
-        Ids go lowest first so running sequences keep neighbouring ids (`_plan`); but a prompt seen before (the next
-        turn of a conversation, a repeated request) then lands on whatever id is lowest, and its prefix must be
-        copied over from the stream that holds it, which evicts what that id held (`_vacate`). When many such
-        prompts arrive at once, each eviction loses a prefix the next one wanted. Taking the holder's own stream
-        reuses it without a copy, as llama.cpp's server gives a request the slot whose prompt is most like it; a
-        gap this leaves among running ids is closed once the prompt is fed (`_close_id_gaps`)."""
-        lowest = self._free_seq_ids[0]
-        if self.exact and self._kept:
-            prompt, salt = request.prompt_ids, request.cache_salt
-            kept = self._kept.get(lowest)
-            own = longest_holder(prompt, salt, [(lowest, kept)] if kept else [])[1]
-            holder, length = longest_holder(prompt, salt, self._kept.items())
-            if length > own:
-                self._free_seq_ids.remove(holder)
-                heapq.heapify(self._free_seq_ids)
-                return holder
-        return heapq.heappop(self._free_seq_ids)
-
-    def _start_from_held(self, sequence: _Sequence) -> None:
-        """Give a new sequence's stream the longest prefix of its prompt that any stream holds, and clear whatever
-        else its stream held, so only the rest of the prompt is decoded (`headwater.engine.stream_prefixes`).
-
-        Its own stream's leftover prefix costs nothing to keep; another stream's is copied (whole with exact
-        streams, which llama.cpp copies only whole; cells shared with the unified cache) when it is longer by
-        `MIN_COPIED_TOKENS`. The logits are the same as from a fresh stream (tested; see `FLASH_ATTENTION_OFF`)."""
-        target, request = sequence.seq_id, sequence.request
-        kept = self._kept.get(target)
-        own = longest_holder(request.prompt_ids, request.cache_salt, [(target, kept)] if kept else [])[1]
-        holders = [(s.seq_id, s.held()) for s in self._running.values()]
-        holders += [(stream, held) for stream, held in self._kept.items() if stream != target]
-        source, length = longest_holder(request.prompt_ids, request.cache_salt, holders)
-        if length < own + (MIN_COPIED_TOKENS if self.exact else 1):
-            source, length = target, own
-        self._vacate(target, length if source == target else 0, source, Held(request.cache_salt, request.prompt_ids))
-        if self._lib is not None:
-            memory = self._lib.llama_get_memory(self._ctx)
-            if source != target:
-                whole = self.exact  # across streams llama.cpp copies only whole streams
-                self._lib.llama_memory_seq_cp(memory, source, target, -1 if whole else 0, -1 if whole else length)
-            self._lib.llama_memory_seq_rm(memory, target, length, -1)
-        sequence.fed = sequence.cached = length
-
-    def _vacate(self, stream: int, keep: int, busy: int, incoming: Held | None = None) -> None:
-        """Before a free stream is given to a sequence, move what it holds past its first `keep` tokens (which the
-        sequence reuses) to another free stream, so a later prompt can still reuse it (the next turn of a
-        conversation comes after its reply finished): to an empty stream, the highest (ids are handed out lowest
-        first, so it is overwritten last), else over the oldest content that is older. One whole-stream copy; `busy`
-        (the stream the sequence copies its prefix from) is never the one overwritten. Content that is a prefix of
-        the `incoming` sequence's prompt, under the same salt, is not moved: the sequence holds it again once its
-        prompt is fed (a prompt sent again reuses all but its last two tokens; moving them would cost a copy and
-        evict something else)."""
-        ages = {other: age for age, other in enumerate(self._kept)}
-        held = self._kept.pop(stream, None)
-        if held is None or len(held.tokens) <= keep or self._lib is None:
-            return
-        if incoming is not None and incoming.salt == held.salt and held.tokens == incoming.tokens[: len(held.tokens)]:
-            return
-        free = [other for other in self._free_seq_ids if other not in (stream, busy)]
-        empty = [other for other in free if other not in ages]
-        victim = max(empty) if empty else min(free, key=ages.__getitem__, default=-1)
-        if victim < 0 or (victim in ages and ages[victim] > ages[stream]):
-            return
-        self._lib.llama_memory_seq_cp(self._lib.llama_get_memory(self._ctx), stream, victim, -1, -1)
-        self._kept.pop(victim, None)  # the victim's content is gone; the moved one counts as kept now (newest)
-        self._kept[victim] = held
 
     def _step(self) -> None:
         """One engine step: the planned `llama_decode` calls, then one sampling pass over every row they produced."""
@@ -441,27 +366,8 @@ class LlamaCppEngine:
             self._sample(sequences, logits[0] if len(logits) == 1 else torch.cat(logits))
 
     def _close_id_gaps(self) -> None:
-        """Move decoding sequences down into free ids below them, so their ids follow each other again.
-
-        A finished sequence leaves its id free among running ones, and llama.cpp then computes the decode call as one
-        pass over the weights per run of consecutive ids (`_plan`); 8 sequences with 3 holes between them cost 4
-        passes. Moving the highest decoding sequence into the lowest free id below it is one copy of its KV stream
-        (`llama_memory_seq_cp` across streams copies the stream's buffer at the next decode, cells at the same
-        places, so its logits do not change), far cheaper than a pass. Prompts still being fed stay where they are;
-        with the unified cache ids do not matter."""
-        if not self.exact or self._lib is None:
-            return
-        memory = self._lib.llama_get_memory(self._ctx)
-        # highest first; a moved sequence lands below every free id, so it never needs to move again
-        decoding = sorted((s for s in self._running.values() if not s.prefilling), key=lambda s: -s.seq_id)
-        for highest in decoding:
-            if not self._free_seq_ids or highest.seq_id < self._free_seq_ids[0]:
-                return
-            self._vacate(self._free_seq_ids[0], 0, highest.seq_id)
-            source, target = highest.seq_id, heapq.heapreplace(self._free_seq_ids, highest.seq_id)
-            self._lib.llama_memory_seq_cp(memory, source, target, -1, -1)
-            self._lib.llama_memory_seq_rm(memory, source, -1, -1)
-            highest.seq_id = target
+        """Move decoding sequences down into free ids below them (`Streams.close_gaps`): one pass per step."""
+        self._streams.close_gaps(self._running.values())
 
     def _plan(self) -> list[list[_Token]]:
         """The step's tokens, grouped into `llama_decode` calls: one token per generating sequence, then chunks of
@@ -563,11 +469,7 @@ class LlamaCppEngine:
         cached = sequence.cached if sequence.emitted == 0 else 0
         self._ready.put(EngineOutput(sequence.request.request_id, new, logprobs, reason, error, top, cached))
         self._running.pop(sequence.request.request_id, None)
-        if self.exact:  # its stream is its own until the id is reused: keep what it holds for later prompts
-            self._kept[sequence.seq_id] = sequence.held()
-        elif self._lib is not None:  # the unified cache's cells are shared by every sequence: free them
-            self._lib.llama_memory_seq_rm(self._lib.llama_get_memory(self._ctx), sequence.seq_id, -1, -1)
-        heapq.heappush(self._free_seq_ids, sequence.seq_id)
+        self._streams.release(sequence.seq_id, sequence.held())
 
 
 def _prompt_order(chunks: list[list[_Token]]) -> list[list[_Token]]:

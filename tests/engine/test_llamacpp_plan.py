@@ -16,9 +16,7 @@ from headwater.engine.stream_prefixes import Held
 
 
 def _engine(exact: bool = True, max_sequences: int = 8) -> LlamaCppEngine:
-    engine = LlamaCppEngine(Path("unused.gguf"), [2], EngineConfig(64, 64, 32), max_sequences=max_sequences)
-    engine.exact = exact
-    return engine
+    return LlamaCppEngine(Path("unused.gguf"), [2], EngineConfig(64, 64, 32), max_sequences=max_sequences, exact=exact)
 
 
 def _run(engine: LlamaCppEngine, seq_id: int, prompt: int, generated: int, name: str | None = None) -> _Sequence:
@@ -143,7 +141,7 @@ def test_sequence_ids_are_handed_out_lowest_first():
 
 
 class _RecordingLibrary:
-    """The two llama.cpp memory calls `_close_id_gaps` makes, recorded instead of run."""
+    """The llama.cpp memory calls `Streams` makes, recorded instead of run."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, int, int]] = []
@@ -162,15 +160,15 @@ class _RecordingLibrary:
 
 def test_finished_sequences_leave_no_gap_between_decoding_ids():
     engine = _engine()
-    engine._lib = library = _RecordingLibrary()
+    engine._streams.attach(library := _RecordingLibrary(), None)
     for seq_id in (0, 3, 5):
         _run(engine, seq_id, prompt=4, generated=2)
     prefilling = _run(engine, 4, prompt=4, generated=0)
-    engine._free_seq_ids = [1, 2, 6, 7]
+    engine._streams.free = [1, 2, 6, 7]
     engine._close_id_gaps()
     assert library.calls == [("cp", 5, 1), ("rm", 5, -1), ("cp", 3, 2), ("rm", 3, -1)]
     assert sorted(s.seq_id for s in engine._running.values() if not s.prefilling) == [0, 1, 2]
-    assert prefilling.seq_id == 4 and sorted(engine._free_seq_ids) == [3, 5, 6, 7]
+    assert prefilling.seq_id == 4 and sorted(engine._streams.free) == [3, 5, 6, 7]
     [decode, _prompts] = engine._plan()
     assert _ids(decode) == [0, 1, 2]  # one run of ids: one pass over the weights
 
@@ -187,11 +185,11 @@ SYSTEM = list(range(1000, 1040))
 
 def test_a_new_prompt_starts_from_the_longest_prefix_a_running_stream_holds():
     engine = _engine()
-    engine._lib = library = _RecordingLibrary()
+    engine._streams.attach(library := _RecordingLibrary(), None)
     holder = _run(engine, 0, prompt=0, generated=0)
     holder.request = EngineRequest("r0", [*SYSTEM, 1, 2, 3], SamplingParams(max_tokens=4))
     holder.fed = 43
-    engine._free_seq_ids = [1, 2, 3, 4, 5, 6, 7]
+    engine._streams.free = [1, 2, 3, 4, 5, 6, 7]
     sequence = _admit(engine, "new", [*SYSTEM, 7, 8, 9])
     assert sequence.seq_id == 1 and sequence.fed == sequence.cached == 40
     assert library.calls == [("cp", 0, 1), ("rm", 1, 40)]  # the whole stream copied, then cut after the prefix
@@ -205,11 +203,11 @@ def test_a_new_prompt_starts_from_the_longest_prefix_a_running_stream_holds():
 
 def test_a_finished_stream_keeps_its_prompt_for_the_next_request_on_its_id():
     engine = _engine()
-    engine._lib = library = _RecordingLibrary()
+    engine._streams.attach(library := _RecordingLibrary(), None)
     first = _admit(engine, "first", [*SYSTEM, 1, 2, 3])
     first.fed, first.generated = 43, [50, 51]
     engine._finish(first, "stop", logprob=-0.1)
-    assert engine._kept[0].tokens == [*SYSTEM, 1, 2, 3]  # its prompt, not its reply (`_Sequence.held`)
+    assert engine._streams.kept[0].tokens == [*SYSTEM, 1, 2, 3]  # its prompt, not its reply (`_Sequence.held`)
     library.calls.clear()
     again = _admit(engine, "again", [*SYSTEM, 1, 2, 3, 4, 5])
     assert again.seq_id == 0 and again.cached == 43  # all but the last two tokens (MIN_PROMPT_CHUNK)
@@ -221,7 +219,7 @@ def test_a_claimed_stream_moves_what_it_holds_to_an_empty_one_first_and_the_next
     turn may come) is first copied to the highest empty stream, which is handed out last. The next turn then takes
     that stream itself: its prefix is reused where it is, without a copy."""
     engine = _engine(max_sequences=4)
-    engine._lib = library = _RecordingLibrary()
+    engine._streams.attach(library := _RecordingLibrary(), None)
     first = _admit(engine, "first", [*SYSTEM, 1, 2, 3])
     first.fed = 43
     first.generated = [50]
@@ -230,11 +228,11 @@ def test_a_claimed_stream_moves_what_it_holds_to_an_empty_one_first_and_the_next
     unrelated = _admit(engine, "unrelated", [9, 9, 9, 9])
     assert unrelated.seq_id == 0 and unrelated.cached == 0
     assert library.calls == [("cp", 0, 3), ("rm", 0, 0)]
-    assert engine._kept == {3: Held(None, [*SYSTEM, 1, 2, 3])}
+    assert engine._streams.kept == {3: Held(None, [*SYSTEM, 1, 2, 3])}
     library.calls.clear()
     turn = _admit(engine, "turn", [*SYSTEM, 1, 2, 3, 60, 61, 62])
     assert turn.seq_id == 3 and turn.cached == 43 and library.calls == [("rm", 3, 43)]
-    assert 3 not in engine._free_seq_ids and engine._kept == {}
+    assert 3 not in engine._streams.free and engine._streams.kept == {}
 
 
 def _finish_fed(engine: LlamaCppEngine, sequence: _Sequence) -> None:
@@ -250,23 +248,23 @@ def test_prompts_asked_one_after_another_stay_held_and_one_sent_again_takes_its_
     with no copy and nothing moved (its last two tokens, which the stream holds past what it reuses, are fed again
     in place)."""
     engine = _engine(max_sequences=4)
-    engine._lib = library = _RecordingLibrary()
+    engine._streams.attach(library := _RecordingLibrary(), None)
     for name in ("old-a", "old-b"):
         _finish_fed(engine, _admit(engine, name, [7, 7, 7, *range(40)] if name == "old-a" else [8, 8, *range(40)]))
     questions = {n: [*SYSTEM, 500 + n, 600 + n, 700 + n] for n in range(4)}
     for n, prompt in questions.items():
         _finish_fed(engine, _admit(engine, f"q{n}", prompt))
-    held = {tuple(held.tokens) for held in engine._kept.values()}
+    held = {tuple(held.tokens) for held in engine._streams.kept.values()}
     assert all(tuple(prompt) in held for prompt in questions.values())
     library.calls.clear()
     again = _admit(engine, "q0-again", questions[0])
-    assert engine._kept.get(again.seq_id) is None and again.cached == len(questions[0]) - 2
+    assert engine._streams.kept.get(again.seq_id) is None and again.cached == len(questions[0]) - 2
     assert library.calls == [("rm", again.seq_id, len(questions[0]) - 2)]
 
 
 def test_cache_events_name_the_blocks_the_streams_hold_and_drop():
     engine = _engine()  # blocks of 32 tokens
-    engine._lib = _RecordingLibrary()
+    engine._streams.attach(_RecordingLibrary(), None)
     first = _admit(engine, "first", [*SYSTEM, *range(24)])  # 64 tokens: two full blocks once fed
     assert engine.cache_events().reset and engine.cache_events().stored == []
     first.fed = 64
@@ -277,7 +275,7 @@ def test_cache_events_name_the_blocks_the_streams_hold_and_drop():
     assert engine.cache_events().stored == [] and engine.load().kv_blocks_cached == 2  # kept, not dropped
     _admit(engine, "other", [7] * 40)  # takes id 0: its blocks move to the highest stream, still held
     assert engine.cache_events().evicted == []
-    engine._kept.clear()
+    engine._streams.kept.clear()
     assert engine.cache_events().evicted == stored
 
 
