@@ -366,7 +366,8 @@ class LlamaCppEngine:
             self._sample(sequences, logits[0] if len(logits) == 1 else torch.cat(logits))
 
     def _close_id_gaps(self) -> None:
-        """Move decoding sequences down into free ids below them (`Streams.close_gaps`): one pass per step."""
+        """Move decoding sequences down into free ids below them, so the decode call stays one pass over the weights
+        (`Streams.close_gaps`)."""
         self._streams.close_gaps(self._running.values())
 
     def _plan(self) -> list[list[_Token]]:
