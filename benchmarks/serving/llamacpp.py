@@ -39,26 +39,36 @@ from headwater.platform.launch import free_port, launch_server
 from headwater.platform.loadgen import LoadConfig, RequestResult, run_load
 
 
-def _serve(engine: str, folder: Path, data_dir: Path, max_sequences: int, kv: str) -> tuple[object, float]:
+@dataclass
+class _Server:
+    """One server under test: where it answers, how to stop it, and its start-up to ready."""
+
+    base_url: str
+    model: str
+    stop: Callable[[], None]
+    start_s: float
+
+
+def _serve_headwater(engine: str, args: argparse.Namespace, folder: Path) -> _Server:
+    """Our gateway with one TE of `engine` serving smollm2-135m as "bench"."""
+    folder = folder / engine
     folder.mkdir(parents=True, exist_ok=True)
     catalogue = folder / f"{engine}.yaml"
     catalogue.write_text(f"models:\n  - model: smollm2-135m\n    name: bench\n    engine: {engine}\n")
     env = {
         "HEADWATER_MODELS": str(catalogue),
         "HEADWATER_POOL_SIZE": "0",
-        "HEADWATER_ENGINE_MAX_SEQUENCES": str(max_sequences),
+        "HEADWATER_ENGINE_MAX_SEQUENCES": str(max(args.concurrency)),
         "HEADWATER_KV_BLOCKS": "512",
-        "HEADWATER_LLAMACPP_KV": kv,
+        "HEADWATER_LLAMACPP_KV": args.llamacpp_kv,
     }
     started = time.perf_counter()
-    server = launch_server(None, data_dir, env=env)
-    return server, time.perf_counter() - started
+    server = launch_server(None, args.data_dir, env=env)
+    return _Server(server.base_url, "bench", server.stop, time.perf_counter() - started)
 
 
-def _level(
-    base_url: str, model: str, concurrency: int, args: argparse.Namespace
-) -> tuple[int, float, list[RequestResult]]:
-    """One level's run against one server: (output tokens, seconds, each request's result)."""
+def _level(base_url: str, model: str, concurrency: int, args: argparse.Namespace) -> tuple[float, list[RequestResult]]:
+    """One level's run against one server: (seconds, each request's result)."""
     config = LoadConfig(
         base_url,
         model,
@@ -72,41 +82,26 @@ def _level(
     failed = [result.error for result in results if not result.ok]
     if failed:
         raise RuntimeError(f"{len(failed)} requests failed against {base_url}: {failed[0]}")
-    return sum(result.output_tokens for result in results), duration, results
-
-
-@dataclass
-class _Server:
-    """One server under test: where it answers, how to stop it, and its start-up to ready."""
-
-    base_url: str
-    model: str
-    stop: Callable[[], None]
-    start_s: float
+    return duration, results
 
 
 @dataclass
 class _Tally:
     """One level's load against one server, summed over the rounds."""
 
-    tokens: int = 0
     seconds: float = 0.0
     results: list[RequestResult] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
+        tokens = sum(result.output_tokens for result in self.results)
         tpots = [tpot for result in self.results if (tpot := result.tpot_s) is not None]
         return {
-            "output_tokens": self.tokens,
+            "output_tokens": tokens,
             "duration_s": self.seconds,
-            "output_throughput": self.tokens / self.seconds if self.seconds else 0.0,
+            "output_throughput": tokens / self.seconds if self.seconds else 0.0,
             "ttft_s_median": statistics.median(result.ttft_s for result in self.results) if self.results else None,
             "tpot_s_median": statistics.median(tpots) if tpots else None,
         }
-
-
-def _serve_headwater(engine: str, args: argparse.Namespace, folder: Path) -> _Server:
-    server, start_s = _serve(engine, folder / engine, args.data_dir, max(args.concurrency), args.llamacpp_kv)
-    return _Server(server.base_url, "bench", server.stop, start_s)  # type: ignore[attr-defined]
 
 
 def _serve_llama_server(binary: Path, args: argparse.Namespace, folder: Path) -> _Server:
@@ -136,10 +131,9 @@ def _measure(servers: dict[str, _Server], args: argparse.Namespace) -> dict[str,
         for level in args.concurrency:
             order = list(servers) if round_ % 2 == 0 else list(reversed(servers))  # neither always goes first
             for name in order:
-                tokens, seconds, results = _level(servers[name].base_url, servers[name].model, level, args)
-                tally = tallies[name][level]
-                tally.tokens, tally.seconds = tally.tokens + tokens, tally.seconds + seconds
-                tally.results += results
+                seconds, results = _level(servers[name].base_url, servers[name].model, level, args)
+                tallies[name][level].seconds += seconds
+                tallies[name][level].results += results
     return {
         name: {"start_s": servers[name].start_s, "levels": {level: t.summary() for level, t in levels.items()}}
         for name, levels in tallies.items()
