@@ -7,9 +7,11 @@ re-decodes a short window (the approach vLLM uses) and holds back text that ends
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 from transformers import PreTrainedTokenizerBase
+from transformers.tokenization_utils_tokenizers import TokenizersBackend
 
 _INCOMPLETE = "\ufffd"
 
@@ -22,10 +24,7 @@ class IncrementalDetokenizer:
         self.token_ids: list[int] = []
         self._prefix_offset = 0
         self._read_offset = 0
-
-    def _decode(self, ids: list[int]) -> str:
-        text = self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        return cast(str, text)  # one sequence decodes to one str
+        self._decode = _decoder(tokenizer)
 
     def add(self, token_ids: list[int]) -> str:
         """Append tokens; return the text they complete (possibly empty)."""
@@ -37,6 +36,22 @@ class IncrementalDetokenizer:
         self._prefix_offset = self._read_offset
         self._read_offset = len(self.token_ids)
         return new_text[len(prefix_text) :]
+
+
+def _decoder(tokenizer: PreTrainedTokenizerBase) -> Callable[[list[int]], str]:
+    """`tokenizer.decode` without special tokens or clean-up. For a fast tokenizer that does not change how it
+    decodes, that is its Rust tokenizer's own `decode`, called directly: the generic path converts the ids and goes
+    through three Python layers, twice per streamed token (a sixth of the gateway's Python time per token at one
+    stream, measured with py-spy: an engine step between tokens pushes that code out of the CPU caches)."""
+    if isinstance(tokenizer, TokenizersBackend) and type(tokenizer)._decode is TokenizersBackend._decode:
+        backend = tokenizer.backend_tokenizer
+        return lambda ids: backend.decode(ids, skip_special_tokens=True)
+
+    def decode(ids: list[int]) -> str:
+        text = tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        return cast(str, text)  # one sequence decodes to one str
+
+    return decode
 
 
 class StopMatcher:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 
 import pytest
@@ -36,6 +37,22 @@ def test_random_ids_in_random_chunks_never_emit_broken_characters(tokenizer):
     whole = tokenizer.decode(ids)
     assert whole.startswith(streamed)
     assert len(whole) - len(streamed) <= 3
+
+
+def test_a_tokenizer_that_decodes_its_own_way_is_decoded_its_way(tokenizer):
+    """Fast tokenizers are decoded by their Rust tokenizer directly, unless their class changes `_decode`."""
+
+    class Shouting(type(tokenizer)):
+        def _decode(self, token_ids, **kwargs):
+            return super()._decode(token_ids, **kwargs).upper()
+
+    shouting = copy.copy(tokenizer)
+    shouting.__class__ = Shouting
+    ids = tokenizer.encode("quiet words", add_special_tokens=False)
+    streamed = IncrementalDetokenizer(shouting)
+    assert "".join(streamed.add([token]) for token in ids) == "QUIET WORDS"
+    plain = IncrementalDetokenizer(tokenizer)
+    assert "".join(plain.add([token]) for token in ids) == "quiet words"
 
 
 def test_special_tokens_are_not_shown(tokenizer):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Literal
+
+import msgspec
 
 from headwater.platform.logprobs import TokenLogprob
 from headwater.platform.serving import ChoiceDelta
@@ -162,7 +163,12 @@ def usage_chunk(kind: Kind, request_id: str, model: str, usage_: dict[str, objec
     return body
 
 
+_json = msgspec.json.Encoder()
+
+
 def sse(payload: dict[str, object] | str) -> bytes:
-    """One server-sent event line."""
-    data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
-    return f"data: {data}\n\n".encode()
+    """One server-sent event line. msgspec encodes a chunk in a tenth of `json.dumps`'s time, and one is sent per
+    token; its JSON is compact UTF-8 (non-ASCII text unescaped), and a non-finite float is `null`, not the invalid
+    `NaN` that `json.dumps` writes."""
+    data = payload.encode() if isinstance(payload, str) else _json.encode(payload)
+    return b"data: " + data + b"\n\n"
