@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
+
 import torch
 
 from headwater.engine import sampling
@@ -69,6 +72,16 @@ def test_sampling_follows_the_tempered_distribution():
     observed = torch.bincount(tokens, minlength=4).float() / draws
     expected = (base[0] / 0.5).softmax(-1)
     assert torch.allclose(observed, expected, atol=0.015)
+
+
+def test_a_lone_unseeded_row_follows_its_distribution():
+    """A few unseeded rows draw their noise from Python's generator, not torch's: still the tempered distribution."""
+    random.seed(4)
+    base = torch.tensor([[1.0, 0.0, -1.0]])
+    draws = 6000
+    counts = Counter(int(sample_next_tokens(base, _batch(1, temperature=0.5))[0][0]) for _ in range(draws))
+    observed = torch.tensor([counts[token] for token in range(3)], dtype=torch.float32) / draws
+    assert torch.allclose(observed, (base[0] / 0.5).softmax(-1), atol=0.015)
 
 
 def test_adjusted_scores_pick_the_token_but_logprobs_stay_raw():
