@@ -30,7 +30,7 @@ async def _read_through(executor: LocalTaskExecutor, frames: list[bytes], expect
         loop.remove_reader(pull.FD)
         push.close(linger=0)
         pull.close(linger=0)
-        executor._context.term()
+        await executor.stop()
 
 
 def test_waiting_messages_are_all_read_and_a_bad_one_is_logged_and_skipped(caplog):
