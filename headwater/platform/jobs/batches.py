@@ -42,6 +42,10 @@ COMPLETION_WINDOWS = ("24h",)
 UNAVAILABLE_RETRIES = 3
 CANCEL_CHECK_S = 0.5
 """How often a running batch reads whether it was cancelled (a store read per line would slow the lines)."""
+STOP_GRACE_S = 5.0
+"""How long a stopping gateway lets a batch's lines in flight end, and be kept, before it cancels them. A line
+cancelled just as its request ends has its job counted as succeeded but not its row, and runs again at the next
+start."""
 
 
 class BatchLineRow(_Base):
@@ -169,6 +173,8 @@ class BatchRunner:
             if running:
                 await asyncio.gather(*running)
         finally:
+            if running:  # only when stopping (or failing): the lines in flight get `STOP_GRACE_S` to end
+                await asyncio.wait(running, timeout=STOP_GRACE_S)
             for task in running:
                 task.cancel()
             await recorder.flush()  # the lines that ended are kept, even when the gateway is stopping
