@@ -63,11 +63,8 @@ class Streams:
         running ids is closed once the prompt is fed (`close_gaps`)."""
         lowest = self.free[0]
         if self.exact and self.kept:
-            prompt, salt = request.prompt_ids, request.cache_salt
-            kept = self.kept.get(lowest)
-            own = longest_holder(prompt, salt, [(lowest, kept)] if kept else [])[1]
-            holder, length = longest_holder(prompt, salt, self.kept.items())
-            if length > own:
+            holder, length = longest_holder(request.prompt_ids, request.cache_salt, self.kept.items())
+            if length > self._kept_prefix(lowest, request):
                 self.free.remove(holder)
                 heapq.heapify(self.free)
                 return holder
@@ -82,8 +79,7 @@ class Streams:
         streams, which llama.cpp copies only whole; cells shared with the unified cache) when it is longer by
         `MIN_COPIED_TOKENS`. The logits are the same as from a fresh stream (tested; see the engine's
         `FLASH_ATTENTION_OFF`)."""
-        kept = self.kept.get(target)
-        own = longest_holder(request.prompt_ids, request.cache_salt, [(target, kept)] if kept else [])[1]
+        own = self._kept_prefix(target, request)
         holders = [*running, *((stream, held) for stream, held in self.kept.items() if stream != target)]
         source, length = longest_holder(request.prompt_ids, request.cache_salt, holders)
         if length < own + (MIN_COPIED_TOKENS if self.exact else 1):
@@ -96,6 +92,11 @@ class Streams:
                 self._lib.llama_memory_seq_cp(memory, source, target, -1 if whole else 0, -1 if whole else length)
             self._lib.llama_memory_seq_rm(memory, target, length, -1)
         return length
+
+    def _kept_prefix(self, stream: int, request: EngineRequest) -> int:
+        """How much of the request's prompt the free `stream` still holds (0 when it holds nothing)."""
+        kept = self.kept.get(stream)
+        return longest_holder(request.prompt_ids, request.cache_salt, [(stream, kept)] if kept else [])[1]
 
     def close_gaps(self, running: Iterable[OnStream]) -> None:
         """Move decoding sequences down into free ids below them, so their ids follow each other again.
