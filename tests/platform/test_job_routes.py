@@ -83,6 +83,32 @@ def test_events_follow_with_after(owner_server, owned):
     assert [e["id"] for e in rest["data"]] == [e["id"] for e in events[2:]]
 
 
+def test_fine_tuning_events_and_checkpoints_page_with_after(owner_server, owned):
+    key, job_id = owner_server.api_key, owned["job"].id
+    for path, kind in (("events", "ftevent-"), ("checkpoints", "ftckpt-")):
+        route = f"/fine_tuning/jobs/{job_id}/{path}"
+        every = _get(owner_server, key, route, limit=100).json()["data"]
+        assert every and all(item["id"].startswith(kind) for item in every)
+        walked, after = [], None
+        while True:
+            page = _get(owner_server, key, route, limit=1, **({"after": after} if after else {})).json()
+            walked += [item["id"] for item in page["data"]]
+            assert len(walked) <= len(every), "a page repeated items: `after` was not followed"
+            assert page["first_id"] == page["last_id"] == page["data"][0]["id"]
+            if not page["has_more"]:
+                break
+            after = page["last_id"]
+        assert walked == [item["id"] for item in every]  # newest first, each item once
+        past_the_end = _get(owner_server, key, route, after=every[-1]["id"]).json()
+        assert past_the_end["data"] == [] and not past_the_end["has_more"] and past_the_end["last_id"] is None
+        refused = _get(owner_server, key, route, after=f"{kind}999999")
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "after"
+    sdk_walk = [event.id for event in owned["client"].fine_tuning.jobs.list_events(job_id, limit=3)]
+    assert sdk_walk == [
+        e["id"] for e in _get(owner_server, key, f"/fine_tuning/jobs/{job_id}/events", limit=100).json()["data"]
+    ]
+
+
 def test_another_tenant_sees_and_touches_nothing(owner_server, owned):
     client = owned["client"]
     other = client_for(owner_server, "intruder")

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from headwater.errors import InvalidRequestError
 from headwater.platform.api.file_routes import idempotency_key
 from headwater.platform.api.job_schemas import (
     FineTuneCheckpointList,
@@ -66,12 +68,16 @@ async def cancel_job(job_id: str, request: Request, tenant: str = Depends(authen
 @router.get(
     "/jobs/{job_id}/events",
     response_model=None,
-    responses={200: {"model": FineTuneEventList}, **error_responses(401, 404)},
+    responses={200: {"model": FineTuneEventList}, **error_responses(400, 401, 404)},
 )
 async def list_events(
-    job_id: str, request: Request, tenant: str = Depends(authenticate), limit: int = Query(20, ge=1, le=1000)
+    job_id: str,
+    request: Request,
+    tenant: str = Depends(authenticate),
+    after: str | None = Query(None, description="The id of the last event of the previous page (`ftevent-…`)."),
+    limit: int = Query(20, ge=1, le=1000),
 ) -> dict[str, object]:
-    """Newest first, as OpenAI lists them."""
+    """Newest first, as OpenAI lists them; a page starts after the `after` event."""
     jobs = _service(request).jobs
     await asyncio.to_thread(jobs.get, job_id, tenant, "finetune")
     events = await asyncio.to_thread(jobs.events, job_id, None, 100_000)
@@ -87,15 +93,22 @@ async def list_events(
         }
         for event in reversed(events)
     ]
-    return {"object": "list", "data": data[:limit], "has_more": len(data) > limit}
+    return _page(data, after, limit)
 
 
 @router.get(
     "/jobs/{job_id}/checkpoints",
     response_model=None,
-    responses={200: {"model": FineTuneCheckpointList}, **error_responses(401, 404)},
+    responses={200: {"model": FineTuneCheckpointList}, **error_responses(400, 401, 404)},
 )
-async def list_checkpoints(job_id: str, request: Request, tenant: str = Depends(authenticate)) -> dict[str, object]:
+async def list_checkpoints(
+    job_id: str,
+    request: Request,
+    tenant: str = Depends(authenticate),
+    after: str | None = Query(None, description="The id of the last checkpoint of the previous page (`ftckpt-…`)."),
+    limit: int = Query(10, ge=1, le=100),
+) -> dict[str, object]:
+    """Newest first, as OpenAI lists them; a page starts after the `after` checkpoint."""
     jobs = _service(request).jobs
     job = await asyncio.to_thread(jobs.get, job_id, tenant, "finetune")
     checkpoints = await asyncio.to_thread(jobs.checkpoints, job_id)
@@ -113,4 +126,20 @@ async def list_checkpoints(job_id: str, request: Request, tenant: str = Depends(
         }
         for checkpoint in reversed(checkpoints)
     ]
-    return {"object": "list", "data": data, "has_more": False}
+    return _page(data, after, limit)
+
+
+def _page(data: Sequence[Mapping[str, object]], after: str | None, limit: int) -> dict[str, object]:
+    """The `limit` items after the one whose id is `after` (from the start without it), in OpenAI's list shape.
+    A job's events and checkpoints are few enough to page in memory."""
+    start = 0
+    if after is not None:
+        ids = [item["id"] for item in data]
+        if after not in ids:
+            raise InvalidRequestError(
+                f"after: {after!r} is not an id in this list; pass the last id of the page before", param="after"
+            )
+        start = ids.index(after) + 1
+    page = data[start : start + limit]
+    first, last = (page[0]["id"], page[-1]["id"]) if page else (None, None)
+    return {"object": "list", "data": page, "first_id": first, "last_id": last, "has_more": start + limit < len(data)}

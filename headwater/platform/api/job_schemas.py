@@ -145,6 +145,8 @@ class FineTuneEvent(BaseModel):
 class FineTuneEventList(BaseModel):
     object: Literal["list"]
     data: list[FineTuneEvent]
+    first_id: str | None
+    last_id: str | None
     has_more: bool
 
 
@@ -166,6 +168,8 @@ class FineTuneCheckpoint(BaseModel):
 class FineTuneCheckpointList(BaseModel):
     object: Literal["list"]
     data: list[FineTuneCheckpoint]
+    first_id: str | None
+    last_id: str | None
     has_more: bool
 
 
