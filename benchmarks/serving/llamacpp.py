@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/serving/llamacpp.py [--concurrency 1 8 32] [--prompts 32] [--max-tokens 64]
         [--prompt-words 24] [--rounds 3] [--llamacpp-kv streams|unified] [--llama-server PATH]
-        [--data-dir .headwater] [--json]
+        [--llama-server-flash-attn auto [off ...]] [--data-dir .headwater] [--json]
 
 Each backend serves `smollm2-135m` from one TE (transformers: the float32 weights converted from the shipped GGUF;
 llamacpp: the shipped Q4_1 GGUF as it is); for each concurrency level `--prompts` ShareGPT-like chat requests run at
@@ -16,6 +16,10 @@ With `--llama-server PATH` (llama.cpp's own server binary, which this repository
 benchmarks/README.md for the cmake line) the same load also runs against it, serving the same GGUF with one slot
 per stream of the highest level (`-np`), the same KV cells and threads, and the ratio ours / llama-server is
 printed per level (the issue's target: ≥ 0.9×); without it that comparison is skipped with the reason.
+`--llama-server-flash-attn` runs one llama-server per value given (its `-fa`; `auto`, its default, turns flash
+attention on for CPU): `off` computes attention as our engine does (we keep flash attention off for exact outputs,
+see docs/serving.md), so `--llama-server-flash-attn auto off` prints both the ratio against llama-server as
+shipped and the like-for-like one.
 """
 
 from __future__ import annotations
@@ -104,12 +108,12 @@ class _Tally:
         }
 
 
-def _serve_llama_server(binary: Path, args: argparse.Namespace, folder: Path) -> _Server:
+def _serve_llama_server(binary: Path, flash_attn: str, args: argparse.Namespace, folder: Path) -> _Server:
     """llama.cpp's own server over the shipped GGUF: `-np` slots for the highest level, the cells our TE has."""
     port, slots = free_port(), max(args.concurrency)
     command = [str(binary), "-m", str(resolve_gguf("smollm2-135m")), "--host", "127.0.0.1", "--port", str(port)]
-    command += ["-np", str(slots), "-c", str(512 * 32), "-t", str(os.cpu_count() or 1), "-cb"]
-    log = folder / "llama-server.log"
+    command += ["-np", str(slots), "-c", str(512 * 32), "-t", str(os.cpu_count() or 1), "-cb", "-fa", flash_attn]
+    log = folder / f"llama-server-fa-{flash_attn}.log"
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
 
@@ -162,6 +166,13 @@ def main() -> None:
         "--engines", nargs="+", choices=("transformers", "llamacpp"), default=["transformers", "llamacpp"]
     )
     parser.add_argument("--llama-server", type=Path, help="llama.cpp's llama-server binary, to compare against.")
+    parser.add_argument(
+        "--llama-server-flash-attn",
+        nargs="+",
+        choices=("auto", "on", "off"),
+        default=["auto"],
+        help="llama-server's -fa, one server per value: auto is its default; off computes attention as ours does.",
+    )
     parser.add_argument("--data-dir", type=Path, default=Path(".headwater"), help="Where the built-ins are kept.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -171,8 +182,9 @@ def main() -> None:
         try:
             for engine in args.engines:
                 servers[engine] = _serve_headwater(engine, args, Path(folder))
-            if skipped is None:
-                servers["llama-server"] = _serve_llama_server(args.llama_server, args, Path(folder))
+            for flash_attn in args.llama_server_flash_attn if skipped is None else []:
+                name = _llama_server_name(flash_attn)
+                servers[name] = _serve_llama_server(args.llama_server, flash_attn, args, Path(folder))
             runs = _measure(servers, args)
         finally:
             for server in servers.values():
@@ -188,10 +200,15 @@ def main() -> None:
         levels = {name: run["levels"][concurrency] for name, run in runs.items()}  # type: ignore[index]
         speeds = {name: level["output_throughput"] for name, level in levels.items()}
         line = ", ".join(f"{name} {speeds[name]:.1f} tok/s ({_latencies(level)})" for name, level in levels.items())
-        for baseline in ("transformers", "llama-server"):
+        for baseline in ("transformers", *map(_llama_server_name, args.llama_server_flash_attn)):
             if "llamacpp" in speeds and baseline in speeds:
                 line += f", llamacpp / {baseline} {speeds['llamacpp'] / speeds[baseline]:.2f}x"
         print(f"{concurrency:>3} streams: {line}")
+
+
+def _llama_server_name(flash_attn: str) -> str:
+    """How a llama-server run is named in the output: `llama-server` as shipped (`-fa auto`), else with its `-fa`."""
+    return "llama-server" if flash_attn == "auto" else f"llama-server-fa-{flash_attn}"
 
 
 def _latencies(level: dict[str, object]) -> str:

@@ -31,14 +31,14 @@ class ModelSpec(msgspec.Struct, frozen=True):
     device: str = "auto"
     engine: EngineConfig = EngineConfig()
     shared_weights: str | None = None
+    """Per-model folder (under /dev/shm) through which this host's TEs of the model share one copy of its
+    weights (see headwater.engine.weights); None: each TE loads its own."""
     backend: EngineBackend = "transformers"
     """The engine the TE hosts; with `llamacpp`, `model` is the GGUF file."""
     max_sequences: int = 64
     """Sequences the engine generates at once (llama.cpp sizes its KV streams by it)."""
     exact: bool = True
     """llamacpp: one KV stream per sequence (batch-invariant outputs) rather than llama.cpp's unified cache."""
-    """Per-model folder (under /dev/shm) through which this host's TEs of the model share one copy of its
-    weights (see headwater.engine.weights); None: each TE loads its own."""
 
 
 class Bind(msgspec.Struct, tag="bind"):
