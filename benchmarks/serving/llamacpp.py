@@ -1,8 +1,8 @@
 """Our llama.cpp engine vs our transformers engine, the same model (SmolLM2-135M) behind the same gateway.
 
     .venv/bin/python benchmarks/serving/llamacpp.py [--concurrency 1 8 32] [--prompts 32] [--max-tokens 64]
-        [--prompt-words 24] [--rounds 3] [--llamacpp-kv streams|unified] [--llama-server PATH]
-        [--llama-server-flash-attn auto [off ...]] [--data-dir .headwater] [--json]
+        [--prompt-words 24] [--rounds 3] [--llamacpp-kv streams|unified] [--llamacpp-kv-type f16|q8_0]
+        [--llama-server PATH] [--llama-server-configs default [fa-off q8_0]] [--data-dir .headwater] [--json]
 
 Each backend serves `smollm2-135m` from one TE (transformers: the float32 weights converted from the shipped GGUF;
 llamacpp: the shipped Q4_1 GGUF as it is); for each concurrency level `--prompts` ShareGPT-like chat requests run at
@@ -16,10 +16,11 @@ With `--llama-server PATH` (llama.cpp's own server binary, which this repository
 benchmarks/README.md for the cmake line) the same load also runs against it, serving the same GGUF with one slot
 per stream of the highest level (`-np`), the same KV cells and threads, and the ratio ours / llama-server is
 printed per level (the issue's target: ≥ 0.9×); without it that comparison is skipped with the reason.
-`--llama-server-flash-attn` runs one llama-server per value given (its `-fa`; `auto`, its default, turns flash
-attention on for CPU): `off` computes attention as our engine does (we keep flash attention off for exact outputs,
-see docs/serving.md), so `--llama-server-flash-attn auto off` prints both the ratio against llama-server as
-shipped and the like-for-like one.
+`--llama-server-configs` runs one llama-server per configuration named: `default` as shipped (flash attention on
+for CPU, f16 cache); `fa-off` (`-fa off`) computes attention as our engine does with its default f16 cache (where
+we keep flash attention off for exact outputs, see docs/serving.md); `q8_0` (`-fa on -ctk q8_0 -ctv q8_0`) as ours
+does with `--llamacpp-kv-type q8_0`. So `--llama-server-configs default fa-off` prints the ratio against
+llama-server as shipped and the like-for-like one.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def _serve_headwater(engine: str, args: argparse.Namespace, folder: Path) -> _Se
         "HEADWATER_ENGINE_MAX_SEQUENCES": str(max(args.concurrency)),
         "HEADWATER_KV_BLOCKS": "512",
         "HEADWATER_LLAMACPP_KV": args.llamacpp_kv,
+        "HEADWATER_LLAMACPP_KV_TYPE": args.llamacpp_kv_type,
     }
     started = time.perf_counter()
     server = launch_server(None, args.data_dir, env=env)
@@ -108,12 +110,17 @@ class _Tally:
         }
 
 
-def _serve_llama_server(binary: Path, flash_attn: str, args: argparse.Namespace, folder: Path) -> _Server:
+LLAMA_SERVER_CONFIGS = {"default": [], "fa-off": ["-fa", "off"], "q8_0": ["-fa", "on", "-ctk", "q8_0", "-ctv", "q8_0"]}
+"""llama-server's flags for each `--llama-server-configs` name."""
+
+
+def _serve_llama_server(binary: Path, config: str, args: argparse.Namespace, folder: Path) -> _Server:
     """llama.cpp's own server over the shipped GGUF: `-np` slots for the highest level, the cells our TE has."""
     port, slots = free_port(), max(args.concurrency)
     command = [str(binary), "-m", str(resolve_gguf("smollm2-135m")), "--host", "127.0.0.1", "--port", str(port)]
-    command += ["-np", str(slots), "-c", str(512 * 32), "-t", str(os.cpu_count() or 1), "-cb", "-fa", flash_attn]
-    log = folder / f"llama-server-fa-{flash_attn}.log"
+    command += ["-np", str(slots), "-c", str(512 * 32), "-t", str(os.cpu_count() or 1), "-cb"]
+    command += LLAMA_SERVER_CONFIGS[config]
+    log = folder / f"{_llama_server_name(config)}.log"
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
 
@@ -163,15 +170,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="Times every level runs against every server, in turns.")
     parser.add_argument("--llamacpp-kv", choices=("streams", "unified"), default="streams")
     parser.add_argument(
+        "--llamacpp-kv-type", choices=("f16", "q8_0"), default="f16", help="Our engine's KV cache type."
+    )
+    parser.add_argument(
         "--engines", nargs="+", choices=("transformers", "llamacpp"), default=["transformers", "llamacpp"]
     )
     parser.add_argument("--llama-server", type=Path, help="llama.cpp's llama-server binary, to compare against.")
     parser.add_argument(
-        "--llama-server-flash-attn",
+        "--llama-server-configs",
         nargs="+",
-        choices=("auto", "on", "off"),
-        default=["auto"],
-        help="llama-server's -fa, one server per value: auto is its default; off computes attention as ours does.",
+        choices=tuple(LLAMA_SERVER_CONFIGS),
+        default=["default"],
+        help="One llama-server per name: default (as shipped), fa-off (attention as ours), q8_0 (-fa on, q8_0 cache).",
     )
     parser.add_argument("--data-dir", type=Path, default=Path(".headwater"), help="Where the built-ins are kept.")
     parser.add_argument("--json", action="store_true")
@@ -182,9 +192,8 @@ def main() -> None:
         try:
             for engine in args.engines:
                 servers[engine] = _serve_headwater(engine, args, Path(folder))
-            for flash_attn in args.llama_server_flash_attn if skipped is None else []:
-                name = _llama_server_name(flash_attn)
-                servers[name] = _serve_llama_server(args.llama_server, flash_attn, args, Path(folder))
+            for config in args.llama_server_configs if skipped is None else []:
+                servers[_llama_server_name(config)] = _serve_llama_server(args.llama_server, config, args, Path(folder))
             runs = _measure(servers, args)
         finally:
             for server in servers.values():
@@ -200,15 +209,15 @@ def main() -> None:
         levels = {name: run["levels"][concurrency] for name, run in runs.items()}  # type: ignore[index]
         speeds = {name: level["output_throughput"] for name, level in levels.items()}
         line = ", ".join(f"{name} {speeds[name]:.1f} tok/s ({_latencies(level)})" for name, level in levels.items())
-        for baseline in ("transformers", *map(_llama_server_name, args.llama_server_flash_attn)):
+        for baseline in ("transformers", *map(_llama_server_name, args.llama_server_configs)):
             if "llamacpp" in speeds and baseline in speeds:
                 line += f", llamacpp / {baseline} {speeds['llamacpp'] / speeds[baseline]:.2f}x"
         print(f"{concurrency:>3} streams: {line}")
 
 
-def _llama_server_name(flash_attn: str) -> str:
-    """How a llama-server run is named in the output: `llama-server` as shipped (`-fa auto`), else with its `-fa`."""
-    return "llama-server" if flash_attn == "auto" else f"llama-server-fa-{flash_attn}"
+def _llama_server_name(config: str) -> str:
+    """How a llama-server run is named in the output: `llama-server` as shipped, else with its configuration."""
+    return "llama-server" if config == "default" else f"llama-server-{config}"
 
 
 def _latencies(level: dict[str, object]) -> str:

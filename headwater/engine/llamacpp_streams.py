@@ -78,7 +78,7 @@ class Streams:
         Its own stream's leftover prefix costs nothing to keep; another stream's is copied (whole with exact
         streams, which llama.cpp copies only whole; cells shared with the unified cache) when it is longer by
         `MIN_COPIED_TOKENS`. The logits are the same as from a fresh stream (tested; see the engine's
-        `FLASH_ATTENTION_OFF`)."""
+        `KV_CACHE_TYPES`)."""
         own = self._kept_prefix(target, request)
         holders = [*running, *((stream, held) for stream, held in self.kept.items() if stream != target)]
         source, length = longest_holder(request.prompt_ids, request.cache_salt, holders)

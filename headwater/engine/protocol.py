@@ -14,6 +14,8 @@ import msgspec
 FinishReason = Literal["stop", "length", "abort", "error"]
 EngineBackend = Literal["transformers", "llamacpp"]
 """The engines a TE can host: transformers continuous batching (any HF model), llama.cpp (GGUF files)."""
+KVCacheType = Literal["f16", "q8_0"]
+"""How the llama.cpp engine's KV cache stores keys and values (`headwater.engine.llamacpp_engine.KV_CACHE_TYPES`)."""
 ServingMode = Literal["colocated", "prefill", "decode"]
 """What a TE does with a request: all of it, only the prompt (then hands its KV on), or the rest after a hand-off."""
 KVTransportName = Literal["shm", "socket"]
@@ -165,6 +167,9 @@ class EngineInfo(msgspec.Struct, frozen=True):
     device_kind: Literal["cpu", "gpu"] = "cpu"
     device_units: float = 1.0
     """vCPUs on a CPU; 10 GB slices of GPU memory (the footprint bricks' vGPU) on a GPU."""
+    kv_cache: str = ""
+    """How the KV cache stores keys and values where the engine offers a choice (llamacpp: `f16` or `q8_0`), for
+    /health; empty otherwise."""
 
 
 class Engine(Protocol):

@@ -124,6 +124,7 @@ def build_llamacpp_engine(spec: ipc.ModelSpec) -> tuple[Engine, EngineInfo, dict
         spec.max_sequences,
         threads=spec.engine.threads or None,
         exact=spec.exact,
+        kv_type=spec.kv_type,
     )
     engine.start()
     phases = {"weight_load": time.monotonic() - started, "engine_start": 0.0}

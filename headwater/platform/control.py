@@ -152,6 +152,7 @@ class ControlPlane:
             backend,
             settings.engine_max_sequences,
             exact,
+            settings.llamacpp_kv_type,
         )
         self.entries[name], self.specs[name] = entry, spec
         starts: Sequence[Awaitable[None]] = []

@@ -8,9 +8,13 @@ import json
 import time
 
 import pytest
+from pydantic import ValidationError
 
+from headwater.config import Settings
 from headwater.engine.grammar import json_schema_grammar
+from headwater.engine.ipc import ModelSpec
 from headwater.engine.protocol import EngineConfig, EngineRequest, SamplingParams
+from headwater.engine.task_executor import build_engine
 from tests.engine.streams import gather_to_end, run_to_end
 
 llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed: run `make llamacpp`")
@@ -20,6 +24,13 @@ from headwater.models.gguf import gguf_serving_files, resolve_gguf  # noqa: E402
 from headwater.models.tokenizer_text import chat_ids  # noqa: E402
 
 CONFIG = EngineConfig(max_batch_tokens=256, kv_blocks=256, kv_block_size=32)
+RIVER_SCHEMA = {
+    "type": "object",
+    "properties": {"river": {"type": "string", "maxLength": 24}},
+    "required": ["river"],
+    "additionalProperties": False,
+}
+"""Closes within the tests' 40 tokens whatever the sampled path (an open key or value could run past them)."""
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +43,10 @@ def tokenizer(gguf, data_dir):
     return gguf_serving_files(gguf, data_dir)[0]
 
 
-@pytest.fixture(scope="module")
-def engine(gguf, tokenizer):
-    running = LlamaCppEngine(gguf, None, CONFIG, lambda: tokenizer, max_sequences=8, threads=2)
+@pytest.fixture(scope="module", params=["f16", "q8_0"])
+def engine(request, gguf, tokenizer):
+    """Every test over both KV cache types: the q8_0 one computes attention with flash attention (`KV_CACHE_TYPES`)."""
+    running = LlamaCppEngine(gguf, None, CONFIG, lambda: tokenizer, max_sequences=8, threads=2, kv_type=request.param)
     running.start()
     yield running
     running.shutdown()
@@ -63,8 +75,15 @@ def test_greedy_equals_llama_cpp_own_generation(engine, gguf, tokenizer, monkeyp
         return params
 
     monkeypatch.setattr(llama_cpp.llama_cpp, "llama_model_default_params", without_extra_buffers)
+    cache = llama_cpp.GGML_TYPE_F16 if engine.kv_type == "f16" else llama_cpp.GGML_TYPE_Q8_0
     reference = llama_cpp.Llama(
-        str(gguf), n_ctx=engine.max_request_tokens, n_threads=2, flash_attn=False, verbose=False
+        str(gguf),
+        n_ctx=engine.max_request_tokens,
+        n_threads=2,
+        flash_attn=engine.kv_type != "f16",
+        type_k=cache,
+        type_v=cache,
+        verbose=False,
     )
     expected = []
     for token in reference.generate(prompt, temp=0.0, top_k=1, reset=True):
@@ -166,7 +185,7 @@ def test_the_end_of_sequence_is_the_ggufs_and_the_tokenizer_loads_only_for_a_gra
         assert lazy.eos_token_ids == [tokenizer.eos_token_id]
         free = EngineRequest("free", _prompt(tokenizer, "Hello."), SamplingParams(max_tokens=4, temperature=0))
         assert len(_tokens(_outputs(lazy, [free]))["free"]) >= 1 and loads == []
-        schema = {"type": "object", "properties": {"river": {"type": "string"}}, "required": ["river"]}
+        schema = RIVER_SCHEMA
         params = SamplingParams(max_tokens=40, temperature=0.7, seed=4, grammar=json_schema_grammar(schema))
         constrained = _outputs(lazy, [EngineRequest("json", _prompt(tokenizer, "Name a river as JSON."), params)])
         assert constrained["json"][-1].finish_reason == "stop" and loads == [1]  # the grammar's end: the eos
@@ -175,7 +194,7 @@ def test_the_end_of_sequence_is_the_ggufs_and_the_tokenizer_loads_only_for_a_gra
 
 
 def test_a_grammar_and_top_logprobs_hold(engine, tokenizer):
-    schema = {"type": "object", "properties": {"river": {"type": "string"}}, "required": ["river"]}
+    schema = RIVER_SCHEMA
     params = SamplingParams(max_tokens=40, temperature=0.7, seed=4, grammar=json_schema_grammar(schema), top_logprobs=3)
     outputs = _outputs(engine, [EngineRequest("j", _prompt(tokenizer, "Name a river as JSON."), params)])["j"]
     text = tokenizer.decode([t for o in outputs for t in o.token_ids], skip_special_tokens=True)
@@ -214,13 +233,14 @@ def test_the_unified_cache_admits_within_its_cells_and_lets_one_request_use_them
         unified.shutdown()
 
 
-def test_a_long_request_gives_the_same_logprobs_alone_and_in_a_batch(gguf, tokenizer):
-    """Past 256 tokens in a stream of 512 cells or more, llama.cpp's flash attention splits a lone token's cells and
-    reduces them differently from a token among others; without it (`FLASH_ATTENTION_OFF`) the logprobs of a long
-    sequence decoded alone or beside others stay exact."""
+@pytest.mark.parametrize("kv_type", ["f16", "q8_0"])
+def test_a_long_request_gives_the_same_logprobs_alone_and_in_a_batch(gguf, tokenizer, kv_type):
+    """Past 256 tokens in a stream of 512 cells or more, llama.cpp's flash attention over an f16 cache splits a lone
+    token's cells and reduces them differently from a token among others; without it, or over a q8_0 cache
+    (`KV_CACHE_TYPES`), the logprobs of a long sequence decoded alone or beside others stay exact."""
     # 4 streams of 512 cells; a budget that takes every prompt whole, so prompt chunks are the same both times
     config = EngineConfig(max_batch_tokens=512, kv_blocks=64, kv_block_size=32)
-    long_engine = LlamaCppEngine(gguf, [], config, lambda: tokenizer, max_sequences=4, threads=2)
+    long_engine = LlamaCppEngine(gguf, [], config, lambda: tokenizer, max_sequences=4, threads=2, kv_type=kv_type)
     long_engine.start()
     try:
         text = " ".join(f"River {n} flows to the sea." for n in range(40))
@@ -242,7 +262,8 @@ def test_a_prompt_over_a_held_prefix_gives_what_a_fresh_engine_gives(engine, ggu
     """A finished request's stream keeps its prompt; a later prompt sharing a prefix with it (another question on
     the same text, or the next turn of the conversation) starts from there, reports the tokens it reused, and gets
     the same tokens and logprobs as on an engine that computes the whole prompt. The new tail is
-    under 64 tokens and the whole prompt over: with flash attention the two would be computed by different paths."""
+    under 64 tokens and the whole prompt over: with flash attention over an f16 cache the two would be computed by
+    different paths."""
     text = " ".join(f"Fact {n}: river number {n} is {n + 3} hundred miles long." for n in range(8))
     first = _prompt(tokenizer, text + " Which river is the longest?")
     question = _prompt(tokenizer, text + " Which river is the shortest?")
@@ -255,7 +276,9 @@ def test_a_prompt_over_a_held_prefix_gives_what_a_fresh_engine_gives(engine, ggu
     shared = next(n for n, (a, b) in enumerate(zip(first, question, strict=False)) if a != b)
     assert reused["question"][0].cached_tokens == shared > len(question) - 64
     assert reused["turn"][0].cached_tokens == len(first)  # its prompt, not its reply (`_Sequence.held`)
-    fresh = LlamaCppEngine(gguf, [tokenizer.eos_token_id], CONFIG, lambda: tokenizer, max_sequences=8, threads=2)
+    fresh = LlamaCppEngine(
+        gguf, [tokenizer.eos_token_id], CONFIG, lambda: tokenizer, max_sequences=8, threads=2, kv_type=engine.kv_type
+    )
     fresh.start()
     try:
         whole = _outputs(fresh, requests)  # admitted together: neither holds anything the other could reuse
@@ -295,3 +318,26 @@ def test_prompts_sent_again_together_reuse_their_own_streams_and_keep_their_toke
         repeated = outputs[f"{name}-again"]
         assert repeated[0].cached_tokens == len(prompt) - 2
         assert [(o.token_ids, o.logprobs) for o in repeated] == [(o.token_ids, o.logprobs) for o in alone[name]]
+
+
+def test_the_kv_type_setting_reaches_a_te_engine_and_its_cache(gguf, tokenizer, monkeypatch):
+    """`HEADWATER_LLAMACPP_KV_TYPE` → the TE's `ModelSpec` → llama.cpp's cache: a q8_0 cache holds a sequence in about
+    half the bytes of an f16 one (34 bytes per 32 values against 64)."""
+    monkeypatch.setenv("HEADWATER_LLAMACPP_KV_TYPE", "q8_0")
+    assert Settings().llamacpp_kv_type == "q8_0"
+    monkeypatch.setenv("HEADWATER_LLAMACPP_KV_TYPE", "q4_0")
+    with pytest.raises(ValidationError, match="llamacpp_kv_type"):
+        Settings()
+    prompt = _prompt(tokenizer, "Describe a quiet river at night.")
+    state_bytes = {}
+    for kv_type in ("f16", "q8_0"):
+        spec = ModelSpec(str(gguf), engine=CONFIG, backend="llamacpp", max_sequences=2, kv_type=kv_type)
+        built, _info, _phases, _kind = build_engine(spec)
+        try:
+            assert built.kv_type == kv_type
+            _outputs(built, [EngineRequest("r", prompt, SamplingParams(max_tokens=2, temperature=0))])
+            held = next(stream for stream, kept in built._streams.kept.items() if kept.tokens)  # the finished prompt
+            state_bytes[kv_type] = llama_cpp.llama_state_seq_get_size(built._ctx, held)
+        finally:
+            built.shutdown()
+    assert 0.4 < state_bytes["q8_0"] / state_bytes["f16"] < 0.6

@@ -20,6 +20,7 @@ def llama_server(tmp_path_factory) -> Iterator[RunningServer]:
     catalogue = folder / "models.yaml"
     catalogue.write_text("models:\n  - model: smollm2-135m\n    name: smol-gguf\n    engine: llamacpp\n")
     env = {"HEADWATER_POOL_SIZE": "0", "HEADWATER_ENGINE_MAX_SEQUENCES": "8", "HEADWATER_KV_BLOCKS": "256"}
+    env["HEADWATER_LLAMACPP_KV_TYPE"] = "q8_0"  # the default f16 is what the engine tests run first
     running = start_server(None, folder / "data", "smol-gguf", env, ["--models", str(catalogue)])
     yield running
     running.stop()
@@ -30,7 +31,8 @@ def test_a_gguf_model_answers_through_the_platform(llama_server):
     [card] = client.models.list().data
     assert card.id == "smol-gguf" and card.model_dump()["engine"] == "llamacpp"
     assert card.model_dump()["context_window"] == 256 * 32 // 8  # one KV stream of the engine
-    assert all(te["engine"] == "llamacpp" for te in llama_server.health()["models"]["smol-gguf"])
+    tes = llama_server.health()["models"]["smol-gguf"]
+    assert tes and all(te["engine"] == "llamacpp" and te["kv_cache"] == "q8_0" for te in tes)
     messages = [{"role": "user", "content": "What is the capital of France?"}]
     answer = client.chat.completions.create(model="smol-gguf", messages=messages, max_tokens=16, temperature=0)
     assert answer.choices[0].message.content.strip() and answer.usage.completion_tokens == 16
