@@ -78,7 +78,9 @@ computed alike with flash attention on (tested).
 Measured with smollm2-135m on 2 cores (AVX-512), q8_0 against f16: a decoding token 11-13 % faster over short
 contexts (9.9 against 11.2 ms alone, 39.7 against 45.1 ms a step of 8, 134.8 against 151.0 of 32), 3.5 % slower at
 1000 tokens of context; a 1000-token prompt 27 % slower to compute (the one-row path is no matrix product); half the
-KV memory; logprobs ~0.03 apart from the f16 cache's (mean over greedy tokens; f16 is llama.cpp's reference)."""
+KV memory; logprobs ~0.03 apart from the f16 cache's (mean over greedy tokens; f16 is llama.cpp's reference). Over a
+q8_0 cache a sampled token decoded alone leaves the KV a prompt chunk would, so replies are reused too
+(`_Sequence.held`)."""
 
 
 @dataclass
@@ -95,6 +97,8 @@ class _Sequence:
     emitted: int = 0
     cached: int = 0
     """Prompt tokens whose KV was reused from a stream that held them (`headwater.engine.stream_prefixes`)."""
+    holds_sampled: bool = False
+    """Whether its sampled tokens' KV may be reused too: over a q8_0 cache (see `KV_CACHE_TYPES`)."""
 
     @property
     def reserved(self) -> int:
@@ -106,11 +110,18 @@ class _Sequence:
         return self.fed < len(self.request.prompt_ids)
 
     def held(self) -> Held:
-        """What its stream holds that a later prompt may reuse: the prompt fed so far. Not the sampled tokens: each
-        was decoded as one row of its stream, which llama.cpp attends otherwise than rows of a prompt chunk, so a
-        prompt reusing them would get other logits than computed whole (nor a one-token prompt, for that reason)."""
+        """What its stream holds that a later prompt may reuse: the prompt fed so far, then, over a q8_0 cache, the
+        sampled tokens decoded so far (all but the last), so a conversation's next turn reuses the reply too. Over an
+        f16 cache not the sampled tokens: each was decoded as one row of its stream, which llama.cpp computes
+        otherwise than rows of a prompt chunk (measured: 0.43 in a logit after five), so a prompt reusing them would
+        get other logits than computed whole; over a q8_0 cache flash attention computes every row alike, and the
+        logits are the same to the bit (tested). Nor a one-token prompt (`MIN_PROMPT_CHUNK`)."""
         prompt = self.request.prompt_ids
-        return Held(self.request.cache_salt, prompt[: self.fed] if len(prompt) >= MIN_PROMPT_CHUNK else [])
+        if len(prompt) < MIN_PROMPT_CHUNK:
+            return Held(self.request.cache_salt, [])
+        if self.holds_sampled and not self.prefilling:
+            return Held(self.request.cache_salt, [*prompt, *self.generated[:-1]])
+        return Held(self.request.cache_salt, prompt[: self.fed])
 
 
 @dataclass(frozen=True)
@@ -355,7 +366,7 @@ class LlamaCppEngine:
                 continue
             slot = self._controls.add(controls) if controls is not None else NO_SLOT
             eos = frozenset({*self.eos_token_ids, *request.stop_token_ids})
-            sequence = _Sequence(request, self._streams.take(request), eos, slot)
+            sequence = _Sequence(request, self._streams.take(request), eos, slot, holds_sampled=self.kv_type == "q8_0")
             held = [(s.seq_id, s.held()) for s in self._running.values()]
             sequence.fed = sequence.cached = self._streams.start_from_held(sequence.seq_id, request, held)
             self._running[request.request_id] = sequence
