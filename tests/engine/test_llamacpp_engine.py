@@ -1,6 +1,6 @@
-"""The llama.cpp engine over the built-in SmolLM2 GGUF: greedy output equals llama.cpp's own, a batch does not
-change a request's tokens (greedy or seeded), and aborts, budgets, grammars and load reports behave as the
-transformers engine's do. Skipped when llama-cpp-python is not installed (`make llamacpp`)."""
+"""The llama.cpp engine over the built-in SmolLM2 GGUF, with an f16 and a q8_0 KV cache: greedy output equals
+llama.cpp's own, a batch does not change a request's tokens (greedy or seeded), and aborts, budgets, grammars and load
+reports behave as the transformers engine's do. Skipped when llama-cpp-python is not installed (`make llamacpp`)."""
 
 from __future__ import annotations
 
@@ -185,8 +185,7 @@ def test_the_end_of_sequence_is_the_ggufs_and_the_tokenizer_loads_only_for_a_gra
         assert lazy.eos_token_ids == [tokenizer.eos_token_id]
         free = EngineRequest("free", _prompt(tokenizer, "Hello."), SamplingParams(max_tokens=4, temperature=0))
         assert len(_tokens(_outputs(lazy, [free]))["free"]) >= 1 and loads == []
-        schema = RIVER_SCHEMA
-        params = SamplingParams(max_tokens=40, temperature=0.7, seed=4, grammar=json_schema_grammar(schema))
+        params = SamplingParams(max_tokens=40, temperature=0.7, seed=4, grammar=json_schema_grammar(RIVER_SCHEMA))
         constrained = _outputs(lazy, [EngineRequest("json", _prompt(tokenizer, "Name a river as JSON."), params)])
         assert constrained["json"][-1].finish_reason == "stop" and loads == [1]  # the grammar's end: the eos
     finally:
@@ -194,8 +193,8 @@ def test_the_end_of_sequence_is_the_ggufs_and_the_tokenizer_loads_only_for_a_gra
 
 
 def test_a_grammar_and_top_logprobs_hold(engine, tokenizer):
-    schema = RIVER_SCHEMA
-    params = SamplingParams(max_tokens=40, temperature=0.7, seed=4, grammar=json_schema_grammar(schema), top_logprobs=3)
+    grammar = json_schema_grammar(RIVER_SCHEMA)
+    params = SamplingParams(max_tokens=40, temperature=0.7, seed=4, grammar=grammar, top_logprobs=3)
     outputs = _outputs(engine, [EngineRequest("j", _prompt(tokenizer, "Name a river as JSON."), params)])["j"]
     text = tokenizer.decode([t for o in outputs for t in o.token_ids], skip_special_tokens=True)
     assert outputs[-1].finish_reason == "stop", text
