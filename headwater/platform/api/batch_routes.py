@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from headwater.platform.api.file_routes import idempotency_key
 from headwater.platform.api.job_schemas import BatchList, BatchObject, BatchRequest
-from headwater.platform.api.responses import error_responses
+from headwater.platform.api.responses import cursor_list, error_responses
 from headwater.platform.auth import authenticate
 from headwater.platform.jobs.batches import BatchRunner, batch_object
 from headwater.platform.jobs.records import JobRecord
@@ -51,8 +51,7 @@ async def list_batches(
         return [_object(runner, job) for job in jobs[:limit]], len(jobs) > limit
 
     data, more = await asyncio.to_thread(page)
-    first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
-    return {"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": more}
+    return cursor_list(data, more)
 
 
 @router.get(

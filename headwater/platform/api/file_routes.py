@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from headwater.errors import InvalidRequestError
 from headwater.platform.api.job_schemas import FileDeleted, FileList, FileObject
 from headwater.platform.api.multipart import parse_form
-from headwater.platform.api.responses import error_responses
+from headwater.platform.api.responses import cursor_list, error_responses
 from headwater.platform.auth import authenticate
 from headwater.platform.files import FileStore, file_object
 from headwater.platform.state import gateway_of
@@ -83,9 +83,7 @@ async def list_files(
     order: str = Query("desc", pattern="^(asc|desc)$"),
 ) -> dict[str, object]:
     rows = await asyncio.to_thread(_files(request).list_files, tenant, purpose, limit + 1, after, order)
-    data = [file_object(row) for row in rows[:limit]]
-    first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
-    return {"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": len(rows) > limit}
+    return cursor_list([file_object(row) for row in rows[:limit]], len(rows) > limit)
 
 
 @router.get(

@@ -17,7 +17,7 @@ from headwater.platform.api.job_schemas import (
     FineTuneJobList,
     FineTuneRequest,
 )
-from headwater.platform.api.responses import error_responses
+from headwater.platform.api.responses import cursor_list, error_responses
 from headwater.platform.auth import authenticate
 from headwater.platform.jobs.finetune import FineTuneService, finetune_object
 from headwater.platform.state import gateway_of
@@ -140,6 +140,4 @@ def _page(data: Sequence[Mapping[str, object]], after: str | None, limit: int) -
                 f"after: {after!r} is not an id in this list; pass the last id of the page before", param="after"
             )
         start = ids.index(after) + 1
-    page = data[start : start + limit]
-    first, last = (page[0]["id"], page[-1]["id"]) if page else (None, None)
-    return {"object": "list", "data": page, "first_id": first, "last_id": last, "has_more": start + limit < len(data)}
+    return cursor_list(data[start : start + limit], start + limit < len(data))

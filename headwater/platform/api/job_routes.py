@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from headwater.platform.api.job_schemas import JobEventList, JobList, JobObject
-from headwater.platform.api.responses import error_responses
+from headwater.platform.api.responses import cursor_list, error_responses
 from headwater.platform.auth import authenticate
 from headwater.platform.jobs.records import JobEvent, JobRecord, JobStore
 from headwater.platform.state import gateway_of
@@ -73,9 +73,7 @@ async def list_jobs(
 ) -> dict[str, object]:
     """The tenant's jobs, newest first."""
     jobs = await asyncio.to_thread(_jobs(request).list_jobs, tenant, kind, limit + 1, after, state)
-    data = [job_object(job) for job in jobs[:limit]]
-    first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
-    return {"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": len(jobs) > limit}
+    return cursor_list([job_object(job) for job in jobs[:limit]], len(jobs) > limit)
 
 
 @router.get("/jobs/{job_id}", response_model=None, responses={200: {"model": JobObject}, **error_responses(401, 404)})
@@ -107,6 +105,4 @@ async def list_events(
     jobs = _jobs(request)
     await asyncio.to_thread(jobs.get, job_id, tenant)
     events = await asyncio.to_thread(jobs.events, job_id, after, limit + 1)
-    data = [event_object(event) for event in events[:limit]]
-    first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
-    return {"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": len(events) > limit}
+    return cursor_list([event_object(event) for event in events[:limit]], len(events) > limit)

@@ -7,6 +7,7 @@ checks every response against them. `error_responses` documents the errors a rou
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from fastapi import FastAPI
@@ -165,3 +166,10 @@ def openapi_without_unused_422(app: FastAPI) -> dict[str, Any]:
             document.get("components", {}).get("schemas", {}).pop(unused, None)
         app.openapi_schema = document
     return app.openapi_schema
+
+
+def cursor_list(data: Sequence[Mapping[str, object]], has_more: bool) -> dict[str, object]:
+    """A page in OpenAI's list shape: its items, the ids of its first and last (the next page's `after`), and
+    whether more follow."""
+    first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
+    return {"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": has_more}
