@@ -120,8 +120,8 @@ class Settings(BaseSettings):
         "f16",
         description="llamacpp engine's KV cache type: f16 (llama.cpp's default; flash attention off) or q8_0 (flash "
         "attention on: ~12 % faster decoding over short contexts, half the KV memory, replies reused by the next "
-        "turn; slower prompts and decoding "
-        "past ~600 tokens of context; logprobs ~0.03 from f16's). Outputs stay independent of the batch either way.",
+        "turn; slower prompts and decoding past ~600 tokens of context; logprobs ~0.03 from f16's). Outputs stay "
+        "independent of the batch either way.",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Weight dtype of the engine (auto: float32 on CPU, bfloat16 on GPU)."

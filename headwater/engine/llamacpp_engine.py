@@ -178,6 +178,9 @@ class LlamaCppEngine:
         if kv_type not in KV_CACHE_TYPES:
             raise ModelLoadError(f"kv_type {kv_type!r} is not one of {', '.join(KV_CACHE_TYPES)}")
         self.kv_type = kv_type
+        self.flash_attention = kv_type != "f16"
+        """Over a q8_0 cache llama.cpp's flash attention computes every row alike (`KV_CACHE_TYPES`): on, and sampled
+        tokens' KV is reused like a prompt's (`_Sequence.held`)."""
         self._tokenizer = tokenizer
         self._controls = ControlTable(self.eos_token_ids)
         self._inbox: deque[EngineRequest] = deque()
@@ -234,8 +237,8 @@ class LlamaCppEngine:
         params.n_threads = params.n_threads_batch = self.threads
         params.kv_unified = not self.exact
         params.type_k = params.type_v = KV_CACHE_TYPES[self.kv_type]
-        flash = self.kv_type != "f16"  # see KV_CACHE_TYPES
-        params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash else lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        flash = lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if self.flash_attention else lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        params.flash_attn_type = flash
         params.no_perf = True
         context = lib.llama_init_from_model(model, params)
         if not context:
@@ -366,7 +369,7 @@ class LlamaCppEngine:
                 continue
             slot = self._controls.add(controls) if controls is not None else NO_SLOT
             eos = frozenset({*self.eos_token_ids, *request.stop_token_ids})
-            sequence = _Sequence(request, self._streams.take(request), eos, slot, holds_sampled=self.kv_type == "q8_0")
+            sequence = _Sequence(request, self._streams.take(request), eos, slot, holds_sampled=self.flash_attention)
             held = [(s.seq_id, s.held()) for s in self._running.values()]
             sequence.fed = sequence.cached = self._streams.start_from_held(sequence.seq_id, request, held)
             self._running[request.request_id] = sequence
