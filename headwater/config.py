@@ -117,11 +117,11 @@ class Settings(BaseSettings):
         "llama.cpp's unified cache (faster batches, longer requests; outputs then depend on what shares the batch).",
     )
     llamacpp_kv_type: Literal["f16", "q8_0"] = Field(
-        "f16",
-        description="llamacpp engine's KV cache type: f16 (llama.cpp's default; flash attention off) or q8_0 (flash "
-        "attention on: ~12 % faster decoding over short contexts, half the KV memory, replies reused by the next "
-        "turn; slower prompts and decoding past ~600 tokens of context; logprobs ~0.03 from f16's). Outputs stay "
-        "independent of the batch either way.",
+        "q8_0",
+        description="llamacpp engine's KV cache type: q8_0 (flash attention on: ~12 % faster decoding over short "
+        "contexts, half the KV memory, replies reused by the next turn) or f16 (llama.cpp's reference numerics, "
+        "flash attention off: faster prompts and decoding past ~600 tokens of context; logprobs ~0.03 from q8_0's). "
+        "Outputs stay independent of the batch either way.",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Weight dtype of the engine (auto: float32 on CPU, bfloat16 on GPU)."

@@ -40,7 +40,7 @@ class ModelSpec(msgspec.Struct, frozen=True):
     """Sequences the engine generates at once (llama.cpp sizes its KV streams by it)."""
     exact: bool = True
     """llamacpp: one KV stream per sequence (batch-invariant outputs) rather than llama.cpp's unified cache."""
-    kv_type: KVCacheType = "f16"
+    kv_type: KVCacheType = "q8_0"
     """llamacpp: how the KV cache stores keys and values (`headwater.engine.llamacpp_engine.KV_CACHE_TYPES`)."""
 
 

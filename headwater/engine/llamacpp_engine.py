@@ -63,8 +63,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 KV_CACHE_TYPES: dict[KVCacheType, int] = {"f16": 1, "q8_0": 8}  # GGML_TYPE_F16, GGML_TYPE_Q8_0
-"""ggml's type id of each `KVCacheType`, how the KV cache stores keys and values: `f16`, llama.cpp's default, with
-flash attention off; or `q8_0` (as llama.cpp's `-fa on -ctk q8_0 -ctv q8_0`), with flash attention on.
+"""ggml's type id of each `KVCacheType`, how the KV cache stores keys and values: `q8_0` (our default, as llama.cpp's
+`-fa on -ctk q8_0 -ctv q8_0`), with flash attention on; or `f16`, llama.cpp's default, with flash attention off.
 
 Either way a token's logits do not depend on what shares its step nor on how its prompt was cut into chunks.
 llama.cpp's CPU flash attention computes a query row by one of three paths, chosen by the shape of the micro-batch
@@ -159,7 +159,7 @@ class LlamaCppEngine:
         threads: int | None = None,
         repack: bool = False,
         exact: bool = True,
-        kv_type: KVCacheType = "f16",
+        kv_type: KVCacheType = "q8_0",
     ) -> None:
         """`eos_token_ids` None: the GGUF's own end-of-sequence token (llama.cpp's vocabulary reads it at `start`).
         `tokenizer` loads the model's tokenizer; it is called only when a request first asks for a grammar.

@@ -324,8 +324,10 @@ def test_prompts_sent_again_together_reuse_their_own_streams_and_keep_their_toke
 def test_the_kv_type_setting_reaches_a_te_engine_and_its_cache(gguf, tokenizer, monkeypatch):
     """`HEADWATER_LLAMACPP_KV_TYPE` → the TE's `ModelSpec` → llama.cpp's cache: a q8_0 cache holds a sequence in about
     half the bytes of an f16 one (34 bytes per 32 values against 64)."""
-    monkeypatch.setenv("HEADWATER_LLAMACPP_KV_TYPE", "q8_0")
-    assert Settings().llamacpp_kv_type == "q8_0"
+    monkeypatch.delenv("HEADWATER_LLAMACPP_KV_TYPE", raising=False)
+    assert Settings().llamacpp_kv_type == "q8_0"  # the default
+    monkeypatch.setenv("HEADWATER_LLAMACPP_KV_TYPE", "f16")
+    assert Settings().llamacpp_kv_type == "f16"
     monkeypatch.setenv("HEADWATER_LLAMACPP_KV_TYPE", "q4_0")
     with pytest.raises(ValidationError, match="llamacpp_kv_type"):
         Settings()

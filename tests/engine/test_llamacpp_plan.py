@@ -7,16 +7,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from headwater.engine.llamacpp_engine import LlamaCppEngine, _chunk_length, _sampling_batch, _Sequence, _Token
 from headwater.engine.prefix_cache import block_hashes
-from headwater.engine.protocol import EngineConfig, EngineRequest, SamplingParams
+from headwater.engine.protocol import EngineConfig, EngineRequest, KVCacheType, SamplingParams
 from headwater.engine.sampling import NO_SEED, seed_key
 from headwater.engine.stream_prefixes import Held
 
 
-def _engine(exact: bool = True, max_sequences: int = 8) -> LlamaCppEngine:
-    return LlamaCppEngine(Path("unused.gguf"), [2], EngineConfig(64, 64, 32), max_sequences=max_sequences, exact=exact)
+def _engine(exact: bool = True, max_sequences: int = 8, kv_type: KVCacheType = "q8_0") -> LlamaCppEngine:
+    config = EngineConfig(64, 64, 32)
+    return LlamaCppEngine(Path("unused.gguf"), [2], config, max_sequences=max_sequences, exact=exact, kv_type=kv_type)
 
 
 def _run(engine: LlamaCppEngine, seq_id: int, prompt: int, generated: int, name: str | None = None) -> _Sequence:
@@ -201,17 +203,21 @@ def test_a_new_prompt_starts_from_the_longest_prefix_a_running_stream_holds():
     assert other.cached == 0 and library.calls == [("rm", 3, 0)]
 
 
-def test_a_finished_stream_keeps_its_prompt_for_the_next_request_on_its_id():
-    engine = _engine()
+@pytest.mark.parametrize("kv_type", ["f16", "q8_0"])
+def test_a_finished_stream_keeps_its_prompt_for_the_next_request_on_its_id(kv_type):
+    engine = _engine(kv_type=kv_type)
     engine._streams.attach(library := _RecordingLibrary(), None)
     first = _admit(engine, "first", [*SYSTEM, 1, 2, 3])
     first.fed, first.generated = 43, [50, 51]
     engine._finish(first, "stop", logprob=-0.1)
-    assert engine._streams.kept[0].tokens == [*SYSTEM, 1, 2, 3]  # its prompt, not its reply (`_Sequence.held`)
+    # over f16 its prompt, not its reply; over q8_0 its reply too but the last token, never decoded (`_Sequence.held`)
+    reply = [50] if kv_type == "q8_0" else []
+    assert engine._streams.kept[0].tokens == [*SYSTEM, 1, 2, 3, *reply]
     library.calls.clear()
     again = _admit(engine, "again", [*SYSTEM, 1, 2, 3, 4, 5])
     assert again.seq_id == 0 and again.cached == 43  # all but the last two tokens (MIN_PROMPT_CHUNK)
-    assert library.calls == [("rm", 0, 43)]  # no copy: its own stream already holds them
+    # its own stream already holds them: no copy, but of the conversation it held, kept aside for its next turn
+    assert library.calls == [("cp", 0, 7)] * len(reply) + [("rm", 0, 43)]
 
 
 def test_a_claimed_stream_moves_what_it_holds_to_an_empty_one_first_and_the_next_turn_takes_that_stream():

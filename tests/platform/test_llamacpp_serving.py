@@ -20,7 +20,6 @@ def llama_server(tmp_path_factory) -> Iterator[RunningServer]:
     catalogue = folder / "models.yaml"
     catalogue.write_text("models:\n  - model: smollm2-135m\n    name: smol-gguf\n    engine: llamacpp\n")
     env = {"HEADWATER_POOL_SIZE": "0", "HEADWATER_ENGINE_MAX_SEQUENCES": "8", "HEADWATER_KV_BLOCKS": "256"}
-    env["HEADWATER_LLAMACPP_KV_TYPE"] = "q8_0"  # the default f16 is what the engine tests run first
     running = start_server(None, folder / "data", "smol-gguf", env, ["--models", str(catalogue)])
     yield running
     running.stop()
