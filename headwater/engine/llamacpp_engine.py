@@ -97,8 +97,9 @@ class _Sequence:
     emitted: int = 0
     cached: int = 0
     """Prompt tokens whose KV was reused from a stream that held them (`headwater.engine.stream_prefixes`)."""
-    holds_sampled: bool = False
-    """Whether its sampled tokens' KV may be reused too: over a q8_0 cache (see `KV_CACHE_TYPES`)."""
+    rows_alike: bool = False
+    """Whether llama.cpp computes each of its rows alike however they are batched, as over a q8_0 cache
+    (`KV_CACHE_TYPES`): then its sampled tokens' KV may be reused too."""
 
     @property
     def reserved(self) -> int:
@@ -115,11 +116,12 @@ class _Sequence:
         f16 cache not the sampled tokens: each was decoded as one row of its stream, which llama.cpp computes
         otherwise than rows of a prompt chunk (measured: 0.43 in a logit after five), so a prompt reusing them would
         get other logits than computed whole; over a q8_0 cache flash attention computes every row alike, and the
-        logits are the same to the bit (tested). Nor a one-token prompt (`MIN_PROMPT_CHUNK`)."""
+        logits are the same to the bit (tested). Nor a one-token prompt (as a TE's warm-up is): nothing worth reusing,
+        and over an f16 cache a lone row (`MIN_PROMPT_CHUNK`)."""
         prompt = self.request.prompt_ids
         if len(prompt) < MIN_PROMPT_CHUNK:
             return Held(self.request.cache_salt, [])
-        if self.holds_sampled and not self.prefilling:
+        if self.rows_alike and not self.prefilling:
             return Held(self.request.cache_salt, [*prompt, *self.generated[:-1]])
         return Held(self.request.cache_salt, prompt[: self.fed])
 
@@ -179,8 +181,10 @@ class LlamaCppEngine:
             raise ModelLoadError(f"kv_type {kv_type!r} is not one of {', '.join(KV_CACHE_TYPES)}")
         self.kv_type = kv_type
         self.flash_attention = kv_type != "f16"
-        """Over a q8_0 cache llama.cpp's flash attention computes every row alike (`KV_CACHE_TYPES`): on, and sampled
-        tokens' KV is reused like a prompt's (`_Sequence.held`)."""
+        """Over a q8_0 cache llama.cpp's flash attention computes every row alike (`KV_CACHE_TYPES`): on, sampled
+        tokens' KV is reused like a prompt's (`_Sequence.held`), and a prompt may end in a one-token chunk."""
+        self.min_prompt_chunk = 1 if self.flash_attention else MIN_PROMPT_CHUNK
+        """Fewest tokens of a prompt computed at once, and left to compute after a reused prefix."""
         self._tokenizer = tokenizer
         self._controls = ControlTable(self.eos_token_ids)
         self._inbox: deque[EngineRequest] = deque()
@@ -189,7 +193,7 @@ class LlamaCppEngine:
         self._wake = threading.Event()
         self._ready: queue.Queue[EngineOutput] = queue.Queue()
         self._running: dict[str, _Sequence] = {}
-        self._streams = Streams(max_sequences, exact)
+        self._streams = Streams(max_sequences, exact, self.min_prompt_chunk)
         self._blocks = BlockChanges(self.config.kv_block_size)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -369,7 +373,7 @@ class LlamaCppEngine:
                 continue
             slot = self._controls.add(controls) if controls is not None else NO_SLOT
             eos = frozenset({*self.eos_token_ids, *request.stop_token_ids})
-            sequence = _Sequence(request, self._streams.take(request), eos, slot, holds_sampled=self.flash_attention)
+            sequence = _Sequence(request, self._streams.take(request), eos, slot, rows_alike=self.flash_attention)
             held = [(s.seq_id, s.held()) for s in self._running.values()]
             sequence.fed = sequence.cached = self._streams.start_from_held(sequence.seq_id, request, held)
             self._running[request.request_id] = sequence
@@ -408,8 +412,9 @@ class LlamaCppEngine:
         tokens go in ascending id order (and ids are handed out lowest first), which makes a step of 32 sequences
         one pass instead of 32. Prompt chunks go in a call of their own, as micro-batches of equal-length chunks of
         neighbouring ids (`_prompt_order`): llama.cpp would otherwise cut equal slices off chunks of different
-        lengths, more passes. How a prompt is cut does not change its logits (`KV_CACHE_TYPES`), nor what
-        shares its micro-batch (as for decode tokens). With the unified cache
+        lengths, more passes. Over a q8_0 cache a one-token chunk (as a reused prompt's last token is) joins the
+        decode tokens instead: one pass for both. How a prompt is cut does not change its logits (`KV_CACHE_TYPES`),
+        nor what shares its micro-batch (as for decode tokens). With the unified cache
         (`exact=False`) llama.cpp makes one micro-batch of anything, so everything goes in one call."""
         budget = self.config.max_batch_tokens
         decoding = sorted((s for s in self._running.values() if not s.prefilling), key=lambda s: s.seq_id)
@@ -422,11 +427,15 @@ class LlamaCppEngine:
         for sequence in self._running.values():  # the budget goes to waiting prompts first come, first served
             if sequence.prefilling and count < budget:
                 prompt = sequence.request.prompt_ids
-                end = sequence.fed + _chunk_length(len(prompt) - sequence.fed, budget - count)
+                end = sequence.fed + _chunk_length(len(prompt) - sequence.fed, budget - count, self.min_prompt_chunk)
                 chunks += [[_Token(prompt[p], p, sequence, p == len(prompt) - 1) for p in range(sequence.fed, end)]]
                 count += end - sequence.fed
                 sequence.fed = end
-        prompts = [token for chunk in _prompt_order([chunk for chunk in chunks if chunk]) for token in chunk]
+        chunks = [chunk for chunk in chunks if chunk]
+        if self.flash_attention:  # a one-token chunk is computed as a decode token is: it joins their micro-batch
+            shared = sorted(shared + [chunk[0] for chunk in chunks if len(chunk) == 1], key=lambda t: t.sequence.seq_id)
+            chunks = [chunk for chunk in chunks if len(chunk) > 1]
+        prompts = [token for chunk in _prompt_order(chunks) for token in chunk]
         if self.exact:
             return [call for call in (shared, prompts) if call]
         return [shared + prompts]
@@ -519,13 +528,13 @@ def _prompt_order(chunks: list[list[_Token]]) -> list[list[_Token]]:
     return [chunk for run in reversed(runs) for chunk in run]
 
 
-def _chunk_length(remaining: int, room: int) -> int:
+def _chunk_length(remaining: int, room: int, least: int = MIN_PROMPT_CHUNK) -> int:
     """How many of a prompt's `remaining` tokens to decode in a step with `room` tokens of budget left: never a chunk
-    of one token, nor one that leaves a last token alone, unless the prompt has only one (`MIN_PROMPT_CHUNK`)."""
+    of fewer than `least` tokens, nor one that leaves fewer behind, unless the prompt has fewer (`MIN_PROMPT_CHUNK`)."""
     length = min(remaining, room)
-    if length < remaining and remaining - length < MIN_PROMPT_CHUNK:
-        length = remaining - MIN_PROMPT_CHUNK
-    return length if length >= min(MIN_PROMPT_CHUNK, remaining) else 0
+    if length < remaining and remaining - length < least:
+        length = remaining - least
+    return length if length >= min(least, remaining) else 0
 
 
 def _sampling_batch(sequences: list[_Sequence], last: tuple[list[_Sequence], SamplingBatch] | None) -> SamplingBatch:

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from headwater.engine.protocol import EngineRequest
-from headwater.engine.stream_prefixes import Held, longest_holder
+from headwater.engine.stream_prefixes import MIN_PROMPT_CHUNK, Held, longest_holder
 
 MIN_COPIED_TOKENS = 16
 """Reuse another stream's prefix only when it is at least this long: llama.cpp copies a stream only whole (its KV
@@ -39,8 +39,10 @@ class OnStream(Protocol):
 class Streams:
     """The free sequence ids (a heap: the lowest goes first) and what their streams still hold."""
 
-    def __init__(self, count: int, exact: bool) -> None:
+    def __init__(self, count: int, exact: bool, tail: int = MIN_PROMPT_CHUNK) -> None:
         self.exact = exact
+        self.tail = tail
+        """Prompt tokens always left to compute after a reused prefix (`longest_holder`)."""
         self.free = list(range(count))
         self.kept: dict[int, Held] = {}
         """What the streams of free ids hold (finished sequences' prompts), oldest first."""
@@ -63,7 +65,7 @@ class Streams:
         running ids is closed once the prompt is fed (`close_gaps`)."""
         lowest = self.free[0]
         if self.exact and self.kept:
-            holder, length = longest_holder(request.prompt_ids, request.cache_salt, self.kept.items())
+            holder, length = longest_holder(request.prompt_ids, request.cache_salt, self.kept.items(), self.tail)
             if length > self._kept_prefix(lowest, request):
                 self.free.remove(holder)
                 heapq.heapify(self.free)
@@ -81,7 +83,7 @@ class Streams:
         `KV_CACHE_TYPES`)."""
         own = self._kept_prefix(target, request)
         holders = [*running, *((stream, held) for stream, held in self.kept.items() if stream != target)]
-        source, length = longest_holder(request.prompt_ids, request.cache_salt, holders)
+        source, length = longest_holder(request.prompt_ids, request.cache_salt, holders, self.tail)
         if length < own + (MIN_COPIED_TOKENS if self.exact else 1):
             source, length = target, own
         self._vacate(target, length if source == target else 0, source, Held(request.cache_salt, request.prompt_ids))
@@ -96,7 +98,7 @@ class Streams:
     def _kept_prefix(self, stream: int, request: EngineRequest) -> int:
         """How much of the request's prompt the free `stream` still holds (0 when it holds nothing)."""
         kept = self.kept.get(stream)
-        return longest_holder(request.prompt_ids, request.cache_salt, [(stream, kept)] if kept else [])[1]
+        return longest_holder(request.prompt_ids, request.cache_salt, [(stream, kept)] if kept else [], self.tail)[1]
 
     def close_gaps(self, running: Iterable[OnStream]) -> None:
         """Move decoding sequences down into free ids below them, so their ids follow each other again.

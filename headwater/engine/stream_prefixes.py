@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from headwater.engine.prefix_cache import block_hashes
 
 MIN_PROMPT_CHUNK = 2
-"""Fewest prompt tokens llama.cpp is given of one sequence at a time. It computes attention for a single query row of a
-stream otherwise than for several (measured: up to 0.6 in a logit), so a prompt's last token computed alone, after a
-reused prefix or as the last piece of a chunked prompt, would not get the logits it gets when the prompt is computed
-whole; two or more rows are computed alike however the prompt is cut (tested)."""
+"""Fewest prompt tokens llama.cpp is given of one sequence at a time over an f16 cache. Without flash attention it
+computes attention for a single query row of a stream otherwise than for several (measured: up to 0.6 in a logit), so
+a prompt's last token computed alone, after a reused prefix or as the last piece of a chunked prompt, would not get
+the logits it gets when the prompt is computed whole; two or more rows are computed alike however the prompt is cut
+(tested). Over a q8_0 cache flash attention computes every row alike, and one token is enough
+(`LlamaCppEngine.min_prompt_chunk`)."""
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,14 @@ def common_length(held: Sequence[int], prompt: Sequence[int]) -> int:
     return length
 
 
-def longest_holder(prompt: Sequence[int], salt: str | None, holders: Iterable[tuple[int, Held]]) -> tuple[int, int]:
+def longest_holder(
+    prompt: Sequence[int], salt: str | None, holders: Iterable[tuple[int, Held]], tail: int = MIN_PROMPT_CHUNK
+) -> tuple[int, int]:
     """(stream, length) of the holder sharing the longest prefix with `prompt` under the same salt; the length is at
-    most all but the prompt's last `MIN_PROMPT_CHUNK` tokens, so the rest is computed as a chunk llama.cpp attends
-    as it would the whole prompt. (-1, 0) when none shares a token."""
+    most all but the prompt's last `tail` tokens (`MIN_PROMPT_CHUNK`), so the rest is computed as a chunk llama.cpp
+    attends as it would the whole prompt. (-1, 0) when none shares a token."""
     best, best_length = -1, 0
-    reusable = prompt[:-MIN_PROMPT_CHUNK]
+    reusable = prompt[:-tail]
     for stream, held in holders:
         if held.salt != salt:
             continue

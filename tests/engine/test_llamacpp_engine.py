@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 
+import msgspec
 import pytest
 from pydantic import ValidationError
 
@@ -31,6 +32,8 @@ RIVER_SCHEMA = {
     "additionalProperties": False,
 }
 """Closes within the tests' 40 tokens whatever the sampled path (an open key or value could run past them)."""
+RECOMPUTED = {"f16": 2, "q8_0": 1}
+"""Prompt tokens computed again after a reused prefix, by cache type (`MIN_PROMPT_CHUNK`, `min_prompt_chunk`)."""
 
 
 @pytest.fixture(scope="module")
@@ -296,29 +299,41 @@ def test_a_tenant_never_starts_from_another_tenants_stream(engine, tokenizer):
     _outputs(engine, [EngineRequest("a", prompt, params, cache_salt="tenant-a")])
     other = _outputs(engine, [EngineRequest("b", prompt, params, cache_salt="tenant-b")])["b"]
     again = _outputs(engine, [EngineRequest("a2", prompt, params, cache_salt="tenant-a")])["a2"]
-    assert (
-        other[0].cached_tokens == 0 and again[0].cached_tokens == len(prompt) - 2
-    )  # all but the last two (MIN_PROMPT_CHUNK)
+    assert other[0].cached_tokens == 0 and again[0].cached_tokens == len(prompt) - RECOMPUTED[engine.kv_type]
 
 
 def test_prompts_sent_again_together_reuse_their_own_streams_and_keep_their_tokens(engine, tokenizer):
-    """Prompts seen before and sent again at once each start from the stream that holds them (all but their last two
-    tokens: `MIN_PROMPT_CHUNK`), not from another's copy of the shared chat template, and their equal two-token
-    tails are fed together (one micro-batch: `_prompt_order`). Their tokens and logprobs are those each got alone."""
+    """Prompts seen before and sent again at once, while another request decodes, each start from the stream that
+    holds them (all but their last tokens: `RECOMPUTED`), not from another's copy of the shared chat template; their
+    equal tails are fed together (one micro-batch: `_prompt_order`; over a q8_0 cache one token each, in the decode
+    call). Their tokens and logprobs are those each got alone, and so are the decoding request's."""
     prompts = {f"p{n}": _prompt(tokenizer, f"In one sentence, what is river number {n} known for?") for n in range(4)}
     params = SamplingParams(max_tokens=6, temperature=0.8, seed=5)
-    alone = {}
+    decoding = EngineRequest(
+        "decoding",
+        _prompt(tokenizer, "Name three long rivers."),
+        SamplingParams(max_tokens=24, temperature=0.8, seed=9),
+    )
+    alone = _outputs(engine, [msgspec.structs.replace(decoding, request_id="decoding-alone")])
     for name, prompt in prompts.items():
         alone.update(_outputs(engine, [EngineRequest(name, prompt, params)]))
+    engine.add_request(decoding)
+    started = []
+    while not started:  # its first token is out: it decodes from now on
+        started = engine.get_outputs(30.0)
     again = [EngineRequest(f"{name}-again", prompt, params) for name, prompt in prompts.items()]
     with engine._lock:  # all four in the inbox before the engine looks: admitted, and their tails fed, in one step
         engine._inbox.extend(again)
     engine._wake.set()
-    outputs = gather_to_end(engine, [request.request_id for request in again], 120.0)
+    outputs = gather_to_end(engine, [request.request_id for request in again] + ["decoding"], 120.0)
     for name, prompt in prompts.items():
         repeated = outputs[f"{name}-again"]
-        assert repeated[0].cached_tokens == len(prompt) - 2
+        assert repeated[0].cached_tokens == len(prompt) - RECOMPUTED[engine.kv_type]
         assert [(o.token_ids, o.logprobs) for o in repeated] == [(o.token_ids, o.logprobs) for o in alone[name]]
+    assert [t for o in started + outputs["decoding"] for t in o.token_ids] == _tokens(alone)["decoding-alone"]
+    assert [p for o in started + outputs["decoding"] for p in o.logprobs] == [
+        p for o in alone["decoding-alone"] for p in o.logprobs
+    ]
 
 
 def test_the_kv_type_setting_reaches_a_te_engine_and_its_cache(gguf, tokenizer, monkeypatch):

@@ -104,21 +104,39 @@ def test_long_sequences_decode_with_the_others():
     assert _ids(call) == [0, 1]
 
 
-def test_no_prompt_chunk_is_a_single_token_unless_the_prompt_is():
-    """llama.cpp attends a lone row of a stream otherwise than rows of a chunk, so a prompt's last token never goes
-    alone: a chunk stops two short of the end, and a step with room for one token leaves the prompt waiting."""
+def test_over_f16_no_prompt_chunk_is_a_single_token_unless_the_prompt_is():
+    """Without flash attention llama.cpp attends a lone row of a stream otherwise than rows of a chunk, so a prompt's
+    last token never goes alone: a chunk stops two short of the end, and a step with room for one token leaves the
+    prompt waiting."""
     assert _chunk_length(remaining=80, room=79) == 78
     assert _chunk_length(remaining=80, room=1) == 0
     assert _chunk_length(remaining=3, room=2) == 0
     assert _chunk_length(remaining=80, room=200) == 80
     assert _chunk_length(remaining=1, room=5) == 1  # a one-token prompt is computed so whatever happens
-    engine = _engine()
+    engine = _engine(kv_type="f16")
     _run(engine, 0, prompt=12, generated=3)
     waiting = _run(engine, 1, prompt=64, generated=0)
     [decode, prompt] = engine._plan()  # 63 tokens of room would leave the last prompt token alone
     assert len(decode) == 1 and len(prompt) == 62 and waiting.fed == 62
     [_decode, rest] = engine._plan()
     assert [token.position for token in rest] == [62, 63]
+
+
+def test_over_q8_0_a_prompts_last_token_may_go_alone_in_the_decode_call():
+    """Over a q8_0 cache every row is computed alike, so a chunk may leave one token, and a one-token chunk (a reused
+    prompt's last token) goes with the decode tokens, in id order: one pass over the weights, not two."""
+    assert _chunk_length(remaining=80, room=79, least=1) == 79
+    assert _chunk_length(remaining=80, room=1, least=1) == 1
+    engine = _engine()
+    _run(engine, 0, prompt=12, generated=3)
+    _run(engine, 2, prompt=12, generated=3)
+    waiting = _run(engine, 1, prompt=64, generated=0)
+    [decode, prompt] = engine._plan()  # 62 tokens of room: one token is left, not two
+    assert _ids(decode) == [0, 2] and len(prompt) == 62 and waiting.fed == 62
+    waiting.fed = 63  # as after a reused prefix of all but its last token
+    [call] = engine._plan()
+    assert _ids(call) == [0, 1, 2] and [token.position for token in call] == [14, 63, 14]
+    assert all(token.wants_logits for token in call)
 
 
 def test_the_unified_cache_takes_everything_in_one_call():
@@ -247,13 +265,14 @@ def _finish_fed(engine: LlamaCppEngine, sequence: _Sequence) -> None:
     engine._finish(sequence, "stop", logprob=-0.1)
 
 
-def test_prompts_asked_one_after_another_stay_held_and_one_sent_again_takes_its_own_stream():
+@pytest.mark.parametrize("kv_type", ["f16", "q8_0"])
+def test_prompts_asked_one_after_another_stay_held_and_one_sent_again_takes_its_own_stream(kv_type):
     """Four questions on one text, asked in turn, on four streams of which two hold something older: each new one
     takes the lowest stream and moves what it held; a moved prompt counts as kept last, so a later move evicts the
     older content, not it: the four questions end up held. Asked again, a question takes the stream that holds it,
-    with no copy and nothing moved (its last two tokens, which the stream holds past what it reuses, are fed again
-    in place)."""
-    engine = _engine(max_sequences=4)
+    with no copy and nothing moved (its last tokens, which the stream holds past what it reuses, are fed again in
+    place: two over f16, one over q8_0)."""
+    engine = _engine(max_sequences=4, kv_type=kv_type)
     engine._streams.attach(library := _RecordingLibrary(), None)
     for name in ("old-a", "old-b"):
         _finish_fed(engine, _admit(engine, name, [7, 7, 7, *range(40)] if name == "old-a" else [8, 8, *range(40)]))
@@ -264,8 +283,9 @@ def test_prompts_asked_one_after_another_stay_held_and_one_sent_again_takes_its_
     assert all(tuple(prompt) in held for prompt in questions.values())
     library.calls.clear()
     again = _admit(engine, "q0-again", questions[0])
-    assert engine._streams.kept.get(again.seq_id) is None and again.cached == len(questions[0]) - 2
-    assert library.calls == [("rm", again.seq_id, len(questions[0]) - 2)]
+    reused = len(questions[0]) - {"f16": 2, "q8_0": 1}[kv_type]
+    assert engine._streams.kept.get(again.seq_id) is None and again.cached == reused
+    assert library.calls == [("rm", again.seq_id, reused)]
 
 
 def test_cache_events_name_the_blocks_the_streams_hold_and_drop():
