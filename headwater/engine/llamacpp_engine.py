@@ -122,7 +122,8 @@ class _Sequence:
         if len(prompt) < MIN_PROMPT_CHUNK:
             return Held(self.request.cache_salt, [])
         if self.rows_alike and not self.prefilling:
-            return Held(self.request.cache_salt, [*prompt, *self.generated[:-1]])
+            reply = self.generated[:-1]
+            return Held(self.request.cache_salt, [*prompt, *reply], len(reply))
         return Held(self.request.cache_salt, prompt[: self.fed])
 
 

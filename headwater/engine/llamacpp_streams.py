@@ -138,16 +138,20 @@ class Streams:
         sequence reuses) to another free stream, so a later prompt can still reuse it (the next turn of a
         conversation comes after its reply finished): to an empty stream, the highest (ids are handed out lowest
         first, so it is overwritten last), else over the oldest content that is older. One whole-stream copy; `busy`
-        (the stream the sequence copies its prefix from) is never the one overwritten. Content that is a prefix of
-        the `incoming` sequence's prompt, under the same salt, is not moved: the sequence holds it again once its
-        prompt is fed (a prompt sent again reuses all but its last two tokens; moving them would cost a copy and
-        evict something else)."""
+        (the stream the sequence copies its prefix from) is never the one overwritten. Not moved, under the same salt:
+        content that is a prefix of the `incoming` sequence's prompt, which the sequence holds again once its prompt
+        is fed; nor, over a q8_0 cache, content whose prompt is the incoming prompt (a prompt sent again, or a reply
+        asked again), where only the old reply is lost. Moving either would cost a copy and evict something else:
+        when a wave of 32 prompts came back, each moving its old reply evicted what a later one wanted (median ttft
+        0.85-1.2 s against 0.16 without)."""
         ages = {other: age for age, other in enumerate(self.kept)}
         held = self.kept.pop(stream, None)
         if held is None or len(held.tokens) <= keep or self._lib is None:
             return
-        if incoming is not None and incoming.salt == held.salt and held.tokens == incoming.tokens[: len(held.tokens)]:
-            return
+        if incoming is not None and incoming.salt == held.salt:
+            prompt = held.tokens[: len(held.tokens) - held.reply]
+            if held.tokens == incoming.tokens[: len(held.tokens)] or prompt == incoming.tokens:
+                return
         free = [other for other in self.free if other not in (stream, busy)]
         empty = [other for other in free if other not in ages]
         victim = max(empty) if empty else min(free, key=ages.__getitem__, default=-1)

@@ -30,10 +30,12 @@ the logits it gets when the prompt is computed whole; two or more rows are compu
 
 @dataclass(frozen=True)
 class Held:
-    """Tokens whose KV a stream holds at positions 0, 1, …, computed under `salt`."""
+    """Tokens whose KV a stream holds at positions 0, 1, …, computed under `salt`: a prompt, then `reply` tokens
+    sampled after it."""
 
     salt: str | None
     tokens: Sequence[int]
+    reply: int = 0
 
 
 def common_length(held: Sequence[int], prompt: Sequence[int]) -> int:

@@ -261,7 +261,7 @@ def test_a_claimed_stream_moves_what_it_holds_to_an_empty_one_first_and_the_next
 
 def _finish_fed(engine: LlamaCppEngine, sequence: _Sequence) -> None:
     sequence.fed = len(sequence.request.prompt_ids)
-    sequence.generated = [50]
+    sequence.generated = [50, 51]  # over a q8_0 cache its stream holds the reply's first token too
     engine._finish(sequence, "stop", logprob=-0.1)
 
 
@@ -271,7 +271,8 @@ def test_prompts_asked_one_after_another_stay_held_and_one_sent_again_takes_its_
     takes the lowest stream and moves what it held; a moved prompt counts as kept last, so a later move evicts the
     older content, not it: the four questions end up held. Asked again, a question takes the stream that holds it,
     with no copy and nothing moved (its last tokens, which the stream holds past what it reuses, are fed again in
-    place: two over f16, one over q8_0)."""
+    place: two over f16, one over q8_0; over q8_0 the old reply the stream held is dropped, not moved over another
+    question)."""
     engine = _engine(max_sequences=4, kv_type=kv_type)
     engine._streams.attach(library := _RecordingLibrary(), None)
     for name in ("old-a", "old-b"):
@@ -279,11 +280,11 @@ def test_prompts_asked_one_after_another_stay_held_and_one_sent_again_takes_its_
     questions = {n: [*SYSTEM, 500 + n, 600 + n, 700 + n] for n in range(4)}
     for n, prompt in questions.items():
         _finish_fed(engine, _admit(engine, f"q{n}", prompt))
-    held = {tuple(held.tokens) for held in engine._streams.kept.values()}
+    held = {tuple(held.tokens[: len(held.tokens) - held.reply]) for held in engine._streams.kept.values()}
     assert all(tuple(prompt) in held for prompt in questions.values())
     library.calls.clear()
-    again = _admit(engine, "q0-again", questions[0])
-    reused = len(questions[0]) - {"f16": 2, "q8_0": 1}[kv_type]
+    again = _admit(engine, "q3-again", questions[3])  # the newest: moving its reply would evict the oldest
+    reused = len(questions[3]) - {"f16": 2, "q8_0": 1}[kv_type]
     assert engine._streams.kept.get(again.seq_id) is None and again.cached == reused
     assert library.calls == [("rm", again.seq_id, reused)]
 
