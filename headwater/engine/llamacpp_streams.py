@@ -45,7 +45,8 @@ class Streams:
         """Prompt tokens always left to compute after a reused prefix (`longest_holder`)."""
         self.free = list(range(count))
         self.kept: dict[int, Held] = {}
-        """What the streams of free ids hold (finished sequences' prompts), oldest first."""
+        """What the streams of free ids hold (finished sequences' prompts; over a q8_0 cache their replies too), oldest
+        first."""
         self._lib: Any = None
         self._ctx: Any = None
 
