@@ -233,7 +233,7 @@ def test_a_finished_stream_keeps_its_prompt_for_the_next_request_on_its_id(kv_ty
     assert engine._streams.kept[0].tokens == [*SYSTEM, 1, 2, 3, *reply]
     library.calls.clear()
     again = _admit(engine, "again", [*SYSTEM, 1, 2, 3, 4, 5])
-    assert again.seq_id == 0 and again.cached == 43  # all but the last two tokens (MIN_PROMPT_CHUNK)
+    assert again.seq_id == 0 and again.cached == 43  # the first prompt, all that the two share
     # its own stream already holds them: no copy, but of the conversation it held, kept aside for its next turn
     assert library.calls == [("cp", 0, 7)] * len(reply) + [("rm", 0, 43)]
 
