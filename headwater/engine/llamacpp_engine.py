@@ -7,7 +7,8 @@ top logprobs, penalties, logit bias and grammars (`headwater.engine.controls`), 
 
 One generation thread owns the context. Each step it decodes the last sampled token of every decoding sequence, then
 chunks of waiting prompts up to the token budget (chunked prefill), in as few `llama_decode` calls as exactness
-allows (`LlamaCppEngine._plan` says how llama.cpp micro-batches them), and samples the rows whose logits it asked for.
+allows (`headwater.engine.llamacpp_plan` says how llama.cpp micro-batches them), and samples the rows whose logits
+it asked for.
 
 The KV cache is split into one stream per sequence by default (`exact`): a sequence's attention then never spans
 another's cells, which is what keeps its logits, and so its greedy or seeded tokens, the same whatever else shares
@@ -32,7 +33,6 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,7 @@ import torch
 
 from headwater.engine.controls import NO_SLOT, ControlTable, RequestControls
 from headwater.engine.grammar import MatcherFactory
+from headwater.engine.llamacpp_plan import PlannedToken, RunningSequence, fewest_prompt_tokens, plan_step
 from headwater.engine.llamacpp_streams import Streams
 from headwater.engine.prefix_cache import BlockChanges
 from headwater.engine.protocol import (
@@ -54,7 +55,7 @@ from headwater.engine.protocol import (
     LoadReport,
 )
 from headwater.engine.sampling import NO_SEED, SamplingBatch, sample_next_tokens, seed_key
-from headwater.engine.stream_prefixes import MIN_PROMPT_CHUNK, Held, held_blocks
+from headwater.engine.stream_prefixes import held_blocks
 from headwater.errors import HeadwaterError, InvalidRequestError, ModelLoadError
 
 if TYPE_CHECKING:
@@ -80,61 +81,7 @@ contexts (9.9 against 11.2 ms alone, 39.7 against 45.1 ms a step of 8, 134.8 aga
 1000 tokens of context; a 1000-token prompt 27 % slower to compute (the one-row path is no matrix product); half the
 KV memory; logprobs ~0.03 apart from the f16 cache's (mean over greedy tokens; f16 is llama.cpp's reference). Over a
 q8_0 cache a sampled token decoded alone leaves the KV a prompt chunk would, so replies are reused too
-(`_Sequence.held`)."""
-
-
-@dataclass
-class _Sequence:
-    """One request being generated, on llama.cpp sequence `seq_id`."""
-
-    request: EngineRequest
-    seq_id: int
-    eos_ids: frozenset[int]
-    slot: int = NO_SLOT
-    fed: int = 0
-    """Prompt tokens already decoded."""
-    generated: list[int] = field(default_factory=list)
-    emitted: int = 0
-    cached: int = 0
-    """Prompt tokens whose KV was reused from a stream that held them (`headwater.engine.stream_prefixes`)."""
-    rows_alike: bool = False
-    """Whether llama.cpp computes each of its rows alike however they are batched, as over a q8_0 cache
-    (`KV_CACHE_TYPES`): then its sampled tokens' KV may be reused too."""
-
-    @property
-    def reserved(self) -> int:
-        """KV cells this request may ever use: its prompt and its whole completion budget."""
-        return len(self.request.prompt_ids) + self.request.params.max_tokens
-
-    @property
-    def prefilling(self) -> bool:
-        return self.fed < len(self.request.prompt_ids)
-
-    def held(self) -> Held:
-        """What its stream holds that a later prompt may reuse: the prompt fed so far, then, over a q8_0 cache, the
-        sampled tokens decoded so far (all but the last), so a conversation's next turn reuses the reply too. Over an
-        f16 cache not the sampled tokens: each was decoded as one row of its stream, which llama.cpp computes
-        otherwise than rows of a prompt chunk (measured: 0.43 in a logit after five), so a prompt reusing them would
-        get other logits than computed whole; over a q8_0 cache flash attention computes every row alike, and the
-        logits are the same to the bit (tested). Nor a one-token prompt (as a TE's warm-up is): nothing worth reusing,
-        and over an f16 cache a lone row (`MIN_PROMPT_CHUNK`)."""
-        prompt = self.request.prompt_ids
-        if len(prompt) < MIN_PROMPT_CHUNK:
-            return Held(self.request.cache_salt, [])
-        if self.rows_alike and not self.prefilling:
-            reply = self.generated[:-1]
-            return Held(self.request.cache_salt, [*prompt, *reply], len(reply))
-        return Held(self.request.cache_salt, prompt[: self.fed])
-
-
-@dataclass(frozen=True)
-class _Token:
-    """One token of a `llama_decode` call: at `position` of `sequence`, with its logits wanted or not."""
-
-    token: int
-    position: int
-    sequence: _Sequence
-    wants_logits: bool
+(`RunningSequence.held`)."""
 
 
 def llama_library() -> Any:
@@ -183,9 +130,7 @@ class LlamaCppEngine:
         self.kv_type = kv_type
         self.flash_attention = kv_type != "f16"
         """Over a q8_0 cache llama.cpp's flash attention computes every row alike (`KV_CACHE_TYPES`): on, sampled
-        tokens' KV is reused like a prompt's (`_Sequence.held`), and a prompt may end in a one-token chunk."""
-        self.min_prompt_chunk = 1 if self.flash_attention else MIN_PROMPT_CHUNK
-        """Fewest tokens of a prompt computed at once, and left to compute after a reused prefix."""
+        tokens' KV is reused like a prompt's (`RunningSequence.held`), and a prompt may end in a one-token chunk."""
         self._tokenizer = tokenizer
         self._controls = ControlTable(self.eos_token_ids)
         self._inbox: deque[EngineRequest] = deque()
@@ -193,8 +138,8 @@ class LlamaCppEngine:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._ready: queue.Queue[EngineOutput] = queue.Queue()
-        self._running: dict[str, _Sequence] = {}
-        self._streams = Streams(max_sequences, exact, self.min_prompt_chunk)
+        self._running: dict[str, RunningSequence] = {}
+        self._streams = Streams(max_sequences, exact, fewest_prompt_tokens(self.flash_attention))
         self._blocks = BlockChanges(self.config.kv_block_size)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -205,7 +150,7 @@ class LlamaCppEngine:
         self._batch: Any = None
         self._logits_address: int | None = None
         self._logits_view = torch.empty(0)
-        self._last_rows: tuple[list[_Sequence], SamplingBatch] | None = None
+        self._last_rows: tuple[list[RunningSequence], SamplingBatch] | None = None
         """The last step's sampled sequences and their settings, reused while the same rows are sampled."""
         self._matchers: MatcherFactory | None = None
         self.vocab_size = 0
@@ -374,7 +319,7 @@ class LlamaCppEngine:
                 continue
             slot = self._controls.add(controls) if controls is not None else NO_SLOT
             eos = frozenset({*self.eos_token_ids, *request.stop_token_ids})
-            sequence = _Sequence(request, self._streams.take(request), eos, slot, rows_alike=self.flash_attention)
+            sequence = RunningSequence(request, self._streams.take(request), eos, slot, rows_alike=self.flash_attention)
             held = [(s.seq_id, s.held()) for s in self._running.values()]
             sequence.fed = sequence.cached = self._streams.start_from_held(sequence.seq_id, request, held)
             self._running[request.request_id] = sequence
@@ -384,7 +329,7 @@ class LlamaCppEngine:
         """One engine step: the planned `llama_decode` calls, then one sampling pass over every row they produced."""
         self._close_id_gaps()
         calls = self._plan()
-        sequences: list[_Sequence] = []
+        sequences: list[RunningSequence] = []
         logits: list[torch.Tensor] = []
         for number, tokens in enumerate(calls):
             rows = self._fill_batch(tokens)
@@ -404,44 +349,11 @@ class LlamaCppEngine:
         (`Streams.close_gaps`)."""
         self._streams.close_gaps(self._running.values())
 
-    def _plan(self) -> list[list[_Token]]:
-        """The step's tokens, grouped into `llama_decode` calls: one token per generating sequence, then chunks of
-        waiting prompts, within the token budget.
+    def _plan(self) -> list[list[PlannedToken]]:
+        """The step's `llama_decode` calls (`headwater.engine.llamacpp_plan.plan_step`)."""
+        return plan_step(self._running.values(), self.config.max_batch_tokens, self.exact, self.flash_attention)
 
-        With one KV stream per sequence, llama.cpp splits a call into micro-batches (`split_equal`) of sequences
-        whose ids follow each other in batch order, each computed as its own pass over the weights; so decode
-        tokens go in ascending id order (and ids are handed out lowest first), which makes a step of 32 sequences
-        one pass instead of 32. Prompt chunks go in a call of their own, as micro-batches of equal-length chunks of
-        neighbouring ids (`_prompt_order`): llama.cpp would otherwise cut equal slices off chunks of different
-        lengths, more passes. Over a q8_0 cache a one-token chunk (as a reused prompt's last token is) joins the
-        decode tokens instead: one pass for both. How a prompt is cut does not change its logits (`KV_CACHE_TYPES`),
-        nor what shares its micro-batch (as for decode tokens). With the unified cache
-        (`exact=False`) llama.cpp makes one micro-batch of anything, so everything goes in one call."""
-        budget = self.config.max_batch_tokens
-        decoding = sorted((s for s in self._running.values() if not s.prefilling), key=lambda s: s.seq_id)
-        shared: list[_Token] = []
-        for sequence in decoding[:budget]:
-            position = len(sequence.request.prompt_ids) + len(sequence.generated) - 1
-            shared.append(_Token(sequence.generated[-1], position, sequence, True))
-        count = min(len(decoding), budget)
-        chunks: list[list[_Token]] = []
-        for sequence in self._running.values():  # the budget goes to waiting prompts first come, first served
-            if sequence.prefilling and count < budget:
-                prompt = sequence.request.prompt_ids
-                end = sequence.fed + _chunk_length(len(prompt) - sequence.fed, budget - count, self.min_prompt_chunk)
-                chunks += [[_Token(prompt[p], p, sequence, p == len(prompt) - 1) for p in range(sequence.fed, end)]]
-                count += end - sequence.fed
-                sequence.fed = end
-        chunks = [chunk for chunk in chunks if chunk]
-        if self.flash_attention:  # a one-token chunk is computed as a decode token is: it joins their micro-batch
-            shared = sorted(shared + [chunk[0] for chunk in chunks if len(chunk) == 1], key=lambda t: t.sequence.seq_id)
-            chunks = [chunk for chunk in chunks if len(chunk) > 1]
-        prompts = [token for chunk in _prompt_order(chunks) for token in chunk]
-        if self.exact:
-            return [call for call in (shared, prompts) if call]
-        return [shared + prompts]
-
-    def _fill_batch(self, tokens: list[_Token]) -> list[_Sequence]:
+    def _fill_batch(self, tokens: list[PlannedToken]) -> list[RunningSequence]:
         """Write one call's tokens into the `llama_batch`; returns the sequences of its logits rows, in order."""
         batch, rows = self._batch, []
         for index, token in enumerate(tokens):
@@ -455,7 +367,7 @@ class LlamaCppEngine:
         batch.n_tokens = len(tokens)
         return rows
 
-    def _sample(self, sequences: list[_Sequence], logits: torch.Tensor) -> None:
+    def _sample(self, sequences: list[RunningSequence], logits: torch.Tensor) -> None:
         batch = _sampling_batch(sequences, self._last_rows)
         self._last_rows = (sequences, batch)
         adjusted = self._controls.apply(logits, batch.slot)
@@ -483,7 +395,7 @@ class LlamaCppEngine:
             self._logits_address = address
         return self._logits_view if outputs == len(self._logits_view) else self._logits_view[:outputs]
 
-    def _emit(self, sequence: _Sequence, logprob: float) -> None:
+    def _emit(self, sequence: RunningSequence, logprob: float) -> None:
         controls = self._controls.get(sequence.slot) if sequence.slot != NO_SLOT else None
         if controls is not None and controls.error:
             self._finish(sequence, "error", controls.error, logprob)
@@ -497,7 +409,7 @@ class LlamaCppEngine:
         )
 
     def _finish(
-        self, sequence: _Sequence, reason: FinishReason, error: str | None = None, logprob: float | None = None
+        self, sequence: RunningSequence, reason: FinishReason, error: str | None = None, logprob: float | None = None
     ) -> None:
         """The request's last output (its last token, if one was just sampled), then its cells and id are freed."""
         controls = self._controls.pop(sequence.slot) if sequence.slot != NO_SLOT else None
@@ -512,33 +424,9 @@ class LlamaCppEngine:
         self._streams.release(sequence.seq_id, sequence.held())
 
 
-def _prompt_order(chunks: list[list[_Token]]) -> list[list[_Token]]:
-    """Prompt chunks in the order that makes each run of equal-length chunks of consecutive ids one micro-batch.
-
-    llama.cpp's `split_equal` starts a micro-batch at the first unused token and adds every sequence whose id is the
-    last one's plus 1, then takes as many tokens from each as the shortest has. So a run goes in ascending ids (all
-    of it joins: one pass over the weights for, say, 32 prompts' last two tokens, instead of 32), and runs go in
-    descending order of their ids, so a run never finds its last id's successor, of another length, after it."""
-    runs: list[list[list[_Token]]] = []
-    for chunk in sorted(chunks, key=lambda c: c[0].sequence.seq_id):
-        last = runs[-1][-1] if runs else None
-        if last is not None and chunk[0].sequence.seq_id == last[0].sequence.seq_id + 1 and len(chunk) == len(last):
-            runs[-1].append(chunk)
-        else:
-            runs.append([chunk])
-    return [chunk for run in reversed(runs) for chunk in run]
-
-
-def _chunk_length(remaining: int, room: int, least: int = MIN_PROMPT_CHUNK) -> int:
-    """How many of a prompt's `remaining` tokens to decode in a step with `room` tokens of budget left: never a chunk
-    of fewer than `least` tokens, nor one that leaves fewer behind, unless the prompt has fewer (`MIN_PROMPT_CHUNK`)."""
-    length = min(remaining, room)
-    if length < remaining and remaining - length < least:
-        length = remaining - least
-    return length if length >= min(least, remaining) else 0
-
-
-def _sampling_batch(sequences: list[_Sequence], last: tuple[list[_Sequence], SamplingBatch] | None) -> SamplingBatch:
+def _sampling_batch(
+    sequences: list[RunningSequence], last: tuple[list[RunningSequence], SamplingBatch] | None
+) -> SamplingBatch:
     """The rows' sampling settings in the shape `sample_next_tokens` takes (as the transformers backend builds).
     `last` (the previous step's rows and their batch) is reused when it has the same sequences in the same order:
     only seeded rows' keys change from step to step, and making five tensors costs as much as sampling a row."""

@@ -25,7 +25,7 @@ computes attention for a single query row of a stream otherwise than for several
 a prompt's last token computed alone, after a reused prefix or as the last piece of a chunked prompt, would not get
 the logits it gets when the prompt is computed whole; two or more rows are computed alike however the prompt is cut
 (tested). Over a q8_0 cache flash attention computes every row alike, and one token is enough
-(`LlamaCppEngine.min_prompt_chunk`)."""
+(`headwater.engine.llamacpp_plan.fewest_prompt_tokens`)."""
 
 
 @dataclass(frozen=True)

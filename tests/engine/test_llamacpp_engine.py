@@ -33,7 +33,7 @@ RIVER_SCHEMA = {
 }
 """Closes within the tests' 40 tokens whatever the sampled path (an open key or value could run past them)."""
 RECOMPUTED = {"f16": 2, "q8_0": 1}
-"""Prompt tokens computed again after a reused prefix, by cache type (`MIN_PROMPT_CHUNK`, `min_prompt_chunk`)."""
+"""Prompt tokens computed again after a reused prefix, by cache type (`fewest_prompt_tokens`)."""
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +277,7 @@ def test_a_prompt_over_a_held_prefix_gives_what_a_fresh_engine_gives(engine, ggu
     reused = _outputs(engine, requests)
     shared = next(n for n, (a, b) in enumerate(zip(first, question, strict=False)) if a != b)
     assert reused["question"][0].cached_tokens == shared > len(question) - 64
-    # its prompt; over a q8_0 cache its reply too, but for the last token, never decoded (`_Sequence.held`)
+    # its prompt; over a q8_0 cache its reply too, but for the last token, never decoded (`RunningSequence.held`)
     held_reply = len(reply) - 1 if engine.kv_type == "q8_0" else 0
     assert reused["turn"][0].cached_tokens == len(first) + held_reply
     fresh = LlamaCppEngine(
@@ -305,7 +305,7 @@ def test_a_tenant_never_starts_from_another_tenants_stream(engine, tokenizer):
 def test_prompts_sent_again_together_reuse_their_own_streams_and_keep_their_tokens(engine, tokenizer):
     """Prompts seen before and sent again at once, while another request decodes, each start from the stream that
     holds them (all but their last tokens: `RECOMPUTED`), not from another's copy of the shared chat template; their
-    equal tails are fed together (one micro-batch: `_prompt_order`; over a q8_0 cache one token each, in the decode
+    equal tails are fed together (one micro-batch: `prompt_order`; over a q8_0 cache one token each, in the decode
     call). Their tokens and logprobs are those each got alone, and so are the decoding request's."""
     prompts = {f"p{n}": _prompt(tokenizer, f"In one sentence, what is river number {n} known for?") for n in range(4)}
     params = SamplingParams(max_tokens=6, temperature=0.8, seed=5)

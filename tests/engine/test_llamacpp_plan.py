@@ -9,7 +9,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from headwater.engine.llamacpp_engine import LlamaCppEngine, _chunk_length, _sampling_batch, _Sequence, _Token
+from headwater.engine.llamacpp_engine import LlamaCppEngine, _sampling_batch
+from headwater.engine.llamacpp_plan import PlannedToken, RunningSequence, chunk_length
 from headwater.engine.prefix_cache import block_hashes
 from headwater.engine.protocol import EngineConfig, EngineRequest, KVCacheType, SamplingParams
 from headwater.engine.sampling import NO_SEED, seed_key
@@ -21,10 +22,10 @@ def _engine(exact: bool = True, max_sequences: int = 8, kv_type: KVCacheType = "
     return LlamaCppEngine(Path("unused.gguf"), [2], config, max_sequences=max_sequences, exact=exact, kv_type=kv_type)
 
 
-def _run(engine: LlamaCppEngine, seq_id: int, prompt: int, generated: int, name: str | None = None) -> _Sequence:
+def _run(engine: LlamaCppEngine, seq_id: int, prompt: int, generated: int, name: str | None = None) -> RunningSequence:
     """A running sequence with `prompt` prompt tokens of which all were fed when it has `generated` tokens."""
     request = EngineRequest(name or f"r{seq_id}", list(range(10, 10 + prompt)), SamplingParams(max_tokens=500))
-    sequence = _Sequence(request, seq_id, frozenset({2}), fed=prompt if generated else 0)
+    sequence = RunningSequence(request, seq_id, frozenset({2}), fed=prompt if generated else 0)
     sequence.generated = list(range(100, 100 + generated))
     engine._running[request.request_id] = sequence
     return sequence
@@ -63,7 +64,7 @@ def test_prompt_chunks_get_a_call_of_their_own_in_descending_id_order_within_the
     assert [token.position for token in rest] == list(range(52, 80)) and rest[-1].wants_logits
 
 
-def _micro_batches(call: list[_Token]) -> list[dict[int, int]]:
+def _micro_batches(call: list[PlannedToken]) -> list[dict[int, int]]:
     """How llama.cpp's `split_equal` cuts a call over one KV stream per sequence (llama-batch.cpp, sequential):
     from the first unused token, every sequence whose id is the last one's plus 1, then as many tokens from each
     as the shortest has left. Each micro-batch as {sequence id: tokens}."""
@@ -108,11 +109,11 @@ def test_over_f16_no_prompt_chunk_is_a_single_token_unless_the_prompt_is():
     """Without flash attention llama.cpp attends a lone row of a stream otherwise than rows of a chunk, so a prompt's
     last token never goes alone: a chunk stops two short of the end, and a step with room for one token leaves the
     prompt waiting."""
-    assert _chunk_length(remaining=80, room=79) == 78
-    assert _chunk_length(remaining=80, room=1) == 0
-    assert _chunk_length(remaining=3, room=2) == 0
-    assert _chunk_length(remaining=80, room=200) == 80
-    assert _chunk_length(remaining=1, room=5) == 1  # a one-token prompt is computed so whatever happens
+    assert chunk_length(remaining=80, room=79) == 78
+    assert chunk_length(remaining=80, room=1) == 0
+    assert chunk_length(remaining=3, room=2) == 0
+    assert chunk_length(remaining=80, room=200) == 80
+    assert chunk_length(remaining=1, room=5) == 1  # a one-token prompt is computed so whatever happens
     engine = _engine(kv_type="f16")
     _run(engine, 0, prompt=12, generated=3)
     waiting = _run(engine, 1, prompt=64, generated=0)
@@ -125,8 +126,8 @@ def test_over_f16_no_prompt_chunk_is_a_single_token_unless_the_prompt_is():
 def test_over_q8_0_a_prompts_last_token_may_go_alone_in_the_decode_call():
     """Over a q8_0 cache every row is computed alike, so a chunk may leave one token, and a one-token chunk (a reused
     prompt's last token) goes with the decode tokens, in id order: one pass over the weights, not two."""
-    assert _chunk_length(remaining=80, room=79, least=1) == 79
-    assert _chunk_length(remaining=80, room=1, least=1) == 1
+    assert chunk_length(remaining=80, room=79, least=1) == 79
+    assert chunk_length(remaining=80, room=1, least=1) == 1
     engine = _engine()
     _run(engine, 0, prompt=12, generated=3)
     _run(engine, 2, prompt=12, generated=3)
@@ -193,7 +194,7 @@ def test_finished_sequences_leave_no_gap_between_decoding_ids():
     assert _ids(decode) == [0, 1, 2]  # one run of ids: one pass over the weights
 
 
-def _admit(engine: LlamaCppEngine, name: str, prompt: list[int], salt: str | None = None) -> _Sequence:
+def _admit(engine: LlamaCppEngine, name: str, prompt: list[int], salt: str | None = None) -> RunningSequence:
     engine.add_request(EngineRequest(name, prompt, SamplingParams(max_tokens=4), cache_salt=salt))
     engine._admit()
     return engine._running[name]
@@ -228,7 +229,8 @@ def test_a_finished_stream_keeps_its_prompt_for_the_next_request_on_its_id(kv_ty
     first = _admit(engine, "first", [*SYSTEM, 1, 2, 3])
     first.fed, first.generated = 43, [50, 51]
     engine._finish(first, "stop", logprob=-0.1)
-    # over f16 its prompt, not its reply; over q8_0 its reply too but the last token, never decoded (`_Sequence.held`)
+    # over f16 its prompt, not its reply; over q8_0 its reply too but the last token, never decoded
+    # (`RunningSequence.held`)
     reply = [50] if kv_type == "q8_0" else []
     assert engine._streams.kept[0].tokens == [*SYSTEM, 1, 2, 3, *reply]
     library.calls.clear()
@@ -259,7 +261,7 @@ def test_a_claimed_stream_moves_what_it_holds_to_an_empty_one_first_and_the_next
     assert 3 not in engine._streams.free and engine._streams.kept == {}
 
 
-def _finish_fed(engine: LlamaCppEngine, sequence: _Sequence) -> None:
+def _finish_fed(engine: LlamaCppEngine, sequence: RunningSequence) -> None:
     sequence.fed = len(sequence.request.prompt_ids)
     sequence.generated = [50, 51]  # over a q8_0 cache its stream holds the reply's first token too
     engine._finish(sequence, "stop", logprob=-0.1)
