@@ -167,9 +167,9 @@ class EngineInfo(msgspec.Struct, frozen=True):
     device_kind: Literal["cpu", "gpu"] = "cpu"
     device_units: float = 1.0
     """vCPUs on a CPU; 10 GB slices of GPU memory (the footprint bricks' vGPU) on a GPU."""
-    kv_cache: str = ""
+    kv_cache: KVCacheType | None = None
     """How the KV cache stores keys and values where the engine offers a choice (llamacpp: `f16` or `q8_0`), for
-    /health; empty otherwise."""
+    /health; None otherwise."""
 
 
 class Engine(Protocol):

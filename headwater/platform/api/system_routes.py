@@ -37,7 +37,7 @@ async def health(request: Request) -> JSONResponse:
                 "restarts": te.restarts,
                 "in_flight": te.in_flight,
                 "engine": model.backend,
-                "kv_cache": te.info.kv_cache or None,
+                "kv_cache": te.info.kv_cache,
                 "mode": te_mode(te),
             }
             for te in model.executors
